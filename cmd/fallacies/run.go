@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/experiments/runner"
+	"github.com/fallacies/fallacies/experiments/spec"
+	"github.com/fallacies/fallacies/topology"
+)
+
+func cmdRun(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "run", "[flags] FILE|DIR...", "run experiment files (or folders of them) and report")
+	kind := fs.String("topology", "", "embedded, processes or compose (default: the file's, else embedded)")
+	target := fs.String("target", "", "run against a system already up: the endpoints file of `fallacies up --endpoints-file`")
+	allowRemote := fs.Bool("allow-remote", false, "allow target addresses that are not loopback")
+	reports := fs.String("reports", "reports", "folder for the report folders")
+	jaegerUI := fs.String("jaeger-ui", os.Getenv("FALLACIES_JAEGER_UI"), "Jaeger UI base URL, for links to exemplar traces (env FALLACIES_JAEGER_UI)")
+	junit := fs.String("junit", "", "also write one JUnit file for the whole suite here")
+	quiet := fs.Bool("quiet", false, "no progress line")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageErr("name at least one experiment file or folder, e.g. fallacies run experiments/latency.yaml")
+	}
+	switch *kind {
+	case "", topology.KindEmbedded, topology.KindProcesses, topology.KindCompose:
+	default:
+		return usageErr("--topology %q: want embedded, processes or compose", *kind)
+	}
+	exps, err := loadAll(e, pos)
+	if err != nil {
+		return err
+	}
+	opts := runner.Options{Topology: *kind, ReportsDir: *reports, JaegerUI: *jaegerUI, AllowRemote: *allowRemote, TTY: e.stderrTTY}
+	if !*quiet {
+		opts.Progress = e.stderr
+	}
+	if *target != "" {
+		ep, err := topology.LoadEndpoints(*target)
+		if err != nil {
+			return usageErr("--target: %v", err)
+		}
+		if err := ep.Validate(); err != nil {
+			return usageErr("--target %s: %v", *target, err)
+		}
+		if err := topology.CheckLoopback(ep.Addresses(), *allowRemote); err != nil {
+			return usageErr("--target %s: %v", *target, err)
+		}
+		opts.Target = &ep
+		opts.Journal = journalFor(*target)
+		if opts.JaegerUI == "" {
+			opts.JaegerUI = ep.JaegerUI
+		}
+	}
+
+	suite := &report.Suite{Name: suiteName(pos)}
+	started := time.Now()
+	var testbedFailure error
+	for _, exp := range exps {
+		if ctx.Err() != nil {
+			break
+		}
+		res, err := runner.Run(ctx, exp, opts)
+		if res != nil {
+			suite.Reports = append(suite.Reports, res.Report)
+			fmt.Fprintln(e.stdout)
+			report.Text(e.stdout, res.Report)
+			fmt.Fprintf(e.stdout, "report: %s\n", filepath.Join(res.Dir, "report.html"))
+		}
+		if err != nil {
+			if res == nil { // otherwise the report above says it
+				fmt.Fprintf(e.stderr, "fallacies run: %s: %v\n", exp.Path, err)
+			}
+			if errors.Is(err, runner.ErrTestbed) || res == nil {
+				testbedFailure = err
+			}
+		}
+	}
+	suite.DurationSeconds = time.Since(started).Seconds()
+	suite.Passed = testbedFailure == nil && ctx.Err() == nil && len(suite.Reports) == len(exps)
+	for _, r := range suite.Reports {
+		suite.Passed = suite.Passed && r.Passed
+	}
+	if len(exps) > 1 {
+		fmt.Fprintln(e.stdout)
+		report.SuiteText(e.stdout, suite)
+	}
+	if *junit != "" {
+		if err := writeFile(*junit, func(f *os.File) error { return report.SuiteJUnit(f, suite) }); err != nil {
+			return testbedErr(err)
+		}
+		fmt.Fprintf(e.stdout, "junit: %s\n", *junit)
+	}
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintln(e.stderr, "fallacies run: interrupted; every fault applied was removed")
+		return errSilent(exitTestbed)
+	case testbedFailure != nil:
+		return errSilent(exitTestbed)
+	case !suite.Passed:
+		return errSilent(exitFailed)
+	}
+	return nil
+}
+
+// loadAll loads every experiment named by files and folders, printing every
+// error of every file; any error is a usage error and nothing runs.
+func loadAll(e *env, paths []string) ([]*spec.Experiment, error) {
+	var files []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, usageErr("%s: no such file or folder", p)
+		}
+		if !fi.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		fs, err := spec.LoadDir(p)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		files = append(files, fs...)
+	}
+	var exps []*spec.Experiment
+	bad := 0
+	for _, f := range files {
+		exp, err := spec.Load(f)
+		if err != nil {
+			bad++
+			fmt.Fprintln(e.stderr, strings.TrimSpace(err.Error()))
+			continue
+		}
+		exps = append(exps, exp)
+	}
+	if bad > 0 {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("%d of %d experiment files are invalid; nothing was started", bad, len(files))}
+	}
+	return exps, nil
+}
+
+func suiteName(paths []string) string {
+	if len(paths) == 1 {
+		return strings.TrimSuffix(filepath.Base(paths[0]), filepath.Ext(paths[0]))
+	}
+	return "suite"
+}
+
+// journalFor is where the fault journal of runs against a target lives.
+func journalFor(target string) string { return target + ".journal" }
+
+func writeFile(path string, write func(*os.File) error) error {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func cmdValidate(_ context.Context, e *env, args []string) error {
+	fs := newFlags(e, "validate", "FILE|DIR...", "check experiment files without running anything")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageErr("name at least one experiment file or folder")
+	}
+	exps, err := loadAll(e, pos)
+	if err != nil {
+		return err
+	}
+	for _, x := range exps {
+		fmt.Fprintf(e.stdout, "%s: ok (%s: %d variants, %d faults, %d hypotheses)\n", x.Path, x.Name, len(x.Variants), len(x.Faults), len(x.Hypotheses))
+	}
+	return nil
+}
+
+func cmdList(_ context.Context, e *env, args []string) error {
+	fs := newFlags(e, "list", "[DIR]", "list the experiments of the catalogue")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	dir := "experiments"
+	if len(pos) > 0 {
+		dir = pos[0]
+	}
+	files, err := spec.LoadDir(dir)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	fmt.Fprintf(e.stdout, "%-20s %-24s %s\n", "NAME", "FALLACY", "DESCRIPTION")
+	for _, f := range files {
+		x, err := spec.Load(f)
+		if err != nil {
+			fmt.Fprintf(e.stdout, "%-20s %-24s %s\n", filepath.Base(f), "(invalid)", "run `fallacies validate "+f+"`")
+			continue
+		}
+		fmt.Fprintf(e.stdout, "%-20s %-24s %s\n", x.Name, x.Fallacy, x.Description)
+	}
+	return nil
+}

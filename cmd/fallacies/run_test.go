@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
+)
+
+// skipShort skips a test that runs an experiment or a child process.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs an experiment: skipped with -short")
+	}
+}
+
+// reportDir returns the one report folder a run wrote under dir.
+func reportDir(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(dirs) != 1 {
+		t.Fatalf("want one report folder in %s, got %v", dir, dirs)
+	}
+	return dirs[0]
+}
+
+// jsonReport is the part of report.json the tests read.
+type jsonReport struct {
+	Experiment string `json:"experiment"`
+	Passed     bool   `json:"passed"`
+	Topology   string `json:"topology"`
+	Variants   []struct {
+		Name   string `json:"name"`
+		Passed bool   `json:"passed"`
+		Phases map[string]struct {
+			Requests  int `json:"requests"`
+			Successes int `json:"successes"`
+		} `json:"phases"`
+		Faults []struct {
+			Name string `json:"name"`
+		} `json:"faults"`
+	} `json:"variants"`
+}
+
+func readReport(t *testing.T, dir string) jsonReport {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r jsonReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	return r
+}
+
+// junitCounts reads the totals of junit.xml.
+func junitCounts(t *testing.T, dir string) (tests, failures int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Cases []struct {
+				Name    string    `xml:"name,attr"`
+				Failure *struct{} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &suites); err != nil {
+		t.Fatalf("junit.xml: %v", err)
+	}
+	n := 0
+	for _, s := range suites.Suites {
+		for _, c := range s.Cases {
+			if c.Failure != nil {
+				n++
+			}
+		}
+	}
+	if n != suites.Failures {
+		t.Errorf("junit.xml: failures=%d but %d <failure> elements", suites.Failures, n)
+	}
+	return suites.Tests, n
+}
+
+// TestRunPasses runs a short passing experiment on its own embedded
+// topology and reads every file of its report folder.
+func TestRunPasses(t *testing.T) {
+	skipShort(t)
+	reports := t.TempDir()
+	r := cli(t, t.Context(), "run", "--quiet", "--reports", reports, "testdata/pass.yaml")
+	if r.code != exitOK {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r.stderr != "" {
+		t.Errorf("--quiet run wrote to stderr: %q", r.stderr)
+	}
+	dir := reportDir(t, reports)
+	for _, f := range []string{"report.json", "junit.xml", "report.html", "traces.json"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("report folder lacks a non-empty %s (%v)", f, err)
+		}
+	}
+	if !strings.Contains(r.stdout, filepath.Join(dir, "report.html")) {
+		t.Errorf("stdout does not point at the report: %s", r.stdout)
+	}
+	rep := readReport(t, dir)
+	if !rep.Passed || rep.Experiment != "cli-pass" || len(rep.Variants) != 1 {
+		t.Fatalf("report.json: passed=%v experiment=%q variants=%d", rep.Passed, rep.Experiment, len(rep.Variants))
+	}
+	v := rep.Variants[0]
+	if v.Phases["during"].Requests == 0 || v.Phases["before"].Requests == 0 || v.Phases["after"].Requests == 0 {
+		t.Errorf("report.json: a phase with no requests: %+v", v.Phases)
+	}
+	if len(v.Faults) != 1 || v.Faults[0].Name != "slow-user" {
+		t.Errorf("report.json faults: %+v, want slow-user", v.Faults)
+	}
+	if tests, failures := junitCounts(t, dir); tests != 2 || failures != 0 {
+		t.Errorf("junit.xml: %d tests, %d failures; want 2, 0", tests, failures)
+	}
+	var traces any
+	if b, err := os.ReadFile(filepath.Join(dir, "traces.json")); err != nil || json.Unmarshal(b, &traces) != nil {
+		t.Errorf("traces.json is not JSON (%v)", err)
+	}
+}
+
+// TestRunFails runs a short experiment whose hypothesis cannot hold, with
+// a suite JUnit file on the side.
+func TestRunFails(t *testing.T) {
+	skipShort(t)
+	reports := t.TempDir()
+	suite := filepath.Join(t.TempDir(), "out", "suite.xml")
+	r := cli(t, t.Context(), "run", "--quiet", "--reports", reports, "--junit", suite, "testdata/fail.yaml")
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	dir := reportDir(t, reports)
+	if rep := readReport(t, dir); rep.Passed || len(rep.Variants) != 1 || rep.Variants[0].Passed {
+		t.Errorf("report.json says passed=%v", rep.Passed)
+	}
+	if tests, failures := junitCounts(t, dir); tests != 2 || failures != 1 {
+		t.Errorf("junit.xml: %d tests, %d failures; want 2, 1", tests, failures)
+	}
+	b, err := os.ReadFile(suite)
+	if err != nil {
+		t.Fatalf("--junit file: %v", err)
+	}
+	if !strings.Contains(string(b), "impossible") || !strings.Contains(string(b), "<failure") {
+		t.Errorf("--junit file does not report the failed hypothesis:\n%s", b)
+	}
+}
+
+// TestRollback runs experiments against a topology the test holds and
+// checks through the Toxiproxy API that no fault outlives the run,
+// whichever way it ends.
+func TestRollback(t *testing.T) {
+	skipShort(t)
+	tests := []struct {
+		name, file string
+		code       int
+		applies    int                            // apply records the journal must hold
+		prepare    func(t *testing.T, tg *target) // before the run
+		output     string                         // part of stdout or stderr
+	}{
+		{name: "normal end", file: "testdata/pass.yaml", code: exitOK, applies: 1},
+		{name: "failed hypothesis", file: "testdata/fail.yaml", code: exitFailed, applies: 1},
+		{name: "fault still on at the end", file: "testdata/hold.yaml", code: exitOK, applies: 1},
+		{name: "partition still on at the end", file: "testdata/partition.yaml", code: exitOK, applies: 1},
+		{
+			name: "a fault cannot be applied while another is on", file: "testdata/applyfail.yaml", code: exitTestbed, applies: 2,
+			prepare: func(t *testing.T, tg *target) {
+				req, err := http.NewRequest(http.MethodDelete, apiURL(tg.ep.ToxiproxyAPI)+"/proxies/payment", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp, err := apiClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode/100 != 2 {
+					t.Fatalf("delete proxy payment: HTTP %d", resp.StatusCode)
+				}
+			},
+			output: "slow-payment",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := startTarget(t)
+			if tt.prepare != nil {
+				tt.prepare(t, tg)
+			}
+			r := cli(t, t.Context(), "run", "--quiet", "--reports", t.TempDir(), "--target", tg.file, tt.file)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stdout, "topology target") {
+				t.Errorf("the run did not use the target:\n%s", r.stdout)
+			}
+			if out := r.stdout + r.stderr; !strings.Contains(out, tt.output) {
+				t.Errorf("output does not contain %q:\n%s", tt.output, out)
+			}
+			assertClean(t, tg.ep.ToxiproxyAPI)
+			assertJournalClosed(t, tg.file+".journal", tt.applies)
+		})
+	}
+}
+
+// assertJournalClosed wants the journal to exist, to have seen applied
+// faults, and to list none outstanding.
+func assertJournalClosed(t *testing.T, path string, minApplied int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("journal: %v", err)
+	}
+	if n := strings.Count(string(b), `"op":"apply"`); n < minApplied {
+		t.Errorf("journal %s records %d applies, want at least %d:\n%s", path, n, minApplied, b)
+	}
+	j, err := toxiproxy.OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	out, err := j.Outstanding()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 0 {
+		t.Errorf("journal lists %d faults still on: %+v", len(out), out)
+	}
+}
+
+// TestRollbackOnCancel cancels the context of run while the fault is on.
+func TestRollbackOnCancel(t *testing.T) {
+	skipShort(t)
+	tg := startTarget(t)
+	api := tg.ep.ToxiproxyAPI
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan result, 1)
+	ended := make(chan struct{})
+	reports := t.TempDir()
+	go func() {
+		defer close(ended)
+		done <- cli(t, ctx, "run", "--quiet", "--reports", reports, "--target", tg.file, "testdata/long.yaml")
+	}()
+	waitFor(t, 20*time.Second, "the slow-user toxic", ended, func() bool { return toxicOn(t, api, "user", "slow-user") })
+	cancel()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30s of its context being cancelled")
+	}
+	if r.code != exitTestbed {
+		t.Errorf("exit %d, want %d\nstderr:\n%s", r.code, exitTestbed, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "interrupted") {
+		t.Errorf("stderr does not say the run was interrupted: %q", r.stderr)
+	}
+	assertClean(t, api)
+	// An interrupted run still leaves its report, marked failed.
+	if rep := readReport(t, reportDir(t, reports)); rep.Passed || len(rep.Variants) != 1 || len(rep.Variants[0].Faults) != 1 {
+		t.Errorf("report of the interrupted run: passed=%v variants=%+v; want failed with the one fault", rep.Passed, rep.Variants)
+	}
+	assertJournalClosed(t, tg.file+".journal", 1)
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/fallacies/fallacies/services/config"
+	"github.com/fallacies/fallacies/topology"
+)
+
+// Environment variables `fallacies serve` reads, so that a container can be
+// configured without a file (see docker-compose.yml).
+const (
+	// envSystem holds a whole config.System as JSON (what the compose
+	// topology passes: a variant's exact configuration).
+	envSystem = "FALLACIES_SYSTEM"
+	// envSet holds knobs as comma-separated name=value pairs, applied after
+	// envSystem and before --set flags, e.g.
+	// FALLACIES_SET=order.user.timeout=100ms,order.user.retries=2.
+	envSet = "FALLACIES_SET"
+)
+
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "serve", "SERVICE [--config FILE] [flags]", "run one service (used by the processes and compose topologies)")
+	cfgPath := fs.String("config", "", "JSON service configuration (topology.ServeConfig) written by the processes topology")
+	listen := fs.String("listen", "", "gRPC listen address, e.g. 0.0.0.0:7001 (overrides the config file's)")
+	httpListen := fs.String("http-listen", "", "user only: JSON-over-HTTP listen address")
+	userAddr := fs.String("user-addr", "", "order only: address of user (a proxy)")
+	paymentAddr := fs.String("payment-addr", "", "order only: address of payment (a proxy)")
+	natsURL := fs.String("nats-url", "", "order, notification, ledger: NATS URL (a proxy), e.g. nats://toxiproxy:24222")
+	var knobs knobFlags
+	fs.Var(&knobs, "set", "set a knob, e.g. --set order.user.timeout=100ms (repeatable; applied after $"+envSystem+" and $"+envSet+")")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || (*cfgPath == "" && *listen == "") {
+		return usageErr("want SERVICE and --config FILE or --listen ADDR, e.g. fallacies serve user --listen 0.0.0.0:7002 (or --config user.json)")
+	}
+	c := topology.ServeConfig{System: config.Default()}
+	if *cfgPath != "" {
+		b, err := os.ReadFile(*cfgPath)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		if err := json.Unmarshal(b, &c); err != nil {
+			return usageErr("%s: %v", *cfgPath, err)
+		}
+	}
+	c.Service = pos[0]
+	for _, o := range []struct {
+		dst *string
+		val string
+	}{{&c.Listen, *listen}, {&c.HTTPListen, *httpListen}, {&c.UserAddr, *userAddr}, {&c.PaymentAddr, *paymentAddr}, {&c.NATSURL, *natsURL}} {
+		if o.val != "" {
+			*o.dst = o.val
+		}
+	}
+	if c.System, err = serveSystem(c.System, os.Getenv(envSystem), os.Getenv(envSet), knobs); err != nil {
+		return err
+	}
+	tr, err := newTracing(ctx, e, tracingFlags{fromEnv: true, service: c.Service})
+	if err != nil {
+		return testbedErr(err)
+	}
+	defer tr.shutdown()
+	so := tr.serveOptions(c.Service)
+	so.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("service", c.Service)
+	return testbedErr(topology.ServeOne(ctx, c, so, e.stdout))
+}
+
+// serveSystem layers the configuration of a served service: base (the
+// defaults or the config file's), then the JSON system of $FALLACIES_SYSTEM,
+// then the knobs of $FALLACIES_SET, then --set flags.
+func serveSystem(base config.System, sysJSON, setList string, flags knobFlags) (config.System, error) {
+	sys := base
+	if strings.TrimSpace(sysJSON) != "" {
+		sys = config.System{}
+		if err := json.Unmarshal([]byte(sysJSON), &sys); err != nil {
+			return sys, usageErr("$%s: not a JSON system configuration: %v", envSystem, err)
+		}
+	}
+	var all []string
+	for _, kv := range strings.Split(setList, ",") {
+		if kv = strings.TrimSpace(kv); kv != "" {
+			all = append(all, kv)
+		}
+	}
+	all = append(all, flags...)
+	for _, kv := range all {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			return sys, usageErr("knob %q: want name=value, e.g. order.user.timeout=100ms", kv)
+		}
+		if err := config.Set(&sys, strings.TrimSpace(name), value); err != nil {
+			return sys, usageErr("knob: %v (see `fallacies knobs`)", err)
+		}
+	}
+	if err := sys.Validate(); err != nil {
+		return sys, usageErr("%v", fmt.Errorf("invalid system configuration: %w", err))
+	}
+	return sys, nil
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/services/config"
+	"github.com/fallacies/fallacies/topology"
+)
+
+func cmdUp(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "up", "[flags]", "start the system under test and keep it up until Ctrl-C")
+	kind := fs.String("topology", topology.KindEmbedded, "embedded or processes")
+	api := fs.String("toxiproxy-api", "127.0.0.1:8474", "address of the Toxiproxy HTTP API (Toxiproxy's own default, so toxiproxy-cli works with no flags)")
+	natsPort := fs.Int("nats-port", 0, "nats-server client port (0: random)")
+	endpointsFile := fs.String("endpoints-file", "", "also write the endpoints as JSON to this file (for `fallacies run --target`)")
+	otlp := fs.String("otlp-endpoint", "", "export every service's spans over OTLP/gRPC to this endpoint, a URL or host:port, e.g. http://127.0.0.1:4317 (default: the OTEL_EXPORTER_OTLP_ENDPOINT variable; none: no tracing)")
+	jaegerUI := fs.String("jaeger-ui", os.Getenv("FALLACIES_JAEGER_UI"), "Jaeger UI base URL to print, e.g. http://127.0.0.1:16686 (env FALLACIES_JAEGER_UI)")
+	allowRemote := fs.Bool("allow-remote", false, "allow a --toxiproxy-api bind address or an OTLP endpoint that is not loopback")
+	var knobs knobFlags
+	fs.Var(&knobs, "set", "set a knob, e.g. --set order.user.timeout=100ms (repeatable; see `fallacies knobs`)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("unexpected argument %q", pos[0])
+	}
+	sys, err := knobs.system()
+	if err != nil {
+		return err
+	}
+	tr, err := newTracing(ctx, e, tracingFlags{otlp: *otlp, jaegerUI: *jaegerUI})
+	if err != nil {
+		return err
+	}
+	defer tr.shutdown()
+	// The admin API binds to loopback and spans go to loopback unless asked
+	// otherwise; checked before anything starts.
+	if err := checkLoopback(nonEmpty(*api, tr.endpoint), *allowRemote); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	topo, err := topology.Start(ctx, *kind, topology.Options{
+		System: sys, ToxiproxyAPI: *api, NATSPort: *natsPort, Tracing: tr.serveOptions, OTLPEndpoint: tr.otlpEndpoint(),
+	})
+	if err != nil {
+		return testbedErr(err)
+	}
+	ready := time.Since(start)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := topo.Stop(ctx); err != nil {
+			fmt.Fprintf(e.stderr, "stop: %v\n", err)
+		}
+		fmt.Fprintln(e.stderr, "stopped.")
+	}()
+	ep := topo.Endpoints()
+	ep.JaegerUI = tr.jaegerUI
+	if ep.OTLP == "" {
+		ep.OTLP = tr.otlpEndpoint()
+	}
+	fmt.Fprintf(e.stdout, "fallacies is up (%s topology, ready in %v)\n\n", *kind, ready.Round(time.Millisecond))
+	printEndpoints(e.stdout, ep)
+	fmt.Fprintln(e.stdout)
+	tr.describe(e.stdout)
+	if *endpointsFile != "" {
+		if err := topology.WriteEndpoints(*endpointsFile, ep); err != nil {
+			return testbedErr(err)
+		}
+		fmt.Fprintf(e.stdout, "endpoints written to %s\n", *endpointsFile)
+	}
+	fmt.Fprintf(e.stdout, `
+Try:
+  fallacies place-order --order %s -n 5
+  toxiproxy-cli --host http://%s list
+  curl -s -XPOST %s/proxies/user/toxics -d '{"type":"latency","attributes":{"latency":300}}'
+
+Press Ctrl-C to stop.
+`, ep.Services["order"], trimScheme(ep.ToxiproxyAPI), ep.ToxiproxyAPI)
+	<-ctx.Done()
+	fmt.Fprintln(e.stderr, "\nstopping…")
+	return nil
+}
+
+func printEndpoints(w io.Writer, ep topology.Endpoints) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHAT\tADDRESS\tNOTE")
+	fmt.Fprintf(tw, "toxiproxy API\t%s\tHTTP; toxiproxy-cli and clients work against it\n", ep.ToxiproxyAPI)
+	fmt.Fprintf(tw, "nats\t%s\tnats-server with JetStream (stream ORDERS)\n", ep.NATS)
+	for _, s := range topology.Services {
+		fmt.Fprintf(tw, "%s\t%s\tgRPC, health and reflection on\n", s, ep.Services[s])
+	}
+	fmt.Fprintf(tw, "user (http)\t%s\tGET /users/{id}?view=basic|full\n", ep.UserHTTP)
+	notes := map[string]string{
+		faults.ProxyUser: "order → user (gRPC)", faults.ProxyUserHTTP: "order → user (HTTP)",
+		faults.ProxyPayment: "order → payment", faults.ProxyNATSOrder: "order → NATS",
+		faults.ProxyNATSNotification: "notification → NATS", faults.ProxyNATSLedger: "ledger → NATS",
+	}
+	for _, name := range slices.Sorted(maps.Keys(ep.Proxies)) {
+		fmt.Fprintf(tw, "proxy %s\t%s\t%s\n", name, ep.Proxies[name], notes[name])
+	}
+	tw.Flush()
+}
+
+func trimScheme(u string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+}
+
+// knobFlags collects --set name=value flags.
+type knobFlags []string
+
+func (k *knobFlags) String() string     { return fmt.Sprint(*k) }
+func (k *knobFlags) Set(s string) error { *k = append(*k, s); return nil }
+
+func (k knobFlags) system() (config.System, error) {
+	sys := config.Default()
+	for _, kv := range k {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			return sys, usageErr("--set %q: want name=value, e.g. order.user.timeout=100ms", kv)
+		}
+		if err := config.Set(&sys, name, value); err != nil {
+			return sys, usageErr("--set: %v (see `fallacies knobs`)", err)
+		}
+	}
+	if err := sys.Validate(); err != nil {
+		return sys, usageErr("--set: %v", err)
+	}
+	return sys, nil
+}
+
+// nonEmpty returns its non-empty arguments.
+func nonEmpty(s ...string) []string {
+	var out []string
+	for _, v := range s {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

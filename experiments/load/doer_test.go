@@ -1,0 +1,179 @@
+package load
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
+)
+
+// orderServer is a real gRPC OrderService whose PlaceOrder takes delay
+// and remembers what it was asked; GetOrder knows the orders placed.
+type orderServer struct {
+	orderv1.UnimplementedOrderServiceServer
+	delay time.Duration
+	block chan struct{} // when set, PlaceOrder of order "block" waits on it
+
+	mu     sync.Mutex
+	placed map[string]*orderv1.PlaceOrderRequest
+}
+
+func (s *orderServer) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest) (*orderv1.PlaceOrderResponse, error) {
+	if req.GetOrderId() == "block" {
+		select {
+		case <-s.block:
+			return nil, status.Error(codes.Unavailable, "blocked")
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+	if req.GetOrderId() == "reject" {
+		return nil, status.Error(codes.FailedPrecondition, "insufficient balance")
+	}
+	if s.delay > 0 {
+		time.Sleep(s.delay) // the service time being measured
+	}
+	s.mu.Lock()
+	s.placed[req.GetOrderId()] = req
+	s.mu.Unlock()
+	return &orderv1.PlaceOrderResponse{Order: &orderv1.Order{OrderId: req.GetOrderId(), Status: orderv1.OrderStatus_ORDER_STATUS_PLACED}}, nil
+}
+
+func (s *orderServer) GetOrder(_ context.Context, req *orderv1.GetOrderRequest) (*orderv1.GetOrderResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.placed[req.GetOrderId()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "order %s", req.GetOrderId())
+	}
+	return &orderv1.GetOrderResponse{Order: &orderv1.Order{OrderId: p.GetOrderId()}}, nil
+}
+
+// startOrderServer serves s on a loopback port and returns a client; both
+// are stopped at the end of the test.
+func startOrderServer(t testing.TB, s *orderServer) orderv1.OrderServiceClient {
+	t.Helper()
+	s.placed = map[string]*orderv1.PlaceOrderRequest{}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	srv := grpc.NewServer()
+	orderv1.RegisterOrderServiceServer(srv, s)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("dial %s: %v", lis.Addr(), err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		srv.Stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return orderv1.NewOrderServiceClient(conn)
+}
+
+func TestOrderDoer(t *testing.T) {
+	s := &orderServer{block: make(chan struct{})}
+	t.Cleanup(func() { close(s.block) })
+	d := NewOrderDoer(startOrderServer(t, s), 200*time.Millisecond)
+	ctx := t.Context()
+
+	place := Request{Seq: 1, Op: OpPlaceOrder, OrderID: "run-000001", UserID: "u-0003", AmountCents: 1234}
+	if out := d.Do(ctx, place); out != (Outcome{Code: codes.OK}) {
+		t.Fatalf("place: %+v, want OK", out)
+	}
+	s.mu.Lock()
+	got := s.placed["run-000001"]
+	s.mu.Unlock()
+	if got == nil || got.GetUserId() != "u-0003" || got.GetAmountCents() != 1234 || got.GetCardNumber() != TestCard {
+		t.Errorf("server received %v", got)
+	}
+
+	tests := []struct {
+		name string
+		ctx  func() context.Context
+		req  Request
+		want Outcome
+	}{
+		{"get placed", nil, Request{Op: OpGetOrder, OrderID: "run-000001"}, Outcome{Code: codes.OK}},
+		{"get missing is a definite failure", nil, Request{Op: OpGetOrder, OrderID: "nope"}, Outcome{Code: codes.NotFound}},
+		{"rejected is a definite failure", nil, Request{Op: OpPlaceOrder, OrderID: "reject"}, Outcome{Code: codes.FailedPrecondition}},
+		{"own deadline is unknown", nil, Request{Op: OpPlaceOrder, OrderID: "block"}, Outcome{Code: codes.DeadlineExceeded, Unknown: true}},
+		{"canceled is unknown", func() context.Context {
+			c, cancel := context.WithCancel(ctx)
+			cancel()
+			return c
+		}, Request{Op: OpPlaceOrder, OrderID: "block"}, Outcome{Code: codes.Canceled, Unknown: true}},
+		{"unknown op", nil, Request{Op: "delete_order"}, Outcome{Code: codes.InvalidArgument}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ctx
+			if tt.ctx != nil {
+				c = tt.ctx()
+			}
+			if out := d.Do(c, tt.req); out != tt.want {
+				t.Errorf("Do = %+v, want %+v", out, tt.want)
+			}
+		})
+	}
+}
+
+// TestAccuracyAgainstGRPC drives a real gRPC server whose handler sleeps
+// 5 ms at 1,000 requests per second for 10 s and checks that the generator
+// keeps its rate and measures what the server does.
+func TestAccuracyAgainstGRPC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 s accuracy run; skipped with -short")
+	}
+	client := startOrderServer(t, &orderServer{delay: 5 * time.Millisecond})
+	cfg := Config{
+		Rate:        1000,
+		Duration:    10 * time.Second,
+		MaxInFlight: 1000,
+		Timeout:     time.Second,
+		Users:       100,
+		Mix:         Mix{PlaceOrder: 9, GetOrder: 1},
+		Seed:        1,
+		RunID:       "accuracy",
+	}
+	res, err := Run(t.Context(), cfg, NewOrderDoer(client, cfg.Timeout))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	place := res.Stats(PhaseAll, OpPlaceOrder)
+	get := res.Stats(PhaseAll, OpGetOrder)
+	t.Logf("achieved %.2f/s (sent %d, dropped %d) over %v, elapsed %v", res.Achieved, res.Sent, res.Dropped, res.Duration, res.Elapsed)
+	t.Logf("place_order: %d ok of %d, errors %v, latency p50 %v p90 %v p99 %v p99.9 %v max %v mean %v, in flight max %d",
+		place.Successes, place.Requests, place.Errors, place.P50(), place.P90(), place.P99(), place.P999(), place.Max(), place.Mean(), place.InFlightMax)
+	t.Logf("get_order: %d ok of %d, latency p50 %v p99 %v", get.Successes, get.Requests, get.P50(), get.P99())
+	t.Logf("send lag p50 %v p90 %v p99 %v p99.9 %v max %v", res.SendLag.P50, res.SendLag.P90, res.SendLag.P99, res.SendLag.P999, res.SendLag.Max)
+
+	if res.Achieved < 980 || res.Achieved > 1020 {
+		t.Errorf("achieved %.1f/s, want 1000/s within 2%%", res.Achieved)
+	}
+	if p50 := place.P50(); p50 < 4500*time.Microsecond || p50 > 8*time.Millisecond {
+		t.Errorf("place_order p50 %v, want between 4.5ms and 8ms", p50)
+	}
+	if place.Successes != place.Requests || place.Requests < 8500 {
+		t.Errorf("place_order: %d successes of %d requests", place.Successes, place.Requests)
+	}
+	if len(res.History) != int(place.Requests) {
+		t.Errorf("history of %d for %d place_order requests", len(res.History), place.Requests)
+	}
+	if len(res.Seconds) != 10 {
+		t.Errorf("%d seconds, want 10", len(res.Seconds))
+	}
+}

@@ -1,0 +1,160 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// fmtMs formats a duration in milliseconds with a precision that suits its
+// size: 0.42ms, 2.13ms, 31.2ms, 312ms, 1.24s.
+func fmtMs(ms float64) string {
+	ms = finite(ms)
+	switch a := math.Abs(ms); {
+	case a == 0:
+		return "0ms"
+	case a < 10:
+		return strconv.FormatFloat(ms, 'f', 2, 64) + "ms"
+	case a < 100:
+		return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
+	case a < 1000:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
+	case a < 60_000:
+		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + "s"
+	default:
+		return strconv.FormatFloat(ms/60_000, 'f', 1, 64) + "min"
+	}
+}
+
+// fmtPct formats a fraction 0–1 as a percentage: 100%, 99.87%, 62.4%.
+func fmtPct(f float64) string {
+	p := finite(f) * 100
+	switch {
+	case p == 100 || p == 0:
+		return strconv.FormatFloat(p, 'f', 0, 64) + "%"
+	case p >= 99:
+		return strconv.FormatFloat(p, 'f', 2, 64) + "%"
+	default:
+		return strconv.FormatFloat(p, 'f', 1, 64) + "%"
+	}
+}
+
+// fmtSec formats an offset in seconds: 10s, 10.4s.
+func fmtSec(s float64) string {
+	return strconv.FormatFloat(math.Round(finite(s)*10)/10, 'f', -1, 64) + "s"
+}
+
+// fmtNum formats a float without needless digits.
+func fmtNum(x float64) string {
+	x = finite(x)
+	if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+		return strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	if math.Abs(x) >= 100 {
+		return strconv.FormatFloat(x, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(x, 'g', 4, 64)
+}
+
+// codeCount is a number of errors with one gRPC code.
+type codeCount struct {
+	Code  string
+	Count int64
+}
+
+// topCodes returns the error codes of m, most frequent first, ties by name.
+func topCodes(m map[string]int64) []codeCount {
+	out := make([]codeCount, 0, len(m))
+	for k, n := range m {
+		if n > 0 {
+			out = append(out, codeCount{k, n})
+		}
+	}
+	slices.SortFunc(out, func(a, b codeCount) int {
+		if a.Count != b.Count {
+			if a.Count > b.Count {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Code, b.Code)
+	})
+	return out
+}
+
+// fmtCodes formats the top n error codes: "DEADLINE_EXCEEDED 120, UNAVAILABLE 8 (+2 more)".
+func fmtCodes(m map[string]int64, n int) string {
+	top := topCodes(m)
+	if len(top) == 0 {
+		return "-"
+	}
+	parts := make([]string, 0, n)
+	for i, c := range top {
+		if i == n {
+			parts[len(parts)-1] += fmt.Sprintf(" (+%d more)", len(top)-n)
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", c.Code, c.Count))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fmtAttrs formats fault attributes as name=value, sorted by name.
+func fmtAttrs(m map[string]int64) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// hypothesisTitle is a hypothesis's name, or its expression qualified by its phase.
+func hypothesisTitle(h Hypothesis) string {
+	if h.Name != "" {
+		return h.Name
+	}
+	return fmt.Sprintf("[%s] %s", h.Phase, h.Expr)
+}
+
+// status is PASS, FAIL or SKIP for a hypothesis.
+func status(h Hypothesis) string {
+	switch {
+	case h.Skipped:
+		return "SKIP"
+	case h.Passed:
+		return "PASS"
+	default:
+		return "FAIL"
+	}
+}
+
+// verdictLine is the sentence under the verdict.
+func verdictLine(r *Report) string {
+	c := r.Count()
+	switch r.ExitCode() {
+	case 3:
+		msg := r.Error
+		if msg == "" {
+			for _, v := range r.Variants {
+				if v.Error != "" {
+					msg = fmt.Sprintf("variant %s: %s", v.Name, v.Error)
+					break
+				}
+			}
+		}
+		return "the testbed failed: " + msg
+	case 1:
+		if c.Failed == 0 {
+			return "the run did not pass"
+		}
+		return fmt.Sprintf("%d of %d hypotheses failed", c.Failed, c.Total-c.Skipped)
+	default:
+		s := fmt.Sprintf("all %d hypotheses held", c.Passed)
+		if c.Skipped > 0 {
+			s += fmt.Sprintf(" (%d skipped)", c.Skipped)
+		}
+		return s
+	}
+}

@@ -1,0 +1,147 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+)
+
+// JSON writes r as indented JSON, the shape documented in docs/report.md.
+// Nil slices and maps are written as [] and {}, every variant has the three
+// phases before, during and after, and non-finite numbers (NaN, ±Inf, which
+// JSON cannot carry) are written as 0. r itself is not modified.
+func JSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(Normalize(r)); err != nil {
+		return fmt.Errorf("encode report %s: %w", r.Experiment, err)
+	}
+	return nil
+}
+
+// SuiteJSON writes s as indented JSON, each report normalized as JSON does.
+func SuiteJSON(w io.Writer, s *Suite) error {
+	n := *s
+	n.Reports = make([]*Report, len(s.Reports))
+	for i, r := range s.Reports {
+		n.Reports[i] = Normalize(r)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(&n); err != nil {
+		return fmt.Errorf("encode suite %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// Decode reads a report written by JSON. Unknown keys are ignored, so a
+// reader built against this version keeps reading reports of later versions
+// that only add keys.
+func Decode(rd io.Reader) (*Report, error) {
+	var r Report
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+		return nil, fmt.Errorf("decode report: %w", err)
+	}
+	return &r, nil
+}
+
+// Normalize returns a copy of r in the canonical shape JSON writes: nil
+// slices and maps replaced by empty ones, the phases before, during and
+// after present in every variant, and non-finite numbers replaced by 0.
+// Renderers call it so that they never meet a nil map; r is not modified.
+func Normalize(r *Report) *Report {
+	n := *r
+	n.Variants = make([]Variant, len(r.Variants))
+	for i, v := range r.Variants {
+		n.Variants[i] = normalizeVariant(v)
+	}
+	n.DurationSeconds = finite(n.DurationSeconds)
+	return &n
+}
+
+func normalizeVariant(v Variant) Variant {
+	v.Knobs = nonNil(v.Knobs)
+	v.Phases = normalizePhases(v.Phases, true)
+	ops := make(map[string]map[string]Phase, len(v.Ops))
+	for op, ph := range v.Ops {
+		ops[op] = normalizePhases(ph, false)
+	}
+	v.Ops = ops
+	v.Hypotheses = nonNil(v.Hypotheses)
+	faults := make([]Fault, len(v.Faults))
+	for i, f := range v.Faults {
+		f.Attrs = nonNilMap(f.Attrs)
+		f.StartOffset, f.EndOffset = finite(f.StartOffset), finite(f.EndOffset)
+		faults[i] = f
+	}
+	v.Faults = faults
+	ts := make([]Second, len(v.Timeseries))
+	for i, s := range v.Timeseries {
+		s.SuccessRate, s.P50Ms, s.P99Ms = finite(s.SuccessRate), finite(s.P50Ms), finite(s.P99Ms)
+		s.ActiveFaults = nonNil(s.ActiveFaults)
+		ts[i] = s
+	}
+	v.Timeseries = ts
+	v.Consistency.Consumers = nonNilMap(v.Consistency.Consumers)
+	br := make([]BreakerTransition, len(v.Breakers))
+	for i, b := range v.Breakers {
+		b.Offset = finite(b.Offset)
+		br[i] = b
+	}
+	v.Breakers = br
+	metrics := make(map[string]float64, len(v.Metrics))
+	for k, x := range v.Metrics {
+		metrics[k] = finite(x)
+	}
+	v.Metrics = metrics
+	ex := make([]Exemplar, len(v.Exemplars))
+	for i, e := range v.Exemplars {
+		e.DurationMs = finite(e.DurationMs)
+		spans := make([]WaterfallSpan, len(e.Spans))
+		for j, s := range e.Spans {
+			s.StartMs, s.DurationMs = finite(s.StartMs), finite(s.DurationMs)
+			spans[j] = s
+		}
+		e.Spans = spans
+		ex[i] = e
+	}
+	v.Exemplars = ex
+	return v
+}
+
+// normalizePhases copies m with every phase normalized; with all set, the
+// three standard phases are added when missing.
+func normalizePhases(m map[string]Phase, all bool) map[string]Phase {
+	out := make(map[string]Phase, 3)
+	if all {
+		for _, p := range []string{PhaseBefore, PhaseDuring, PhaseAfter} {
+			out[p] = Phase{}
+		}
+	}
+	for k, p := range m {
+		out[k] = p
+	}
+	for k, p := range out {
+		p.Errors = nonNilMap(p.Errors)
+		p.SuccessRate, p.Throughput = finite(p.SuccessRate), finite(p.Throughput)
+		l := &p.LatencyMs
+		l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean = finite(l.P50), finite(l.P90), finite(l.P99), finite(l.P999), finite(l.Max), finite(l.Mean)
+		out[k] = p
+	}
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func nonNilMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	return maps.Clone(m)
+}

@@ -1,0 +1,338 @@
+// Package report is the model of an experiment's result and its renderers:
+// a terminal summary (text), the machine-readable truth (json), JUnit XML for
+// CI systems (junit) and one self-contained HTML page with charts (html).
+//
+// The model is plain data. The runner converts what the load generator, the
+// hypothesis checker, the consistency checker and the trace analysis
+// measured into a Report; this package imports no other package of the
+// project and does no network I/O, so it can be read, tested and reused on
+// its own (for example by a tool that reads report.json files back and
+// compares runs).
+//
+//	runner ──converts──▶ *Report ──Renderers["text"|"json"|"junit"|"html"]──▶ io.Writer
+//	                         └──────WriteDir──▶ report.json, junit.xml, report.html
+//
+// The JSON shape of Report is a contract documented in docs/report.md: keys
+// are snake_case, timestamps are RFC 3339 with nanoseconds, durations are in
+// milliseconds unless the key says seconds, rates are fractions between 0
+// and 1, and arrays and maps are never null.
+//
+// # Charts
+//
+// The HTML report draws its charts as inline SVG with a small writer of its
+// own (svg.go) rather than a charting library. The charts needed are few and
+// simple (lines over seconds, shaded windows, state bands, waterfall bars);
+// a library would add a dependency, usually JavaScript or a network fetch,
+// for little gain, while a page that must open offline, from a CI artifact,
+// years later, must carry everything inline. Writing the SVG ourselves also
+// gives full control over what a chart shows (the same y scale across
+// variants, fault windows labelled by name, gaps where a second had no
+// data) and deterministic output: the same Report always renders to the same
+// bytes, so reports can be diffed and tested.
+package report
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Phase names as used in Variant.Phases, Hypothesis.Phase and Exemplar.Phase.
+const (
+	PhaseBefore = "before" // steady state before the first fault
+	PhaseDuring = "during" // any fault window
+	PhaseAfter  = "after"  // recovery after the last fault
+)
+
+// Exemplar kinds.
+const (
+	ExemplarSlowest = "slowest" // the slowest request of its phase
+	ExemplarFailed  = "failed"  // a failed request of its phase
+)
+
+// Breaker states as used in BreakerTransition.From and To.
+const (
+	BreakerClosed   = "closed"
+	BreakerOpen     = "open"
+	BreakerHalfOpen = "half-open"
+)
+
+// Report is the result of one experiment run: its identity, its verdict, and
+// per variant everything measured.
+type Report struct {
+	Experiment      string    `json:"experiment"`          // experiment name
+	Fallacy         string    `json:"fallacy"`             // fallacy it demonstrates, e.g. latency-is-zero
+	Description     string    `json:"description"`         // one or two sentences from the experiment file
+	File            string    `json:"file"`                // path of the experiment file
+	Topology        string    `json:"topology"`            // embedded, processes or compose
+	Passed          bool      `json:"passed"`              // every hypothesis of every variant held and nothing failed
+	Seed            int64     `json:"seed"`                // seed of the run's random source
+	StartedAt       time.Time `json:"started_at"`          // when the run started
+	DurationSeconds float64   `json:"duration_seconds"`    // wall time of the whole run
+	Variants        []Variant `json:"variants"`            // in the order of the experiment file
+	Error           string    `json:"error,omitempty"`     // the testbed itself failed (exit code 3)
+	JaegerUI        string    `json:"jaeger_ui,omitempty"` // base URL of a Jaeger UI holding the traces
+}
+
+// Variant is what one variant of an experiment measured: the same topology
+// and fault schedule with its own knobs.
+type Variant struct {
+	Name        string                      `json:"name"`
+	Passed      bool                        `json:"passed"`
+	Knobs       []Knob                      `json:"knobs"`           // the knobs this variant sets, in file order
+	Phases      map[string]Phase            `json:"phases"`          // place_order by phase: before, during, after
+	Ops         map[string]map[string]Phase `json:"ops"`             // other operations (get_order, …) → phase → Phase
+	Hypotheses  []Hypothesis                `json:"hypotheses"`      // every hypothesis that applies to this variant
+	Faults      []Fault                     `json:"faults"`          // the faults as actually applied
+	Timeseries  []Second                    `json:"timeseries"`      // one entry per second of the run
+	Consistency Consistency                 `json:"consistency"`     // event and payment accounting after drain
+	Breakers    []BreakerTransition         `json:"breakers"`        // circuit breaker state changes in time order
+	Metrics     map[string]float64          `json:"metrics"`         // every scalar metric computed, by vocabulary name; durations in ms
+	Exemplars   []Exemplar                  `json:"exemplars"`       // slowest and failed traces per phase
+	Error       string                      `json:"error,omitempty"` // the testbed failed while running this variant
+}
+
+// Knob is one setting a variant changes.
+type Knob struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Phase is what the load generator saw in one phase.
+type Phase struct {
+	Requests    int64            `json:"requests"`     // requests sent
+	Successes   int64            `json:"successes"`    // requests answered OK
+	SuccessRate float64          `json:"success_rate"` // Successes/Requests, a fraction 0–1
+	Errors      map[string]int64 `json:"errors"`       // failed requests by gRPC code name
+	Dropped     int64            `json:"dropped"`      // requests not sent because the generator was saturated
+	Throughput  float64          `json:"throughput"`   // successes per second
+	LatencyMs   Latency          `json:"latency_ms"`   // latency from the intended send time
+}
+
+// Latency is a latency distribution in milliseconds.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// Hypothesis is one checked hypothesis and its outcome.
+type Hypothesis struct {
+	Name       string `json:"name"`    // optional name from the experiment file; may be empty
+	Expr       string `json:"expr"`    // the check as written, e.g. order.latency.p99 < 150ms
+	Phase      string `json:"phase"`   // before, during or after
+	Variant    string `json:"variant"` // the variant it was checked against
+	Passed     bool   `json:"passed"`
+	Skipped    bool   `json:"skipped"`
+	SkipReason string `json:"skip_reason,omitempty"`
+	Observed   string `json:"observed"` // the value seen, formatted, e.g. 312ms or 97.5%
+	Abort      bool   `json:"abort"`    // the hypothesis aborts the run when it fails
+}
+
+// Fault is one fault as applied during the run.
+type Fault struct {
+	Name        string           `json:"name"`
+	Kind        string           `json:"kind"`      // latency, bandwidth, partition, kill, …
+	Target      string           `json:"target"`    // proxy or process name
+	Direction   string           `json:"direction"` // upstream, downstream, both; empty for process faults
+	Attrs       map[string]int64 `json:"attrs"`     // attributes as Toxiproxy takes them (durations in ms)
+	Start       time.Time        `json:"start"`
+	End         time.Time        `json:"end"`
+	StartOffset float64          `json:"start_offset"` // seconds from the run start
+	EndOffset   float64          `json:"end_offset"`   // seconds from the run start
+}
+
+// Second is what the load generator saw in one second of the run.
+type Second struct {
+	T            int      `json:"t"` // seconds from the run start
+	Requests     int64    `json:"requests"`
+	Successes    int64    `json:"successes"`
+	Errors       int64    `json:"errors"`
+	Dropped      int64    `json:"dropped"`
+	SuccessRate  float64  `json:"success_rate"` // fraction 0–1
+	P50Ms        float64  `json:"p50_ms"`
+	P99Ms        float64  `json:"p99_ms"`
+	InFlight     int64    `json:"in_flight"`     // requests outstanding at the end of the second
+	ActiveFaults []string `json:"active_faults"` // names of the faults active during the second
+}
+
+// Consistency is the Jepsen-style accounting after the run drained: what
+// clients were told against what the services recorded.
+type Consistency struct {
+	Acknowledged int                            `json:"acknowledged"` // orders the client was told succeeded
+	Lost         int                            `json:"lost"`         // acknowledged but never recorded
+	Duplicated   int                            `json:"duplicated"`   // recorded more than once
+	Ghost        int                            `json:"ghost"`        // recorded though the client was told it failed
+	Recovered    int                            `json:"recovered"`    // failed for the client, recorded once, and expected to be
+	Unexpected   int                            `json:"unexpected"`   // recorded but never requested
+	Consumers    map[string]ConsumerConsistency `json:"consumers"`    // by consumer name: notification, ledger
+	Payments     PaymentConsistency             `json:"payments"`
+}
+
+// ConsumerConsistency is the accounting of one asynchronous consumer.
+type ConsumerConsistency struct {
+	Applied    int `json:"applied"`
+	Lost       int `json:"lost"`
+	Duplicated int `json:"duplicated"`
+	Unexpected int `json:"unexpected"`
+}
+
+// PaymentConsistency is the accounting of the payment ledger.
+type PaymentConsistency struct {
+	Lost       int `json:"lost"`       // acknowledged orders never charged
+	Duplicated int `json:"duplicated"` // orders charged more than once
+	Ghost      int `json:"ghost"`      // charges for orders the client was told failed
+}
+
+// BreakerTransition is one state change of a circuit breaker.
+type BreakerTransition struct {
+	Link   string    `json:"link"` // the guarded link, e.g. order.user
+	From   string    `json:"from"` // closed, open, half-open
+	To     string    `json:"to"`
+	At     time.Time `json:"at"`
+	Offset float64   `json:"offset"` // seconds from the run start
+}
+
+// Exemplar is one trace chosen to illustrate a phase: its slowest request or
+// a failed one, with its spans laid out as a waterfall.
+type Exemplar struct {
+	Phase      string          `json:"phase"`
+	Kind       string          `json:"kind"` // slowest or failed
+	TraceID    string          `json:"trace_id"`
+	Root       string          `json:"root"` // name of the root span
+	DurationMs float64         `json:"duration_ms"`
+	Error      bool            `json:"error"`
+	JaegerURL  string          `json:"jaeger_url,omitempty"`
+	Spans      []WaterfallSpan `json:"spans"` // depth-first, parents before children
+}
+
+// WaterfallSpan is one span of an exemplar trace, positioned relative to the
+// start of the trace.
+type WaterfallSpan struct {
+	Service    string  `json:"service"`
+	Name       string  `json:"name"`
+	StartMs    float64 `json:"start_ms"` // from the start of the root span
+	DurationMs float64 `json:"duration_ms"`
+	Depth      int     `json:"depth"` // 0 for the root
+	Error      bool    `json:"error"`
+	Note       string  `json:"note,omitempty"` // e.g. retry attempt 2, breaker open, fallback
+}
+
+// Suite is the result of running several experiments one after the other.
+type Suite struct {
+	Name            string    `json:"name"`
+	Reports         []*Report `json:"reports"`
+	Passed          bool      `json:"passed"`
+	DurationSeconds float64   `json:"duration_seconds"`
+}
+
+// Counts tallies the hypotheses of a report.
+type Counts struct {
+	Total, Passed, Failed, Skipped int
+	Errors                         int // testbed errors: the report's and its variants'
+}
+
+// Count tallies the hypotheses of every variant of r and its testbed errors.
+func (r *Report) Count() Counts {
+	var c Counts
+	if r.Error != "" {
+		c.Errors++
+	}
+	for _, v := range r.Variants {
+		if v.Error != "" {
+			c.Errors++
+		}
+		for _, h := range v.Hypotheses {
+			c.Total++
+			switch {
+			case h.Skipped:
+				c.Skipped++
+			case h.Passed:
+				c.Passed++
+			default:
+				c.Failed++
+			}
+		}
+	}
+	return c
+}
+
+// ExitCode is the process exit code the report calls for: 0 when every
+// hypothesis held, 1 when one failed, 3 when the testbed itself failed.
+// (2, an invalid experiment, is decided before any report exists.)
+func (r *Report) ExitCode() int {
+	c := r.Count()
+	switch {
+	case c.Errors > 0:
+		return 3
+	case c.Failed > 0 || !r.Passed:
+		return 1
+	default:
+		return 0
+	}
+}
+
+// Verdict is a one-word verdict: PASS, FAIL or ERROR.
+func (r *Report) Verdict() string {
+	switch r.ExitCode() {
+	case 0:
+		return "PASS"
+	case 1:
+		return "FAIL"
+	default:
+		return "ERROR"
+	}
+}
+
+// phaseOrder sorts phase names: before, during, after, then others by name.
+func phaseOrder[V any](m map[string]V) []string {
+	rank := func(p string) int {
+		switch p {
+		case PhaseBefore:
+			return 0
+		case PhaseDuring:
+			return 1
+		case PhaseAfter:
+			return 2
+		}
+		return 3
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if d := rank(a) - rank(b); d != 0 {
+			return d
+		}
+		switch {
+		case a < b:
+			return -1
+		case a > b:
+			return 1
+		}
+		return 0
+	})
+	return keys
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// finite returns x, or 0 when x is NaN or infinite (JSON cannot carry them).
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}

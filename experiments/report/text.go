@@ -1,0 +1,282 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// TextOptions tunes the terminal summary.
+type TextOptions struct {
+	Color bool // colour PASS, FAIL, SKIP and the verdict with ANSI escapes
+}
+
+// Text writes the end-of-run summary for a terminal, without colour: the
+// faults, per variant a phase table, the hypotheses with observed against
+// expected, the consistency accounting, breaker transitions and exemplar
+// trace ids, then the verdict.
+func Text(w io.Writer, r *Report) error {
+	return TextWith(w, r, TextOptions{})
+}
+
+// TextWith writes the summary Text writes, with options.
+func TextWith(w io.Writer, r *Report, opts TextOptions) error {
+	ew := &errWriter{w: w}
+	t := textWriter{w: ew, opts: opts}
+	t.report(Normalize(r))
+	if ew.err != nil {
+		return fmt.Errorf("write text report %s: %w", r.Experiment, ew.err)
+	}
+	return nil
+}
+
+// SuiteText writes the summary of every report of s, then one line per
+// experiment and the suite's verdict.
+func SuiteText(w io.Writer, s *Suite) error {
+	return SuiteTextWith(w, s, TextOptions{})
+}
+
+// SuiteTextWith writes the summary SuiteText writes, with options.
+func SuiteTextWith(w io.Writer, s *Suite, opts TextOptions) error {
+	ew := &errWriter{w: w}
+	t := textWriter{w: ew, opts: opts}
+	for _, r := range s.Reports {
+		t.report(Normalize(r))
+		fmt.Fprintln(ew)
+	}
+	fmt.Fprintf(ew, "Suite %s: %d experiments in %s\n", s.Name, len(s.Reports), fmtSec(s.DurationSeconds))
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	failed := 0
+	for _, r := range s.Reports {
+		c := r.Count()
+		if r.ExitCode() != 0 {
+			failed++
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d passed\t%d failed\t%d skipped\t%s\n",
+			t.paint(r.Verdict()), r.Experiment, c.Passed, c.Failed, c.Skipped, fmtSec(r.DurationSeconds))
+	}
+	tw.Flush()
+	verdict := "PASS"
+	line := fmt.Sprintf("all %d experiments passed", len(s.Reports))
+	if !s.Passed || failed > 0 {
+		verdict = "FAIL"
+		line = fmt.Sprintf("%d of %d experiments did not pass", failed, len(s.Reports))
+	}
+	fmt.Fprintf(ew, "%s %s\n", t.paint(verdict), line)
+	if ew.err != nil {
+		return fmt.Errorf("write text suite %s: %w", s.Name, ew.err)
+	}
+	return nil
+}
+
+// errWriter remembers the first write error and drops later writes.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return len(p), nil
+	}
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, nil
+}
+
+type textWriter struct {
+	w    io.Writer
+	opts TextOptions
+}
+
+// ANSI colours, all the same length so that coloured cells stay aligned.
+const (
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiReset  = "\x1b[0m"
+)
+
+// paint colours a status word when colour is on.
+func (t *textWriter) paint(word string) string {
+	if !t.opts.Color {
+		return word
+	}
+	c := ansiYellow
+	switch word {
+	case "PASS":
+		c = ansiGreen
+	case "FAIL", "ERROR":
+		c = ansiRed
+	}
+	return c + word + ansiReset
+}
+
+func (t *textWriter) report(r *Report) {
+	w := t.w
+	title := "Experiment " + r.Experiment
+	if r.Fallacy != "" {
+		title += " (" + r.Fallacy + ")"
+	}
+	fmt.Fprintln(w, title)
+	if r.Description != "" {
+		fmt.Fprintln(w, "  "+oneLine(r.Description))
+	}
+	meta := []string{}
+	if r.File != "" {
+		meta = append(meta, "file "+r.File)
+	}
+	if r.Topology != "" {
+		meta = append(meta, "topology "+r.Topology)
+	}
+	meta = append(meta, fmt.Sprintf("seed %d", r.Seed))
+	if !r.StartedAt.IsZero() {
+		meta = append(meta, "started "+r.StartedAt.Format("2006-01-02 15:04:05 MST"))
+	}
+	meta = append(meta, "took "+fmtSec(r.DurationSeconds))
+	fmt.Fprintln(w, "  "+strings.Join(meta, " · "))
+
+	if faults := reportFaults(r); len(faults) > 0 {
+		fmt.Fprintln(w, "\nFaults")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, f := range faults {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s–%s\t%s\n", f.Name, f.Kind, f.Target,
+				dash(f.Direction), fmtSec(f.StartOffset), fmtSec(f.EndOffset), fmtAttrs(f.Attrs))
+		}
+		tw.Flush()
+	}
+	for _, v := range r.Variants {
+		t.variant(v)
+	}
+	fmt.Fprintln(w)
+	if r.JaegerUI != "" {
+		fmt.Fprintln(w, "Traces: "+r.JaegerUI)
+	}
+	fmt.Fprintf(w, "Verdict: %s — %s (exit %d)\n", t.paint(r.Verdict()), verdictLine(r), r.ExitCode())
+}
+
+func (t *textWriter) variant(v Variant) {
+	w := t.w
+	verdict := "PASS"
+	switch {
+	case v.Error != "":
+		verdict = "ERROR"
+	case !v.Passed:
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "\nVariant %s  %s\n", v.Name, t.paint(verdict))
+	if len(v.Knobs) > 0 {
+		kn := make([]string, len(v.Knobs))
+		for i, k := range v.Knobs {
+			kn[i] = k.Name + "=" + k.Value
+		}
+		fmt.Fprintln(w, "  knobs: "+strings.Join(kn, " "))
+	}
+	if v.Error != "" {
+		fmt.Fprintln(w, "  error: "+oneLine(v.Error))
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PHASE\tREQUESTS\tSUCCESS\tP50\tP99\tMAX\tDROPPED\tERRORS")
+	row := func(name string, p Phase) {
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", name, p.Requests, fmtPct(p.SuccessRate),
+			fmtMs(p.LatencyMs.P50), fmtMs(p.LatencyMs.P99), fmtMs(p.LatencyMs.Max), p.Dropped, fmtCodes(p.Errors, 2))
+	}
+	for _, ph := range phaseOrder(v.Phases) {
+		row(ph, v.Phases[ph])
+	}
+	for _, op := range sortedKeys(v.Ops) {
+		for _, ph := range phaseOrder(v.Ops[op]) {
+			row(op+"/"+ph, v.Ops[op][ph])
+		}
+	}
+	tw.Flush()
+
+	if len(v.Hypotheses) > 0 {
+		fmt.Fprintln(w, "  Hypotheses")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, h := range v.Hypotheses {
+			st := status(h)
+			var detail string
+			switch st {
+			case "SKIP":
+				detail = "skipped: " + dash(h.SkipReason)
+			case "PASS":
+				detail = "observed " + dash(h.Observed)
+			default:
+				detail = fmt.Sprintf("observed %s, expected %s", dash(h.Observed), h.Expr)
+				if h.Abort {
+					detail += " (aborted the run)"
+				}
+			}
+			name := h.Expr
+			if h.Name != "" {
+				name = h.Name + ": " + h.Expr
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", t.paint(st), h.Phase, name, detail)
+		}
+		tw.Flush()
+	}
+
+	c := v.Consistency
+	fmt.Fprintf(w, "  Consistency: acknowledged %d · lost %d · duplicated %d · ghost %d · recovered %d · unexpected %d\n",
+		c.Acknowledged, c.Lost, c.Duplicated, c.Ghost, c.Recovered, c.Unexpected)
+	for _, name := range sortedKeys(c.Consumers) {
+		cc := c.Consumers[name]
+		fmt.Fprintf(w, "    %s: applied %d · lost %d · duplicated %d · unexpected %d\n",
+			name, cc.Applied, cc.Lost, cc.Duplicated, cc.Unexpected)
+	}
+	fmt.Fprintf(w, "    payments: lost %d · duplicated %d · ghost %d\n", c.Payments.Lost, c.Payments.Duplicated, c.Payments.Ghost)
+
+	if len(v.Breakers) > 0 {
+		fmt.Fprintln(w, "  Breakers")
+		links, _ := breakerLinks(v.Breakers, 0)
+		for _, link := range links {
+			var parts []string
+			for _, b := range v.Breakers {
+				if b.Link == link {
+					parts = append(parts, fmt.Sprintf("%s→%s at %s", b.From, b.To, fmtSec(b.Offset)))
+				}
+			}
+			fmt.Fprintf(w, "    %s: %s\n", link, strings.Join(parts, ", "))
+		}
+	}
+	if len(v.Exemplars) > 0 {
+		fmt.Fprintln(w, "  Exemplar traces")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, e := range v.Exemplars {
+			status := "ok"
+			if e.Error {
+				status = "error"
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Phase, e.Kind, e.TraceID, e.Root, fmtMs(e.DurationMs), status, e.JaegerURL)
+		}
+		tw.Flush()
+	}
+}
+
+// reportFaults returns the faults of the first variant that has any: every
+// variant runs the same schedule.
+func reportFaults(r *Report) []Fault {
+	for _, v := range r.Variants {
+		if len(v.Faults) > 0 {
+			return v.Faults
+		}
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// oneLine folds whitespace, including newlines, into single spaces.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

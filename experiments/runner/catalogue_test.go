@@ -1,0 +1,113 @@
+package runner
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/spec"
+	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
+	"github.com/fallacies/fallacies/services/config"
+)
+
+func TestRecoveryTime(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int, ok bool, latMs int) check.Attempt {
+		o := check.OutcomeFailed
+		if ok {
+			o = check.OutcomeAcknowledged
+		}
+		return check.Attempt{Intended: t0.Add(time.Duration(ms) * time.Millisecond), Outcome: o, Latency: time.Duration(latMs) * time.Millisecond}
+	}
+	from, end := t0.Add(time.Second), t0.Add(10*time.Second)
+	tests := []struct {
+		name    string
+		history []check.Attempt
+		want    time.Duration
+	}{
+		{"nothing failed", []check.Attempt{at(500, true, 1), at(1500, true, 1)}, 0},
+		{"failures before the fault do not count", []check.Attempt{at(500, false, 1), at(1500, true, 1)}, 0},
+		{"outage, then back", []check.Attempt{at(900, true, 1), at(1100, false, 1), at(1200, false, 1), at(1300, true, 5), at(1400, true, 1)}, 305 * time.Millisecond},
+		{"never back: the rest of the run", []check.Attempt{at(1100, false, 1), at(5000, false, 1)}, 9 * time.Second},
+		{"a slow success sent earlier does not hide a faster one", []check.Attempt{at(1100, false, 1), at(1200, true, 900), at(1300, true, 10)}, 310 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := recoveryTime(tt.history, from, end); got != tt.want {
+				t.Fatalf("recoveryTime = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClientRetries(t *testing.T) {
+	w := spec.Workload{Retries: 3, RetryBackoff: 20 * time.Millisecond}
+	tests := []struct {
+		name    string
+		c       config.Client
+		retries int
+		backoff time.Duration
+	}{
+		{"the load section's", config.Client{}, 3, 20 * time.Millisecond},
+		{"a variant switches them off", config.Client{Retries: 0, RetriesSet: true}, 0, 20 * time.Millisecond},
+		{"a variant's own", config.Client{Retries: 5, RetriesSet: true, RetryBackoff: time.Second}, 5, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, b := clientRetries(w, tt.c)
+			if r != tt.retries || b != tt.backoff {
+				t.Fatalf("clientRetries = %d, %v; want %d, %v", r, b, tt.retries, tt.backoff)
+			}
+		})
+	}
+}
+
+// rogueTarget is a payment server that records the charges it makes.
+type rogueTarget struct {
+	paymentv1.UnimplementedPaymentServiceServer
+	charged chan string
+}
+
+func (s *rogueTarget) Charge(_ context.Context, req *paymentv1.ChargeRequest) (*paymentv1.ChargeResponse, error) {
+	s.charged <- req.GetOrderId()
+	return &paymentv1.ChargeResponse{Charge: &paymentv1.Charge{OrderId: req.GetOrderId()}}, nil
+}
+
+func TestRogueCharge(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	target := &rogueTarget{charged: make(chan string, 1)}
+	paymentv1.RegisterPaymentServiceServer(srv, target)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	t.Cleanup(func() {
+		srv.Stop()
+		<-done
+	})
+	// A plaintext server takes the stranger's charge.
+	ok, err := rogueCharge(t.Context(), lis.Addr().String(), false, "run-1")
+	if err != nil || !ok {
+		t.Fatalf("rogue charge on a plaintext server: ok %v, err %v; want it to succeed", ok, err)
+	}
+	if id := <-target.charged; id != "rogue-run-1" {
+		t.Fatalf("charged order %q, want rogue-run-1", id)
+	}
+	// Speaking TLS to it fails: the rogue reports the refusal, not an error.
+	ok, err = rogueCharge(t.Context(), lis.Addr().String(), true, "run-2")
+	if err != nil || ok {
+		t.Fatalf("rogue TLS charge on a plaintext server: ok %v, err %v; want a refusal", ok, err)
+	}
+	if _, err := rogueCharge(t.Context(), "", false, "run-3"); err == nil {
+		t.Fatal("rogue charge without an address: no error")
+	}
+}

@@ -1,0 +1,195 @@
+// Package runner runs experiments: for each variant it starts a fresh
+// topology with the variant's knobs, drives open-loop load, applies the
+// fault schedule, drains, checks consistency, evaluates the hypotheses and
+// tears everything down again, on every way out.
+//
+//	topology up ─▶ load ─┬─ before ─┬─ during (faults on) ─┬─ after ─▶ drain ─▶ observe ─▶ check ─▶ teardown
+//	                     └──────────┴── fault scheduler ───┘
+//
+// Faults are journaled before they are applied and removed on normal end,
+// failed hypothesis, error, panic and cancellation (Ctrl-C, SIGTERM); after a
+// SIGKILL, `fallacies reset` removes what the journal lists.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/experiments/spec"
+	"github.com/fallacies/fallacies/topology"
+)
+
+// Options configures a run.
+type Options struct {
+	// Topology overrides the experiment file's topology: embedded or
+	// processes. Empty: the file's, else embedded.
+	Topology string
+	// Target, when set, runs against an already running system: nothing is
+	// started or reconfigured, the experiment runs once, and hypotheses bound
+	// to a variant are skipped.
+	Target *topology.Endpoints
+	// Journal is the fault journal file; empty means one in the report folder.
+	Journal string
+	// ReportsDir is where report folders are written; empty means "reports".
+	ReportsDir string
+	// JaegerUI is the base URL of a Jaeger UI, for links to exemplar traces.
+	JaegerUI string
+	// AllowRemote permits target addresses that are not loopback.
+	AllowRemote bool
+	// Progress receives the live progress line; nil means none.
+	Progress io.Writer
+	// TTY makes the progress line redraw in place instead of printing
+	// periodic lines.
+	TTY bool
+	// Binary is the fallacies executable for the processes topology.
+	Binary string
+	// OnlyVariants, when not empty, runs only the variants with these
+	// names (a soak runs the resilient ones); an experiment with none of
+	// them is an error.
+	OnlyVariants []string
+	// RateFactor multiplies the load's arrival rate and every step's rate
+	// (a soak runs at twice the load); 0 means 1. The result is bounded
+	// like any load (experiments/load refuses more than load.MaxRate).
+	RateFactor float64
+	// Now stamps report folders; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (o Options) log() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// Result is the outcome of one experiment.
+type Result struct {
+	Report *report.Report
+	Dir    string // report folder
+}
+
+// ErrTestbed marks a failure of the testbed itself (exit code 3), as
+// opposed to a failed hypothesis.
+var ErrTestbed = errors.New("testbed failure")
+
+// Run runs one experiment and writes its report folder. The error is nil
+// when the experiment ran, whether or not its hypotheses held (see
+// Report.Passed); it wraps ErrTestbed when the testbed failed.
+func Run(ctx context.Context, exp *spec.Experiment, o Options) (res *Result, err error) {
+	kind := o.Topology
+	if kind == "" {
+		kind = exp.Topology
+	}
+	if kind == "" {
+		kind = topology.KindEmbedded
+	}
+	if o.Target != nil {
+		if err := o.Target.Validate(); err != nil {
+			return nil, err
+		}
+		if err := topology.CheckLoopback(o.Target.Addresses(), o.AllowRemote); err != nil {
+			return nil, err
+		}
+		kind = "target"
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	started := now()
+	dir := filepath.Join(reportsDir(o), fmt.Sprintf("%s-%s", exp.Name, started.Format("20060102-150405")))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: report folder: %v", ErrTestbed, err)
+	}
+	rep := &report.Report{
+		Experiment: exp.Name, Fallacy: exp.Fallacy, Description: exp.Description, File: exp.Path,
+		Topology: kind, Seed: exp.Seed, StartedAt: started, JaegerUI: o.JaegerUI,
+	}
+	res = &Result{Report: rep, Dir: dir}
+	journal := o.Journal
+	if journal == "" {
+		journal = filepath.Join(dir, "faults.journal")
+	}
+
+	var traces []traceSet
+	variants := o.selectVariants(exp.Variants)
+	if len(variants) == 0 {
+		return nil, fmt.Errorf("%s: no variant named %s", exp.Name, strings.Join(o.OnlyVariants, " or "))
+	}
+	if o.Target != nil {
+		variants = []spec.Variant{{Name: "target"}}
+	}
+	for i, v := range variants {
+		if ctx.Err() != nil {
+			break
+		}
+		vr := &variantRun{
+			exp: exp, variant: v, index: i, of: len(variants), kind: kind, opts: o, journal: journal,
+		}
+		rv, ts, err := vr.run(ctx)
+		rep.Variants = append(rep.Variants, rv)
+		traces = append(traces, ts)
+		if err != nil {
+			rep.Error = strings.TrimPrefix(err.Error(), ErrTestbed.Error()+": ")
+			break
+		}
+		if aborted(rv) && i+1 < len(variants) {
+			if o.Progress != nil {
+				fmt.Fprintf(o.Progress, "%s: variant %s failed an abort hypothesis; the remaining variants are skipped\n", exp.Name, v.Name)
+			}
+			break
+		}
+	}
+	if ctx.Err() != nil && rep.Error == "" {
+		rep.Error = "interrupted: " + context.Cause(ctx).Error()
+	}
+	rep.Passed = rep.Error == "" && len(rep.Variants) > 0
+	for _, v := range rep.Variants {
+		rep.Passed = rep.Passed && v.Passed
+	}
+	rep.DurationSeconds = now().Sub(started).Seconds()
+	if err := writeReport(dir, rep, traces); err != nil {
+		return res, fmt.Errorf("%w: write report: %v", ErrTestbed, err)
+	}
+	if rep.Error != "" {
+		return res, fmt.Errorf("%w: %s", ErrTestbed, rep.Error)
+	}
+	return res, nil
+}
+
+func aborted(v report.Variant) bool {
+	for _, h := range v.Hypotheses {
+		if h.Abort && !h.Passed && !h.Skipped {
+			return true
+		}
+	}
+	return false
+}
+
+func reportsDir(o Options) string {
+	if o.ReportsDir == "" {
+		return "reports"
+	}
+	return o.ReportsDir
+}
+
+func writeReport(dir string, rep *report.Report, traces []traceSet) error {
+	if err := report.WriteDir(dir, rep); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "traces.json"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return writeTraces(f, traces)
+}

@@ -1,0 +1,298 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/experiments/spec"
+	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/services/config"
+	"github.com/fallacies/fallacies/topology"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestTimelineOrdersRemovalsFirst(t *testing.T) {
+	fs := []faults.Fault{
+		{Name: "a", At: 2 * time.Second, For: 2 * time.Second},
+		{Name: "b", At: 4 * time.Second, For: 2 * time.Second}, // a step: starts as a ends
+		{Name: "c", At: 1 * time.Second},                       // to the end: no removal
+	}
+	got := timeline(fs)
+	want := []event{
+		{at: 1 * time.Second, fault: 2},
+		{at: 2 * time.Second, fault: 0},
+		{at: 4 * time.Second, fault: 0, remove: true},
+		{at: 4 * time.Second, fault: 1},
+		{at: 6 * time.Second, fault: 1, remove: true},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("timeline = %v, want %v", got, want)
+	}
+}
+
+// recordingInjector records when each fault goes on and off.
+type recordingInjector struct {
+	start time.Time
+	mu    sync.Mutex
+	log   []string
+	fail  string // a fault name whose Apply fails
+}
+
+func (r *recordingInjector) Apply(_ context.Context, f faults.Fault) (faults.Applied, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f.Name == r.fail {
+		return faults.Applied{}, fmt.Errorf("no such proxy")
+	}
+	r.log = append(r.log, fmt.Sprintf("%v apply %s", time.Since(r.start), f.Name))
+	return faults.Applied{Fault: f, Start: time.Now()}, nil
+}
+
+func (r *recordingInjector) Remove(_ context.Context, a faults.Applied) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log = append(r.log, fmt.Sprintf("%v remove %s", time.Since(r.start), a.Fault.Name))
+	return nil
+}
+
+func TestSchedulerAppliesOnTimeAndRemovesEverythingOnCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inj := &recordingInjector{start: time.Now()}
+		fs := []faults.Fault{
+			{Name: "step1", At: 1 * time.Second, For: 2 * time.Second},
+			{Name: "step2", At: 3 * time.Second, For: 2 * time.Second},
+			{Name: "forever", At: 2 * time.Second},
+			{Name: "never", At: 10 * time.Second, For: time.Second},
+		}
+		s := newScheduler(inj, fs)
+		ctx, cancel := context.WithTimeout(t.Context(), 6*time.Second)
+		defer cancel()
+		if err := s.run(ctx, inj.start); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.active(); len(got) != 1 {
+			t.Fatalf("active after cancel = %v, want only the fault without an end", got)
+		}
+		if err := s.removeAll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			"1s apply step1", "2s apply forever", "3s remove step1", "3s apply step2", "5s remove step2", "6s remove forever",
+		}
+		if strings.Join(inj.log, "|") != strings.Join(want, "|") {
+			t.Fatalf("log:\n%s\nwant:\n%s", strings.Join(inj.log, "\n"), strings.Join(want, "\n"))
+		}
+		if len(s.active()) != 0 {
+			t.Fatalf("faults still on: %v", s.active())
+		}
+		h := s.history()
+		if len(h) != 3 || h[0].End.Sub(h[0].Start) != 2*time.Second || h[1].Fault.Name != "forever" || h[1].End.Sub(h[1].Start) != 4*time.Second {
+			t.Fatalf("history = %+v", h)
+		}
+	})
+}
+
+func TestSchedulerStopsAtAFaultItCannotApply(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inj := &recordingInjector{start: time.Now(), fail: "bad"}
+		s := newScheduler(inj, []faults.Fault{
+			{Name: "good", At: time.Second},
+			{Name: "bad", At: 2 * time.Second},
+			{Name: "later", At: 3 * time.Second},
+		})
+		err := s.run(t.Context(), inj.start)
+		if err == nil || !strings.Contains(err.Error(), "fault bad: no such proxy") {
+			t.Fatalf("err = %v", err)
+		}
+		if err := s.removeAll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if want := "1s apply good|2s remove good"; strings.Join(inj.log, "|") != want {
+			t.Fatalf("log = %v, want %s", inj.log, want)
+		}
+	})
+}
+
+func mustParse(t *testing.T, src string) *spec.Experiment {
+	t.Helper()
+	exp, err := spec.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return exp
+}
+
+// toxics lists the toxics on every proxy and the proxies that are disabled.
+func toxics(t *testing.T, api string) (toxics []string, disabled []string) {
+	t.Helper()
+	resp, err := http.Get(api + "/proxies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var proxies map[string]struct {
+		Enabled bool `json:"enabled"`
+		Toxics  []struct {
+			Name string `json:"name"`
+		} `json:"toxics"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&proxies); err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range proxies {
+		if !p.Enabled {
+			disabled = append(disabled, name)
+		}
+		for _, tx := range p.Toxics {
+			toxics = append(toxics, name+"/"+tx.Name)
+		}
+	}
+	return toxics, disabled
+}
+
+func TestPanicDuringARunRemovesEveryFault(t *testing.T) {
+	topo, err := topology.StartEmbedded(t.Context(), topology.Options{System: config.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { topo.Stop(context.Background()) })
+	ep := topo.Endpoints()
+	exp := mustParse(t, `
+name: panic
+fallacy: latency-is-zero
+description: a fault that is still on when the runner panics
+load: { rate: 20/s, duration: 1s }
+variants: { only: {} }
+faults:
+  - { name: slow, at: 0s, target: user, kind: latency, latency: 5ms }
+  - { name: cut, at: 0s, target: nats-ledger, kind: partition }
+hypotheses:
+  - { when: during, check: "order.success_rate >= 0%" }
+`)
+	sawFault := false
+	testHookLoadDone = func() {
+		tx, dis := toxics(t, ep.ToxiproxyAPI)
+		sawFault = len(tx) > 0 && len(dis) > 0
+		panic("boom")
+	}
+	t.Cleanup(func() { testHookLoadDone = nil })
+	res, err := Run(t.Context(), exp, Options{Target: &ep, ReportsDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "panic: boom") {
+		t.Fatalf("err = %v, want the panic reported as a testbed failure", err)
+	}
+	if !sawFault {
+		t.Fatal("the faults were not on when the panic happened: the test proves nothing")
+	}
+	if tx, dis := toxics(t, ep.ToxiproxyAPI); len(tx) > 0 || len(dis) > 0 {
+		t.Fatalf("after the panic: toxics %v, disabled proxies %v", tx, dis)
+	}
+	if res == nil || res.Report.Passed || !strings.Contains(res.Report.Error, "panic") {
+		t.Fatalf("report = %+v", res)
+	}
+}
+
+// TestLatencyExperimentEndToEnd checks the engine's numbers: the naive
+// variant's during-phase p50 exceeds its before-phase p50 by the injected
+// latency within 10%, and the resilient variant's p99 stays under its
+// deadline plus a margin.
+func TestLatencyExperimentEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two 9-second variants")
+	}
+	exp := mustParse(t, `
+name: latency-e2e
+fallacy: latency-is-zero
+description: 200 ms on order→user
+load: { rate: 40/s, duration: 9s }
+variants:
+  naive: { order.user.timeout: off }
+  resilient: { order.user.timeout: 80ms, order.user.fallback: cached-profile }
+faults:
+  - { name: slow-user, at: 3s, for: 3s, target: user, kind: latency, latency: 200ms, direction: downstream }
+hypotheses:
+  - { when: after, check: "events.lost == 0" }
+`)
+	dir := t.TempDir()
+	res, err := Run(t.Context(), exp, Options{ReportsDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(res.Dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Passed || len(rep.Variants) != 2 {
+		t.Fatalf("passed=%v variants=%d error=%q", rep.Passed, len(rep.Variants), rep.Error)
+	}
+	naive, resilient := rep.Variants[0], rep.Variants[1]
+	added := naive.Phases["during"].LatencyMs.P50 - naive.Phases["before"].LatencyMs.P50
+	t.Logf("naive: before p50 %.2fms, during p50 %.2fms, added %.1fms; resilient during p99 %.1fms",
+		naive.Phases["before"].LatencyMs.P50, naive.Phases["during"].LatencyMs.P50, added, resilient.Phases["during"].LatencyMs.P99)
+	if added < 180 || added > 220 {
+		t.Errorf("naive added p50 = %.1fms, want 200ms ± 10%%", added)
+	}
+	if p99 := resilient.Phases["during"].LatencyMs.P99; p99 >= 80+50 {
+		t.Errorf("resilient during p99 = %.1fms, want under the 80ms deadline + 50ms", p99)
+	}
+	if len(naive.Faults) != 1 || naive.Faults[0].EndOffset-naive.Faults[0].StartOffset < 2.9 {
+		t.Errorf("faults as applied = %+v", naive.Faults)
+	}
+	for _, f := range []string{"report.json", "junit.xml", "report.html", "traces.json"} {
+		if _, err := os.Stat(filepath.Join(res.Dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestAbortHypothesisStopsTheRunAtTheEndOfItsPhase(t *testing.T) {
+	exp := mustParse(t, `
+name: abort
+fallacy: latency-is-zero
+description: an impossible steady state aborts the run after the before phase
+load: { rate: 20/s, duration: 6s }
+variants: { first: {}, second: {} }
+faults:
+  - { name: slow, at: 2s, for: 2s, target: user, kind: latency, latency: 5ms }
+hypotheses:
+  - { when: before, check: "order.latency.p50 < 1us", abort: true, name: impossible }
+  - { when: after, check: "events.lost == 0" }
+`)
+	start := time.Now()
+	res, err := Run(t.Context(), exp, Options{ReportsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("run took %v: it did not stop after the 2 s before phase", took)
+	}
+	rep := res.Report
+	if rep.Passed || len(rep.Variants) != 1 || rep.Error != "" {
+		t.Fatalf("passed=%v variants=%d error=%q: want a failed first variant, the second skipped, no testbed error", rep.Passed, len(rep.Variants), rep.Error)
+	}
+	hs := rep.Variants[0].Hypotheses
+	if len(hs) != 2 || hs[0].Passed || !hs[0].Abort || !hs[1].Skipped {
+		t.Fatalf("hypotheses = %+v", hs)
+	}
+	if got := rep.ExitCode(); got != 1 {
+		t.Errorf("exit code %d, want 1", got)
+	}
+}

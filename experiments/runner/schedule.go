@@ -1,0 +1,176 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fallacies/fallacies/faults"
+)
+
+// event is one step of a fault schedule: apply or remove fault i at offset.
+type event struct {
+	at     time.Duration
+	fault  int
+	remove bool
+}
+
+// timeline orders the apply and remove events of a schedule. A fault with
+// For == 0 lasts until the end of the run and has no remove event; at equal
+// offsets removals come first, so a step schedule hands over cleanly.
+func timeline(fs []faults.Fault) []event {
+	var evs []event
+	for i, f := range fs {
+		evs = append(evs, event{at: f.At, fault: i})
+		if f.For > 0 {
+			evs = append(evs, event{at: f.At + f.For, fault: i, remove: true})
+		}
+	}
+	slices.SortStableFunc(evs, func(a, b event) int {
+		if a.at != b.at {
+			return int(a.at - b.at)
+		}
+		if a.remove != b.remove {
+			if a.remove {
+				return -1
+			}
+			return 1
+		}
+		return a.fault - b.fault
+	})
+	return evs
+}
+
+// appliedFault is a fault as it really happened.
+type appliedFault struct {
+	Fault      faults.Fault
+	Start, End time.Time // End is zero while it is on
+	Err        error     // why applying or removing failed
+}
+
+// scheduler applies and removes faults on time and guarantees that every
+// fault it applied is removed, whatever way the run ends.
+type scheduler struct {
+	inj    faults.Injector
+	faults []faults.Fault
+	start  time.Time
+	now    func() time.Time
+
+	mu      sync.Mutex
+	on      map[int]faults.Applied
+	applied []appliedFault
+	index   map[int]int // fault → index in applied
+}
+
+func newScheduler(inj faults.Injector, fs []faults.Fault) *scheduler {
+	return &scheduler{inj: inj, faults: fs, now: time.Now, on: map[int]faults.Applied{}, index: map[int]int{}}
+}
+
+// run follows the timeline from start until it is done or ctx ends. It
+// returns the first error applying a fault: the run cannot prove anything
+// about a fault it could not inject.
+func (s *scheduler) run(ctx context.Context, start time.Time) error {
+	s.start = start
+	for _, ev := range timeline(s.faults) {
+		wait := time.Until(start.Add(ev.at))
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+		if ev.remove {
+			s.remove(ctx, ev.fault)
+			continue
+		}
+		if err := s.apply(ctx, ev.fault); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *scheduler) apply(ctx context.Context, i int) error {
+	f := s.faults[i]
+	a, err := s.inj.Apply(ctx, f)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := appliedFault{Fault: f, Start: s.now()}
+	if err != nil {
+		rec.Err = err
+		rec.End = rec.Start
+		s.applied = append(s.applied, rec)
+		return fmt.Errorf("fault %s: %w", f.Name, err)
+	}
+	if !a.Start.IsZero() {
+		rec.Start = a.Start
+	}
+	s.on[i] = a
+	s.index[i] = len(s.applied)
+	s.applied = append(s.applied, rec)
+	return nil
+}
+
+func (s *scheduler) remove(ctx context.Context, i int) error {
+	s.mu.Lock()
+	a, ok := s.on[i]
+	delete(s.on, i)
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	err := s.inj.Remove(ctx, a)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := &s.applied[s.index[i]]
+	rec.End = s.now()
+	if err != nil {
+		rec.Err = errors.Join(rec.Err, err)
+		return fmt.Errorf("remove fault %s: %w", a.Fault.Name, err)
+	}
+	return nil
+}
+
+// removeAll takes off every fault still on. It is called on every way out
+// of a run, with a context of its own so that a cancelled run still cleans up.
+func (s *scheduler) removeAll(ctx context.Context) error {
+	s.mu.Lock()
+	var idx []int
+	for i := range s.on {
+		idx = append(idx, i)
+	}
+	s.mu.Unlock()
+	slices.Sort(idx)
+	var errs []error
+	for _, i := range idx {
+		if err := s.remove(ctx, i); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// active names the faults on now, for the progress line.
+func (s *scheduler) active() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for i := range s.on {
+		out = append(out, s.faults[i].String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// history returns every fault as applied, in order of application.
+func (s *scheduler) history() []appliedFault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.applied)
+}

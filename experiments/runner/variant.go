@@ -1,0 +1,539 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/load"
+	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/experiments/spec"
+	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/container"
+	"github.com/fallacies/fallacies/faults/process"
+	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
+	"github.com/fallacies/fallacies/services/events"
+	"github.com/fallacies/fallacies/services/serve"
+	"github.com/fallacies/fallacies/services/user"
+	"github.com/fallacies/fallacies/topology"
+	"github.com/fallacies/fallacies/tracing"
+)
+
+// testHookLoadDone, when set by a test, runs right after the load ends,
+// while faults without an end are still on.
+var testHookLoadDone func()
+
+// spanLimit bounds the spans one variant keeps in memory.
+const spanLimit = 1_000_000
+
+// variantRun is one variant of one experiment, start to teardown.
+type variantRun struct {
+	exp       *spec.Experiment
+	variant   spec.Variant
+	index, of int
+	kind      string
+	opts      Options
+	journal   string
+}
+
+// run runs the variant. A returned error is a testbed failure; the variant
+// report is filled as far as the run got either way.
+func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, err error) {
+	exp, v := vr.exp, vr.variant
+	rv = report.Variant{Name: v.Name}
+	for _, k := range v.Knobs {
+		rv.Knobs = append(rv.Knobs, report.Knob{Name: k.Name, Value: k.Value})
+	}
+	prog := newProgress(vr.opts.Progress, vr.opts.TTY)
+	prog.prefix = fmt.Sprintf("%s [%s %d/%d]", exp.Name, v.Name, vr.index+1, vr.of)
+	// Every way out — error, panic, cancellation — comes through here; the
+	// deferred cleanups below run first, so faults are off by then.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: panic: %v\n%s", ErrTestbed, r, debug.Stack())
+		}
+		if err != nil {
+			rv.Error = err.Error()
+			rv.Passed = false
+		}
+		prog.done()
+	}()
+	// A cleanup context that survives the run's cancellation.
+	cleanupCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	}
+
+	// Tracing: every service of an embedded topology gets its own provider
+	// feeding one in-process capture; child processes export OTLP to a
+	// receiver of ours that feeds the same capture. When the OTEL_*
+	// variables name an OTLP endpoint (a Jaeger), every span goes there too,
+	// so that the report's Jaeger links lead somewhere.
+	capture := tracing.NewCapture(spanLimit)
+	tr := &tracers{capture: capture, providers: map[string]serve.Options{}, export: tracing.OTLPEndpointFromEnv()}
+	defer tr.shutdown()
+	var otlp string
+	if vr.kind == topology.KindProcesses || vr.kind == topology.KindCompose {
+		host := "127.0.0.1"
+		if vr.kind == topology.KindCompose {
+			// Containers reach the host at the docker bridge's address.
+			if host, err = topology.ComposeHostAddress(); err != nil {
+				return rv, ts, fmt.Errorf("%w: trace receiver: %v", ErrTestbed, err)
+			}
+		}
+		forward := "" // the Receiver forwards in plaintext only
+		if hp, plain, err := tracing.ParseOTLPEndpoint(tr.export); err == nil && plain {
+			forward = hp
+		}
+		rcv := tracing.NewReceiver(capture, forward)
+		lis, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return rv, ts, fmt.Errorf("%w: trace receiver: %v", ErrTestbed, err)
+		}
+		go rcv.Serve(lis)
+		defer func() {
+			c, cancel := cleanupCtx()
+			defer cancel()
+			rcv.Shutdown(c)
+		}()
+		otlp = lis.Addr().String()
+	}
+
+	// The system under test.
+	prog.say("%s: starting %s topology", prog.prefix, vr.kind)
+	var (
+		ep   topology.Endpoints
+		topo topology.Topology
+	)
+	if vr.opts.Target != nil {
+		ep = *vr.opts.Target
+	} else {
+		topo, err = topology.Start(ctx, vr.kind, topology.Options{
+			System: v.System, Tracing: tr.serveOptions, OTLPEndpoint: otlp, Binary: vr.opts.Binary, Logger: vr.opts.Logger,
+		})
+		if err != nil {
+			return rv, ts, fmt.Errorf("%w: start %s topology: %v", ErrTestbed, vr.kind, err)
+		}
+		defer func() {
+			c, cancel := cleanupCtx()
+			defer cancel()
+			if stopErr := topo.Stop(c); stopErr != nil && err == nil {
+				err = fmt.Errorf("%w: stop topology: %v", ErrTestbed, stopErr)
+			}
+		}()
+		ep = topo.Endpoints()
+	}
+
+	// Faults: journaled, scheduled, and removed on every way out.
+	journal, err := toxiproxy.OpenJournal(vr.journal)
+	if err != nil {
+		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
+	tinj := toxiproxy.NewInjector(ep.ToxiproxyAPI, journal)
+	if err := tinj.Ping(ctx); err != nil {
+		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
+	inj := &router{network: tinj}
+	if p, ok := topo.(*topology.Processes); ok {
+		inj.process = process.NewInjector(p)
+	}
+	if c, ok := topo.(*topology.Compose); ok {
+		// Process faults hit the service's container; container faults
+		// are journaled beside the network faults.
+		inj.process = process.NewInjector(c)
+		cj, err := container.OpenJournal(vr.journal + ".containers")
+		if err != nil {
+			return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
+		}
+		defer cj.Close()
+		inj.container = container.NewInjector(c.Project(), cj)
+	}
+	sched := newScheduler(inj, exp.Faults)
+	defer func() {
+		c, cancel := cleanupCtx()
+		defer cancel()
+		if rmErr := sched.removeAll(c); rmErr != nil && err == nil {
+			err = fmt.Errorf("%w: remove faults: %v", ErrTestbed, rmErr)
+		}
+	}()
+
+	observer := topology.ObserverOptions(topo) // a client certificate when the system runs mTLS
+	cl, err := dialClients(ep, observer)
+	if err != nil {
+		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
+	defer func() { cl.close() }()
+
+	// What the consumers had applied before the load: a system that was up
+	// before the run (a --target) has applied earlier runs' events.
+	baseline, err := cl.distinctApplied(ctx)
+	if err != nil {
+		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
+
+	// Load and faults run side by side from one start time.
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	start := time.Now().Add(20 * time.Millisecond)
+	var (
+		wg       sync.WaitGroup
+		schedErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if schedErr = sched.run(runCtx, start); schedErr != nil {
+			cancelRun() // a fault that cannot be injected proves nothing
+		}
+	}()
+	lc := load.Config{
+		Rate: vr.opts.rate(exp.Load.Rate), Duration: exp.Load.Duration, MaxInFlight: exp.Load.MaxInFlight,
+		Timeout: exp.Load.Timeout, Users: exp.Load.Users, Seed: exp.Seed + int64(vr.index),
+		Mix:    load.Mix{PlaceOrder: exp.Load.Mix.PlaceOrder, GetOrder: exp.Load.Mix.GetOrder},
+		RunID:  fmt.Sprintf("%s-%s-%d", exp.Name, v.Name, start.UnixNano()%1e9),
+		UserID: user.UserID, Start: start,
+		Phase: func(off time.Duration) string { return phaseAt(exp, off) },
+		Progress: func(s load.Snapshot) {
+			prog.update(s.Elapsed, s.Total, s.Phase, s.RPS, s.ErrorRate, s.InFlight, sched.active())
+		},
+	}
+	var aborted abortState
+	lc.PhaseEnd = func(phase string, fig *load.Phase) {
+		if why := checkAbort(exp, v.Name, vr.opts.Target != nil, phase, fig); why != "" {
+			aborted.set(why)
+			prog.say("%s: aborting: %s", prog.prefix, why)
+			cancelRun()
+		}
+	}
+	for _, s := range exp.Load.Steps {
+		lc.Steps = append(lc.Steps, load.Step{At: s.At, Rate: vr.opts.rate(s.Rate)})
+	}
+	retries, backoff := clientRetries(exp.Load, v.System.Client)
+	doer, err := load.WithRetries(load.NewOrderDoer(cl.order, exp.Load.Timeout), retries, backoff)
+	if err != nil {
+		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
+	res, loadErr := load.Run(runCtx, lc, doer)
+	if testHookLoadDone != nil {
+		testHookLoadDone()
+	}
+	cancelRun()
+	wg.Wait()
+	prog.done()
+	{
+		c, cancel := cleanupCtx()
+		rmErr := sched.removeAll(c)
+		cancel()
+		if rmErr != nil {
+			return rv, ts, fmt.Errorf("%w: remove faults: %v", ErrTestbed, rmErr)
+		}
+	}
+	rv.Faults = faultsReport(sched.history(), start)
+	if schedErr != nil {
+		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, schedErr)
+	}
+	if why := aborted.get(); why != "" {
+		// An abort hypothesis failed at the end of its phase: the run
+		// stopped there. Evaluate what was measured and fail the variant.
+		rv.Hypotheses = evaluate(exp, v.Name, vr.opts.Target != nil, abortMetrics(res))
+		for i := range rv.Hypotheses {
+			if !rv.Hypotheses[i].Abort && !rv.Hypotheses[i].Passed {
+				rv.Hypotheses[i].Skipped, rv.Hypotheses[i].SkipReason = true, "not checked: the run was aborted ("+why+")"
+			}
+		}
+		fillVariant(&rv, res, &observation{}, check.Consistency{}, newMetrics(traceSet{}), start)
+		rv.Passed = false
+		return rv, ts, nil
+	}
+	if loadErr != nil {
+		return rv, ts, fmt.Errorf("%w: load: %v", ErrTestbed, loadErr)
+	}
+	if ctx.Err() != nil {
+		return rv, ts, context.Cause(ctx)
+	}
+
+	// Drain: give the consumers time to catch up, then read what every
+	// service recorded and account for each order.
+	fillVariant(&rv, res, nil, check.Consistency{}, newMetrics(traceSet{}), start)
+	if topo != nil {
+		// A process fault may have restarted a service at a new address.
+		cl.close()
+		if cl, err = dialClients(topo.Endpoints(), observer); err != nil {
+			return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
+		}
+	}
+	// The rogue client, when a hypothesis asks about it: before the
+	// ledger is read, so that a charge it made shows there.
+	var cat catalogueMeasured
+	if wantsRogue(exp) {
+		pep := ep
+		if topo != nil {
+			pep = topo.Endpoints()
+		}
+		ok, err := rogueCharge(ctx, pep.Proxies["payment"], v.System.Security.MTLS, lc.RunID)
+		if err != nil {
+			return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
+		}
+		cat.rogue = &ok
+	}
+	prog.say("%s: draining (up to %v)", prog.prefix, exp.Load.Drain)
+	cl.drain(ctx, ackedIDs(res.History), baseline, start, exp.Load.Drain)
+	obs, err := cl.observe(ctx, start)
+	if err != nil {
+		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
+	obs.published = publishedSince(ctx, vr.opts.log(), ep.NATS, start, events.TLSOptions(observer.ClientTLS)...)
+	cons := check.CheckConsistency(res.History, obs.toChecker())
+	// What the sniffers saw, read while Toxiproxy still answers.
+	sn := sniffed(ctx, tinj, exp.Faults)
+
+	// Stop the system before reading the traces, so that every exporter
+	// has flushed.
+	if topo != nil {
+		c, cancel := cleanupCtx()
+		stopErr := topo.Stop(c)
+		cancel()
+		if stopErr != nil {
+			return rv, ts, fmt.Errorf("%w: stop topology: %v", ErrTestbed, stopErr)
+		}
+	}
+	tr.shutdown()
+	ts = splitTraces(capture.Spans(), exp, start)
+
+	var faultsEnd time.Time
+	for _, f := range rv.Faults {
+		faultsEnd = later(faultsEnd, f.End)
+	}
+	m := computeMetrics(measured{exp: exp, start: start, faultsEnd: faultsEnd, faults: rv.Faults, load: res, obs: obs, cons: cons, traces: ts})
+	if len(sn) > 0 {
+		m.addSniffed(sn)
+	}
+	m.addCatalogue(measured{exp: exp, start: start, load: res, obs: obs, traces: ts}, rv.Faults, cat)
+	fillVariant(&rv, res, obs, cons, m, start)
+	rv.Exemplars = exemplars(ts, vr.opts.JaegerUI)
+	rv.Hypotheses = evaluate(exp, v.Name, vr.opts.Target != nil, m)
+	rv.Passed = true
+	for _, h := range rv.Hypotheses {
+		if !h.Passed && !h.Skipped {
+			rv.Passed = false
+		}
+	}
+	prog.say("%s: %s", prog.prefix, verdictWord(rv.Passed))
+	return rv, ts, nil
+}
+
+// abortState records why a run was aborted; set from the load's goroutine.
+type abortState struct {
+	mu  sync.Mutex
+	why string
+}
+
+func (a *abortState) set(why string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.why == "" {
+		a.why = why
+	}
+}
+
+func (a *abortState) get() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.why
+}
+
+// checkAbort evaluates the abort hypotheses of a phase that just ended
+// against the load figures measured in it. It returns why the run must
+// stop, or "". A hypothesis that reads metrics only known at the end of
+// the run (consistency, traces) cannot be decided here and does not abort.
+func checkAbort(exp *spec.Experiment, variant string, target bool, phase string, fig *load.Phase) string {
+	var m *metrics
+	for _, h := range exp.Hypotheses {
+		if !h.Abort || string(h.When) != phase || (h.Variant != "" && h.Variant != variant && !target) {
+			continue
+		}
+		if m == nil {
+			m = newMetrics(traceSet{})
+			for prefix, op := range ops {
+				st := fig.Ops[op]
+				if st == nil {
+					continue
+				}
+				m.putLoad(phase, prefix, st)
+			}
+		}
+		ok, observed, err := check.Eval(h.Expr, env{m: m, phase: phase})
+		if err == nil && !ok {
+			return fmt.Sprintf("%s failed at the end of the %s phase: %s", h.Check, phase, observed)
+		}
+	}
+	return ""
+}
+
+// abortMetrics are the load metrics of a run stopped early.
+func abortMetrics(res *load.Result) *metrics {
+	m := newMetrics(traceSet{})
+	if res == nil {
+		return m
+	}
+	for _, p := range phases {
+		lp := p
+		if p == string(spec.Always) {
+			lp = load.PhaseAll
+		}
+		for prefix, op := range ops {
+			m.putLoad(p, prefix, res.Stats(lp, op))
+		}
+	}
+	return m
+}
+
+func verdictWord(ok bool) string {
+	if ok {
+		return "hypotheses held"
+	}
+	return "a hypothesis failed"
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// evaluate checks every hypothesis that applies to the variant.
+func evaluate(exp *spec.Experiment, variant string, target bool, m *metrics) []report.Hypothesis {
+	var out []report.Hypothesis
+	for _, h := range exp.Hypotheses {
+		if h.Variant != "" && h.Variant != variant && !target {
+			continue
+		}
+		rh := report.Hypothesis{Name: h.Name, Expr: h.Check, Phase: string(h.When), Variant: variant, Abort: h.Abort}
+		switch {
+		case target && h.Variant != "":
+			rh.Skipped, rh.SkipReason = true, fmt.Sprintf("bound to variant %s; a --target run has no variants", h.Variant)
+		case !phaseHasTime(exp, h.When):
+			rh.Skipped, rh.SkipReason = true, fmt.Sprintf("the %s phase is empty in this experiment", h.When)
+		default:
+			ok, observed, err := check.Eval(h.Expr, env{m: m, phase: string(h.When)})
+			rh.Passed, rh.Observed = ok && err == nil, observed
+			if err != nil {
+				rh.Observed = "no value: " + err.Error()
+			}
+		}
+		out = append(out, rh)
+	}
+	return out
+}
+
+func phaseHasTime(exp *spec.Experiment, p spec.Phase) bool {
+	return !exp.Window(p).Empty()
+}
+
+// router sends each fault to the injector of its kind.
+type router struct {
+	network faults.Injector
+	process faults.Injector // nil unless the topology has processes
+	// container is nil unless the topology is compose.
+	container faults.Injector
+}
+
+func (r *router) pick(k faults.Kind) (faults.Injector, error) {
+	spec, ok := faults.Lookup(k)
+	if !ok {
+		return nil, fmt.Errorf("unknown fault kind %q", k)
+	}
+	if spec.Target == faults.TargetContainer {
+		if r.container == nil {
+			return nil, fmt.Errorf("%s faults need the compose topology (run with --topology compose)", k)
+		}
+		return r.container, nil
+	}
+	if spec.Target == faults.TargetProcess {
+		if r.process == nil {
+			return nil, fmt.Errorf("%s faults need the processes topology (run with --topology processes)", k)
+		}
+		return r.process, nil
+	}
+	return r.network, nil
+}
+
+// Apply implements faults.Injector.
+func (r *router) Apply(ctx context.Context, f faults.Fault) (faults.Applied, error) {
+	inj, err := r.pick(f.Kind)
+	if err != nil {
+		return faults.Applied{}, err
+	}
+	return inj.Apply(ctx, f)
+}
+
+// Remove implements faults.Injector.
+func (r *router) Remove(ctx context.Context, a faults.Applied) error {
+	inj, err := r.pick(a.Fault.Kind)
+	if err != nil {
+		return err
+	}
+	return inj.Remove(ctx, a)
+}
+
+// tracers hands each service its tracer provider, all feeding one capture.
+type tracers struct {
+	capture   *tracing.Capture
+	export    string // OTLP endpoint every span also goes to; "" none
+	mu        sync.Mutex
+	providers map[string]serve.Options
+	shutdowns []func(context.Context) error
+}
+
+func (t *tracers) serveOptions(service string) serve.Options {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if so, ok := t.providers[service]; ok {
+		return so
+	}
+	p, shutdown, err := tracing.Setup(context.Background(), tracing.Config{Service: service, Capture: t.capture, OTLPEndpoint: t.export})
+	if err != nil {
+		return serve.Options{}
+	}
+	so := serve.Options{TracerProvider: p.TracerProvider, Propagator: p.Propagator}
+	t.providers[service] = so
+	t.shutdowns = append(t.shutdowns, shutdown)
+	return so
+}
+
+func (t *tracers) shutdown() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	for _, s := range t.shutdowns {
+		errs = append(errs, s(ctx))
+	}
+	t.shutdowns = nil
+	_ = errors.Join(errs...)
+}
+
+// faultsReport converts the scheduler's history for the report.
+func faultsReport(h []appliedFault, start time.Time) []report.Fault {
+	var out []report.Fault
+	for _, a := range h {
+		f := a.Fault
+		end := a.End
+		if end.IsZero() {
+			end = time.Now()
+		}
+		out = append(out, report.Fault{
+			Name: f.Name, Kind: string(f.Kind), Target: f.Target, Direction: string(f.Direction), Attrs: f.Attrs,
+			Start: a.Start, End: end, StartOffset: a.Start.Sub(start).Seconds(), EndOffset: end.Sub(start).Seconds(),
+		})
+	}
+	slices.SortFunc(out, func(a, b report.Fault) int { return a.Start.Compare(b.Start) })
+	return out
+}

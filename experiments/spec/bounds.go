@@ -1,0 +1,40 @@
+package spec
+
+import (
+	"fmt"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Hard bounds on an experiment's load: a chaos tool's load loops stop by
+// themselves, and an experiment file cannot turn the testbed into a load
+// test of hours or a flood. There is no way to lift them from a file.
+const (
+	// MaxLoadRate is the highest arrival rate, in requests per second, of
+	// load.rate and of every load.steps rate.
+	MaxLoadRate = 20_000
+	// MaxLoadDuration is the longest load.duration.
+	MaxLoadDuration = 10 * time.Minute
+	// MaxLoadTimeout is the longest client deadline, load.timeout.
+	MaxLoadTimeout = time.Minute
+	// MaxLoadDrain is the longest wait for the consumers after the load,
+	// load.drain.
+	MaxLoadDrain = 5 * time.Minute
+)
+
+// boundRate reports a rate above MaxLoadRate.
+func (p *parser) boundRate(n *yaml.Node, path string, r float64) {
+	if r > MaxLoadRate {
+		p.add(n, path, fmt.Sprintf("%g/s is more than the limit of %d/s", r, MaxLoadRate),
+			"the testbed measures faults, not capacity: lower the rate (the limit is fixed, for safety)")
+	}
+}
+
+// boundDuration reports a duration above limit.
+func (p *parser) boundDuration(n *yaml.Node, path string, d, limit time.Duration) {
+	if d > limit {
+		p.add(n, path, fmt.Sprintf("%v is longer than the limit of %v", d, limit),
+			"shorten it (the limit is fixed, for safety: every load loop stops by itself)")
+	}
+}

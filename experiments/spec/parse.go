@@ -1,0 +1,1248 @@
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"maps"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/services/config"
+)
+
+// Parse parses the content of an experiment file; path is used in error
+// messages and kept in Experiment.Path. The error, if any, is Errors with
+// every problem found, sorted by position.
+func Parse(path string, data []byte) (*Experiment, error) {
+	p := &parser{file: path}
+	e := p.parse(data)
+	if len(p.errs) > 0 {
+		p.errs.sort()
+		return nil, p.errs
+	}
+	e.Path = path
+	return e, nil
+}
+
+// Top-level keys, in the order the format reference lists them.
+var (
+	topKeys      = []string{"name", "fallacy", "description", "topology", "seed", "load", "variants", "faults", "hypotheses"}
+	loadKeys     = []string{"rate", "duration", "max_in_flight", "timeout", "drain", "users", "mix", "steps", "retries", "retry_backoff"}
+	mixKeys      = []string{"place_order", "get_order"}
+	stepKeys     = []string{"at", "rate"}
+	faultKeys    = []string{"name", "at", "for", "target", "kind", "direction", "toxicity", "steps"}
+	hypoKeys     = []string{"when", "variant", "check", "abort", "name"}
+	directions   = []string{string(faults.Upstream), string(faults.Downstream), string(faults.Both)}
+	namePattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	identPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	yamlLineErr  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+)
+
+type parser struct {
+	file         string
+	errs         Errors
+	variantNames []string // every variant named in the file, valid or not
+}
+
+func (p *parser) add(n *yaml.Node, path, msg, hint string) {
+	line, col := 1, 1
+	if n != nil && n.Line > 0 {
+		line, col = n.Line, n.Column
+	}
+	p.addAt(line, col, path, msg, hint)
+}
+
+func (p *parser) addAt(line, col int, path, msg, hint string) {
+	p.errs = append(p.errs, Error{File: p.file, Line: line, Col: col, Path: path, Msg: msg, Hint: hint})
+}
+
+// entry is one key: value pair of a mapping.
+type entry struct {
+	name string
+	key  *yaml.Node
+	val  *yaml.Node
+}
+
+// fields is a checked mapping: its entries by name, in file order.
+type fields struct {
+	node    *yaml.Node
+	entries []entry
+	byName  map[string]entry
+}
+
+func (f *fields) get(name string) (entry, bool) {
+	e, ok := f.byName[name]
+	return e, ok
+}
+
+// deref follows aliases to the node they stand for.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 64; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// describe names what a node is, for type errors.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!str":
+			return fmt.Sprintf("the string %q", n.Value)
+		case "!!int", "!!float":
+			return "the number " + n.Value
+		case "!!bool":
+			return "the boolean " + n.Value
+		case "!!null":
+			return "nothing"
+		}
+		return fmt.Sprintf("%s %q", n.ShortTag(), n.Value)
+	}
+	return "an alias"
+}
+
+// mapping checks that n is a mapping whose keys are unique strings from
+// allowed, reporting every other key. what names the mapping in messages.
+// unknown, when not nil, is asked first about a key not in allowed and
+// reports it itself when it returns true.
+func (p *parser) mapping(n *yaml.Node, path string, allowed []string, unknown func(e entry) bool) (*fields, bool) {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		p.add(n, path, "want a mapping, got "+describe(n), "")
+		return nil, false
+	}
+	f := &fields{node: n, byName: map[string]entry{}}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), n.Content[i+1]
+		kpath := join(path, k.Value)
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
+			if k.ShortTag() == "!!merge" {
+				p.add(k, path, "merge keys (<<) are not supported", "write the keys out")
+			} else {
+				p.add(k, path, "want a key, got "+describe(k), "")
+			}
+			continue
+		}
+		if prev, dup := f.byName[k.Value]; dup {
+			p.add(k, kpath, "duplicate key", fmt.Sprintf("first set at line %d", prev.key.Line))
+			continue
+		}
+		e := entry{name: k.Value, key: k, val: deref(v)}
+		if allowed != nil && !slices.Contains(allowed, k.Value) {
+			if unknown != nil && unknown(e) {
+				continue
+			}
+			p.add(k, kpath, "unknown key", closestHint(k.Value, allowed))
+			continue
+		}
+		f.byName[k.Value] = e
+		f.entries = append(f.entries, e)
+	}
+	return f, true
+}
+
+// require reports every name of required missing from f.
+func (p *parser) require(f *fields, path string, required map[string]string) {
+	for _, name := range slices.Sorted(maps.Keys(required)) {
+		if _, ok := f.byName[name]; !ok {
+			p.add(f.node, join(path, name), "missing", required[name])
+		}
+	}
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+
+// closestHint suggests the closest of known to s.
+func closestHint(s string, known []string) string {
+	best, bestD := "", math.MaxInt
+	for _, k := range known {
+		if d := distance(s, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" || bestD > max(3, len(s)/2) {
+		return "known: " + strings.Join(known, ", ")
+	}
+	return "did you mean " + best + "?"
+}
+
+// distance is the Levenshtein distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// --- scalars -----------------------------------------------------------------
+
+func (p *parser) scalar(n *yaml.Node, path, want string) (*yaml.Node, bool) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		p.add(n, path, "want "+want+", got "+describe(n), "")
+		return nil, false
+	}
+	return n, true
+}
+
+func (p *parser) str(n *yaml.Node, path string) (string, bool) {
+	s, ok := p.scalar(n, path, "a string")
+	if !ok {
+		return "", false
+	}
+	if s.ShortTag() != "!!str" {
+		p.add(n, path, "want a string, got "+describe(n), fmt.Sprintf("quote it: %q", n.Value))
+		return "", false
+	}
+	return s.Value, true
+}
+
+func (p *parser) oneOf(n *yaml.Node, path, what string, values []string) (string, bool) {
+	s, ok := p.str(n, path)
+	if !ok {
+		return "", false
+	}
+	if !slices.Contains(values, s) {
+		p.add(n, path, fmt.Sprintf("%q is not a %s", s, what), closestHint(s, values))
+		return "", false
+	}
+	return s, true
+}
+
+func (p *parser) boolean(n *yaml.Node, path string) (bool, bool) {
+	s, ok := p.scalar(n, path, "true or false")
+	if !ok {
+		return false, false
+	}
+	if s.ShortTag() != "!!bool" {
+		p.add(n, path, "want true or false, got "+describe(n), "")
+		return false, false
+	}
+	return s.Value == "true" || s.Value == "True" || s.Value == "TRUE", true
+}
+
+// integer parses a whole number >= lo.
+func (p *parser) integer(n *yaml.Node, path string, lo int64) (int64, bool) {
+	s, ok := p.scalar(n, path, "a whole number")
+	if !ok {
+		return 0, false
+	}
+	if s.ShortTag() != "!!int" {
+		p.add(n, path, "want a whole number, got "+describe(n), "")
+		return 0, false
+	}
+	i, err := strconv.ParseInt(strings.ReplaceAll(s.Value, "_", ""), 0, 64)
+	if err != nil {
+		p.add(n, path, fmt.Sprintf("%s is out of range", s.Value), "")
+		return 0, false
+	}
+	if i < lo {
+		p.add(n, path, fmt.Sprintf("%d is less than %d", i, lo), "")
+		return 0, false
+	}
+	return i, true
+}
+
+// number parses a number >= 0.
+func (p *parser) number(n *yaml.Node, path string) (float64, bool) {
+	s, ok := p.scalar(n, path, "a number")
+	if !ok {
+		return 0, false
+	}
+	if t := s.ShortTag(); t != "!!int" && t != "!!float" {
+		p.add(n, path, "want a number, got "+describe(n), "")
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.ReplaceAll(s.Value, "_", ""), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		p.add(n, path, fmt.Sprintf("%s is not a finite number", s.Value), "")
+		return 0, false
+	}
+	if f < 0 {
+		p.add(n, path, fmt.Sprintf("%s is negative", s.Value), "")
+		return 0, false
+	}
+	return f, true
+}
+
+// duration parses a Go duration >= 0; unit is the unit of the example in
+// the hint ("s", "ms", "us").
+func (p *parser) duration(n *yaml.Node, path, unit string) (time.Duration, bool) {
+	s, ok := p.scalar(n, path, "a duration")
+	if !ok {
+		return 0, false
+	}
+	v := s.Value
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		example := "10" + unit
+		if _, err := strconv.ParseFloat(v, 64); err == nil {
+			example = v + unit
+		}
+		p.add(n, path, fmt.Sprintf("%q is not a duration", v), "write e.g. "+example)
+		return 0, false
+	}
+	if d < 0 {
+		p.add(n, path, fmt.Sprintf("%s is negative", v), "durations are >= 0")
+		return 0, false
+	}
+	return d, true
+}
+
+// rate parses 50/s, 3000/m or a bare number (per second) into a rate per
+// second >= 0.
+func (p *parser) rate(n *yaml.Node, path string) (float64, bool) {
+	s, ok := p.scalar(n, path, "a rate")
+	if !ok {
+		return 0, false
+	}
+	v := strings.TrimSpace(s.Value)
+	num, unit, hasUnit := strings.Cut(v, "/")
+	per := 1.0
+	if hasUnit {
+		switch strings.TrimSpace(unit) {
+		case "s":
+		case "m":
+			per = 60
+		default:
+			p.add(n, path, fmt.Sprintf("%q is not a rate", v), "write e.g. 50/s or 3000/m")
+			return 0, false
+		}
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		p.add(n, path, fmt.Sprintf("%q is not a rate", v), "write e.g. 50/s or 3000/m")
+		return 0, false
+	}
+	if f < 0 {
+		p.add(n, path, fmt.Sprintf("%s is negative", v), "")
+		return 0, false
+	}
+	return f / per, true
+}
+
+// --- document ------------------------------------------------------------------
+
+func (p *parser) parse(data []byte) *Experiment {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := p.decode(dec, &doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.addAt(1, 1, "", "empty file", "an experiment needs name, fallacy, description, load and variants")
+		}
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		p.addAt(1, 1, "", "empty file", "an experiment needs name, fallacy, description, load and variants")
+		return nil
+	}
+	var extra yaml.Node
+	if err := p.decode(dec, &extra); err == nil {
+		p.add(&extra, "", "a second document", "an experiment file holds one document; remove the ---")
+	}
+	root := deref(doc.Content[0])
+	if root.Kind != yaml.MappingNode {
+		p.add(root, "", "want a mapping of name, fallacy, description, load, variants, faults and hypotheses, got "+describe(root), "")
+		return nil
+	}
+	top, _ := p.mapping(root, "", topKeys, nil)
+	p.require(top, "", map[string]string{
+		"name":        "write e.g. name: latency",
+		"fallacy":     "one of " + strings.Join(fallacies, ", "),
+		"description": "one line on what the experiment shows",
+		"load":        "write e.g. load: { rate: 50/s, duration: 30s }",
+		"variants":    "write e.g. variants: { naive: {} }",
+	})
+	e := &Experiment{Topology: "embedded"}
+	if f, ok := top.get("name"); ok {
+		if s, ok := p.str(f.val, "name"); ok {
+			if namePattern.MatchString(s) {
+				e.Name = s
+			} else {
+				p.add(f.val, "name", fmt.Sprintf("%q is not a valid name", s), "lower-case letters, digits and -, e.g. latency")
+			}
+		}
+	}
+	if f, ok := top.get("fallacy"); ok {
+		e.Fallacy, _ = p.oneOf(f.val, "fallacy", "fallacy", fallacies)
+	}
+	if f, ok := top.get("description"); ok {
+		if s, ok := p.str(f.val, "description"); ok {
+			s = strings.TrimSpace(s)
+			switch {
+			case s == "":
+				p.add(f.val, "description", "empty", "one line on what the experiment shows")
+			case strings.Contains(s, "\n"):
+				p.add(f.val, "description", "more than one line", "keep it to one line; details belong in docs/")
+			}
+			e.Description = s
+		}
+	}
+	if f, ok := top.get("topology"); ok {
+		e.Topology, _ = p.oneOf(f.val, "topology", "topology", topologies)
+	}
+	if f, ok := top.get("seed"); ok {
+		if i, ok := p.integer(f.val, "seed", math.MinInt64); ok {
+			e.Seed = i
+		}
+	} else {
+		h := fnv.New64a()
+		h.Write([]byte(e.Name))
+		e.Seed = int64(h.Sum64() & math.MaxInt64)
+	}
+	loadOK := false
+	if f, ok := top.get("load"); ok {
+		loadOK = p.load(f.val, &e.Load)
+	}
+	if f, ok := top.get("variants"); ok {
+		p.variants(f.val, e)
+	}
+	faultsOK := true
+	if f, ok := top.get("faults"); ok {
+		faultsOK = p.faults(f.val, e, loadOK)
+	}
+	if f, ok := top.get("hypotheses"); ok {
+		p.hypotheses(f.val, e, loadOK && faultsOK)
+	}
+	return e
+}
+
+// decode reads the next document, reporting a syntax error. It returns
+// io.EOF at the end of the stream.
+func (p *parser) decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		// yaml.v3 reports malformed input with panics it recovers
+		// itself; this is a second net so that no input crashes a caller.
+		if r := recover(); r != nil {
+			p.addAt(1, 1, "", fmt.Sprintf("cannot parse YAML: %v", r), "")
+			err = fmt.Errorf("parse yaml: %v", r)
+		}
+	}()
+	err = dec.Decode(n)
+	if err == nil || errors.Is(err, io.EOF) {
+		return err
+	}
+	if m := yamlLineErr.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		p.addAt(line, 1, "", "invalid YAML: "+m[2], "")
+	} else {
+		p.addAt(1, 1, "", "invalid YAML: "+strings.TrimPrefix(err.Error(), "yaml: "), "")
+	}
+	return err
+}
+
+// --- load ----------------------------------------------------------------------
+
+func (p *parser) load(n *yaml.Node, l *Workload) bool {
+	*l = Workload{Timeout: 2 * time.Second, Drain: 5 * time.Second, MaxInFlight: 1000, Users: 100, Mix: Mix{PlaceOrder: 1}}
+	f, ok := p.mapping(n, "load", loadKeys, nil)
+	if !ok {
+		return false
+	}
+	before := len(p.errs)
+	p.require(f, "load", map[string]string{
+		"rate":     "write e.g. rate: 50/s",
+		"duration": "write e.g. duration: 30s",
+	})
+	if e, ok := f.get("rate"); ok {
+		if r, ok := p.rate(e.val, "load.rate"); ok {
+			if r == 0 {
+				p.add(e.val, "load.rate", "must be more than 0", "write e.g. 50/s")
+			}
+			p.boundRate(e.val, "load.rate", r)
+			l.Rate = r
+		}
+	}
+	if e, ok := f.get("duration"); ok {
+		if d, ok := p.duration(e.val, "load.duration", "s"); ok {
+			if d == 0 {
+				p.add(e.val, "load.duration", "must be more than 0", "write e.g. 30s")
+			}
+			p.boundDuration(e.val, "load.duration", d, MaxLoadDuration)
+			l.Duration = d
+		}
+	}
+	if e, ok := f.get("timeout"); ok {
+		if d, ok := p.duration(e.val, "load.timeout", "s"); ok {
+			if d == 0 {
+				p.add(e.val, "load.timeout", "must be more than 0", "write e.g. 2s")
+			}
+			p.boundDuration(e.val, "load.timeout", d, MaxLoadTimeout)
+			l.Timeout = d
+		}
+	}
+	if e, ok := f.get("drain"); ok {
+		l.Drain, _ = p.duration(e.val, "load.drain", "s")
+		p.boundDuration(e.val, "load.drain", l.Drain, MaxLoadDrain)
+	}
+	if e, ok := f.get("max_in_flight"); ok {
+		if i, ok := p.integer(e.val, "load.max_in_flight", 1); ok {
+			l.MaxInFlight = int(min(i, math.MaxInt32))
+		}
+	}
+	if e, ok := f.get("users"); ok {
+		if i, ok := p.integer(e.val, "load.users", 1); ok {
+			l.Users = int(min(i, math.MaxInt32))
+		}
+	}
+	p.loadRetries(f, l)
+	if e, ok := f.get("mix"); ok {
+		p.mix(e.val, &l.Mix)
+	}
+	if e, ok := f.get("steps"); ok {
+		p.rateSteps(e.val, l)
+	}
+	return len(p.errs) == before
+}
+
+func (p *parser) mix(n *yaml.Node, m *Mix) {
+	f, ok := p.mapping(n, "load.mix", mixKeys, nil)
+	if !ok {
+		return
+	}
+	var place, get float64
+	good := true
+	if e, ok := f.get("place_order"); ok {
+		place, ok = p.number(e.val, "load.mix.place_order")
+		good = good && ok
+	}
+	if e, ok := f.get("get_order"); ok {
+		get, ok = p.number(e.val, "load.mix.get_order")
+		good = good && ok
+	}
+	if !good {
+		return
+	}
+	if place+get == 0 {
+		p.add(f.node, "load.mix", "the shares add up to 0", "write e.g. mix: { place_order: 0.8, get_order: 0.2 }")
+		return
+	}
+	*m = Mix{PlaceOrder: place / (place + get), GetOrder: get / (place + get)}
+}
+
+func (p *parser) rateSteps(n *yaml.Node, l *Workload) {
+	if n.Kind != yaml.SequenceNode {
+		p.add(n, "load.steps", "want a list, got "+describe(n), "write e.g. steps: [ { at: 10s, rate: 100/s } ]")
+		return
+	}
+	for i, item := range n.Content {
+		path := index("load.steps", i)
+		f, ok := p.mapping(item, path, stepKeys, nil)
+		if !ok {
+			continue
+		}
+		p.require(f, path, map[string]string{"at": "write e.g. at: 10s", "rate": "write e.g. rate: 100/s"})
+		var s RateStep
+		good := true
+		if e, ok := f.get("at"); ok {
+			if s.At, ok = p.duration(e.val, path+".at", "s"); ok {
+				switch {
+				case l.Duration > 0 && s.At >= l.Duration:
+					p.add(e.val, path+".at", fmt.Sprintf("%v is not before the end of the load (duration %v)", s.At, l.Duration), "")
+					good = false
+				case len(l.Steps) > 0 && s.At <= l.Steps[len(l.Steps)-1].At:
+					p.add(e.val, path+".at", fmt.Sprintf("%v is not after the previous step (%v)", s.At, l.Steps[len(l.Steps)-1].At), "list steps in time order")
+					good = false
+				}
+			} else {
+				good = false
+			}
+		}
+		if e, ok := f.get("rate"); ok {
+			s.Rate, ok = p.rate(e.val, path+".rate")
+			good = good && ok
+			if ok {
+				p.boundRate(e.val, path+".rate", s.Rate)
+			}
+		}
+		if good {
+			l.Steps = append(l.Steps, s)
+		}
+	}
+}
+
+// --- variants ------------------------------------------------------------------
+
+func knobNames() []string {
+	var out []string
+	for _, k := range config.Knobs() {
+		out = append(out, k.Name)
+	}
+	return out
+}
+
+func (p *parser) variants(n *yaml.Node, e *Experiment) {
+	f, ok := p.mapping(n, "variants", nil, nil)
+	if !ok {
+		return
+	}
+	if len(f.entries) == 0 {
+		p.add(f.node, "variants", "no variant", "write e.g. variants: { naive: {} }")
+		return
+	}
+	known := knobNames()
+	for _, ve := range f.entries {
+		path := join("variants", ve.name)
+		if !identPattern.MatchString(ve.name) {
+			p.add(ve.key, path, fmt.Sprintf("%q is not a valid variant name", ve.name), "lower-case letters, digits, _ and -, e.g. naive")
+			continue
+		}
+		p.variantNames = append(p.variantNames, ve.name)
+		v := Variant{Name: ve.name, System: config.Default()}
+		if ve.val.Kind == yaml.ScalarNode && ve.val.ShortTag() == "!!null" {
+			e.Variants = append(e.Variants, v)
+			continue
+		}
+		kf, ok := p.mapping(ve.val, path, nil, nil)
+		if !ok {
+			continue
+		}
+		good := true
+		for _, ke := range kf.entries {
+			kpath := join(path, ke.name)
+			knob, ok := config.Lookup(ke.name)
+			if !ok {
+				p.add(ke.key, kpath, "unknown knob", closestHint(ke.name, known))
+				good = false
+				continue
+			}
+			val := ke.val
+			if val.Kind != yaml.ScalarNode || val.ShortTag() == "!!null" {
+				p.add(val, kpath, fmt.Sprintf("want a %s value, got %s", knob.Type, describe(val)), knobHint(knob))
+				good = false
+				continue
+			}
+			if _, err := knob.Parse(val.Value); err != nil {
+				p.add(val, kpath, strings.TrimPrefix(err.Error(), knob.Name+": "), "")
+				good = false
+				continue
+			}
+			if err := config.Set(&v.System, knob.Name, val.Value); err != nil {
+				p.add(val, kpath, strings.TrimPrefix(err.Error(), knob.Name+": "), "")
+				good = false
+				continue
+			}
+			v.Knobs = append(v.Knobs, Knob{Name: knob.Name, Value: val.Value})
+		}
+		if !good {
+			continue
+		}
+		if err := v.System.Validate(); err != nil {
+			p.add(ve.key, path, err.Error(), "")
+			continue
+		}
+		e.Variants = append(e.Variants, v)
+	}
+}
+
+func knobHint(k config.Knob) string {
+	switch k.Type {
+	case config.Duration:
+		return "write e.g. 100ms, 2s or off"
+	case config.Int:
+		return "write a whole number, e.g. 3"
+	case config.Bool:
+		return "write on or off"
+	case config.Enum:
+		return "one of " + strings.Join(k.Values, ", ")
+	}
+	return ""
+}
+
+// --- faults ----------------------------------------------------------------------
+
+// builtFault is a fault with where it came from, for the overlap check.
+type builtFault struct {
+	f    faults.Fault
+	node *yaml.Node
+	path string
+	src  int // index in the file's faults list
+}
+
+// allAttrs lists every attribute name of every kind.
+func allAttrs() []string {
+	var out []string
+	for _, s := range faults.Specs() {
+		for _, a := range s.Attrs {
+			if !slices.Contains(out, a.Name) {
+				out = append(out, a.Name)
+			}
+		}
+	}
+	return out
+}
+
+func kindNames() []string {
+	var out []string
+	for _, s := range faults.Specs() {
+		out = append(out, string(s.Kind))
+	}
+	return out
+}
+
+func attrNames(s faults.Spec) []string {
+	var out []string
+	for _, a := range s.Attrs {
+		out = append(out, a.Name)
+	}
+	return out
+}
+
+// requiredAttrs are the attributes a kind cannot do without.
+var requiredAttrs = map[faults.Kind]string{
+	faults.Latency:   "latency",
+	faults.Bandwidth: "rate",
+	faults.Timeout:   "timeout",
+	faults.ResetPeer: "timeout",
+	faults.SlowClose: "delay",
+}
+
+// faults parses the schedule; it returns false when it reported an error.
+func (p *parser) faults(n *yaml.Node, e *Experiment, loadOK bool) bool {
+	before := len(p.errs)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return true
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.add(n, "faults", "want a list, got "+describe(n), "write e.g. faults: [ { at: 10s, for: 10s, target: user, kind: latency, latency: 300ms } ]")
+		return false
+	}
+	var built []builtFault
+	names := map[string]bool{}
+	for i, item := range n.Content {
+		built = append(built, p.fault(deref(item), index("faults", i), i, e, loadOK, names)...)
+	}
+	// Faults of one kind on one target and direction cannot overlap.
+	for j := range built {
+		for i := range j {
+			a, b := built[i], built[j]
+			if a.src == b.src || !conflicting(a.f, b.f) {
+				continue
+			}
+			as, ae := a.f.At, faultEnd(a.f, e.Load.Duration)
+			bs, be := b.f.At, faultEnd(b.f, e.Load.Duration)
+			if as < be && bs < ae {
+				p.add(b.node, b.path, fmt.Sprintf("overlaps %s (%s on %s%s, %v to %v)", a.path, a.f.Kind, a.f.Target, dirText(a.f), as, ae),
+					"two faults of one kind on one target and direction would collide; end one before the other starts")
+				break
+			}
+		}
+	}
+	for _, b := range built {
+		e.Faults = append(e.Faults, b.f)
+	}
+	return len(p.errs) == before
+}
+
+func dirText(f faults.Fault) string {
+	if spec, ok := faults.Lookup(f.Kind); !ok || !spec.Directional {
+		return ""
+	}
+	if f.Direction == faults.Both {
+		return ", both directions"
+	}
+	return ", " + string(f.Direction)
+}
+
+func conflicting(a, b faults.Fault) bool {
+	if a.Kind != b.Kind || a.Target != b.Target {
+		return false
+	}
+	return a.Direction == b.Direction || a.Direction == faults.Both || b.Direction == faults.Both
+}
+
+func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK bool, names map[string]bool) []builtFault {
+	if n.Kind != yaml.MappingNode {
+		p.add(n, path, "want a mapping, got "+describe(n), "write e.g. { at: 10s, for: 10s, target: user, kind: latency, latency: 300ms }")
+		return nil
+	}
+	// The kind decides which keys are allowed, so read it first.
+	var spec faults.Spec
+	kindOK := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := deref(n.Content[i]); k.Kind == yaml.ScalarNode && k.Value == "kind" {
+			v := deref(n.Content[i+1])
+			if s, ok := p.oneOf(v, path+".kind", "fault kind", kindNames()); ok {
+				spec, _ = faults.Lookup(faults.Kind(s))
+				kindOK = true
+			}
+			break
+		}
+	}
+	allowed := slices.Clone(faultKeys)
+	if kindOK {
+		allowed = append(allowed, attrNames(spec)...)
+	} else {
+		allowed = append(allowed, allAttrs()...)
+	}
+	notForKind := func(en entry) bool {
+		if !kindOK {
+			return false
+		}
+		switch {
+		case slices.Contains(allAttrs(), en.name):
+			hint := "it takes no attributes"
+			if an := attrNames(spec); len(an) > 0 {
+				hint = "it takes " + strings.Join(an, ", ")
+			}
+			p.add(en.key, join(path, en.name), fmt.Sprintf("%s is not an attribute of a %s fault", en.name, spec.Kind), hint)
+			return true
+		}
+		return false
+	}
+	f, _ := p.mapping(n, path, allowed, notForKind)
+	required := map[string]string{
+		"at":     "write e.g. at: 10s",
+		"target": "write e.g. target: user",
+		"kind":   "one of " + strings.Join(kindNames(), ", "),
+	}
+	p.require(f, path, required)
+	if kindOK && !spec.Directional {
+		for _, key := range []string{"direction", "toxicity"} {
+			if en, ok := f.get(key); ok {
+				p.add(en.key, join(path, key), fmt.Sprintf("%s does not apply to a %s fault", key, spec.Kind), "")
+			}
+		}
+	}
+
+	base := faults.Fault{Kind: spec.Kind, Direction: faults.Both, Toxicity: 1, Attrs: map[string]int64{}}
+	good := kindOK
+	if en, ok := f.get("name"); ok {
+		if s, ok := p.str(en.val, path+".name"); ok {
+			switch {
+			case !identPattern.MatchString(s):
+				p.add(en.val, path+".name", fmt.Sprintf("%q is not a valid fault name", s), "lower-case letters, digits, _ and -, e.g. slow-user")
+				good = false
+			case names[s]:
+				p.add(en.val, path+".name", fmt.Sprintf("%q names another fault too", s), "fault names are unique in an experiment")
+				good = false
+			default:
+				base.Name = s
+			}
+		} else {
+			good = false
+		}
+	}
+	if en, ok := f.get("target"); ok {
+		if s, ok := p.str(en.val, path+".target"); ok && kindOK {
+			if spec.Target == faults.TargetContainer {
+				if !slices.Contains(faults.Containers(), s) {
+					p.add(en.val, path+".target", fmt.Sprintf("%q is not a compose service", s), "a "+string(spec.Kind)+" fault targets a container: "+strings.Join(faults.Containers(), ", "))
+					good = false
+				}
+			} else if spec.Target == faults.TargetProcess {
+				if !slices.Contains(faults.Services(), s) {
+					p.add(en.val, path+".target", fmt.Sprintf("%q is not a service", s), "a "+string(spec.Kind)+" fault targets a service: "+strings.Join(faults.Services(), ", "))
+					good = false
+				}
+			} else if !slices.Contains(faults.Proxies(), s) {
+				p.add(en.val, path+".target", fmt.Sprintf("%q is not a proxy", s), "proxies: "+strings.Join(faults.Proxies(), ", "))
+				good = false
+			}
+			base.Target = s
+		} else {
+			good = false
+		}
+	}
+	if kindOK && spec.Target == faults.TargetContainer && e.Topology != "compose" {
+		en, _ := f.get("kind")
+		p.add(en.val, path+".kind", fmt.Sprintf("a %s fault needs a container, which only the compose topology has", spec.Kind), "add topology: compose")
+		good = false
+	}
+	if kindOK && spec.Target == faults.TargetProcess && e.Topology == "embedded" {
+		en, _ := f.get("kind")
+		p.add(en.val, path+".kind", fmt.Sprintf("a %s fault needs a service process, which the embedded topology does not have", spec.Kind), "add topology: processes (or compose)")
+		good = false
+	}
+	if en, ok := f.get("direction"); ok && spec.Directional {
+		if s, ok := p.oneOf(en.val, path+".direction", "direction", directions); ok {
+			base.Direction = faults.Direction(s)
+		} else {
+			good = false
+		}
+	}
+	if en, ok := f.get("toxicity"); ok && spec.Directional {
+		if t, ok := p.toxicity(en.val, path+".toxicity"); ok {
+			base.Toxicity = t
+		} else {
+			good = false
+		}
+	}
+	if kindOK {
+		good = p.attrs(f, path, spec, base.Attrs) && good
+	}
+	var at time.Duration
+	atOK := false
+	if en, ok := f.get("at"); ok {
+		if at, atOK = p.duration(en.val, path+".at", "s"); atOK && loadOK && at >= e.Load.Duration {
+			p.add(en.val, path+".at", fmt.Sprintf("%v is not before the end of the load (duration %v)", at, e.Load.Duration), "")
+			atOK = false
+		}
+	}
+	good = good && atOK
+
+	stepsEntry, hasSteps := f.get("steps")
+	forEntry, hasFor := f.get("for")
+	if hasSteps && hasFor {
+		p.add(forEntry.key, path+".for", "a fault with steps takes no for", "give each step its for")
+		good = false
+	}
+	if !hasSteps {
+		fd, ok := p.faultFor(forEntry, hasFor, path, at, atOK, e, loadOK)
+		if !ok || !good {
+			return nil
+		}
+		if !p.checkRequired(f.node, path, spec, base.Attrs) {
+			return nil
+		}
+		fillDefaults(spec, base.Attrs)
+		base.At, base.For = at, fd
+		base.Name = uniqueName(base, names)
+		return []builtFault{{f: base, node: f.node, path: path, src: src}}
+	}
+
+	sn := stepsEntry.val
+	if sn.Kind != yaml.SequenceNode || len(sn.Content) == 0 {
+		p.add(sn, path+".steps", "want a list of steps, got "+describe(sn), "write e.g. steps: [ { for: 5s, latency: 100ms }, { for: 5s, latency: 200ms } ]")
+		return nil
+	}
+	stepAllowed := []string{"for", "toxicity"}
+	if kindOK {
+		stepAllowed = append(stepAllowed, attrNames(spec)...)
+	}
+	var out []builtFault
+	start := at
+	stepsOK := good
+	baseName := base.Name
+	if baseName == "" {
+		baseName = uniqueName(base, names)
+	}
+	for i, item := range sn.Content {
+		spath := index(path+".steps", i)
+		sf, ok := p.mapping(item, spath, stepAllowed, nil)
+		if !ok {
+			stepsOK = false
+			continue
+		}
+		step := base
+		step.Attrs = maps.Clone(base.Attrs)
+		if en, ok := sf.get("toxicity"); ok && spec.Directional {
+			if t, ok := p.toxicity(en.val, spath+".toxicity"); ok {
+				step.Toxicity = t
+			} else {
+				stepsOK = false
+			}
+		} else if ok {
+			p.add(en.key, spath+".toxicity", fmt.Sprintf("toxicity does not apply to a %s fault", spec.Kind), "")
+			stepsOK = false
+		}
+		if kindOK && !p.attrs(sf, spath, spec, step.Attrs) {
+			stepsOK = false
+		}
+		en, hasFor := sf.get("for")
+		if !hasFor && i < len(sn.Content)-1 {
+			p.add(sf.node, spath+".for", "missing", "every step but the last needs a for")
+			stepsOK = false
+			continue
+		}
+		fd, ok := p.faultFor(en, hasFor, spath, start, atOK, e, loadOK)
+		if !ok {
+			stepsOK = false
+			continue
+		}
+		if kindOK && !p.checkRequired(sf.node, spath, spec, step.Attrs) {
+			stepsOK = false
+			continue
+		}
+		fillDefaults(spec, step.Attrs)
+		step.At, step.For = start, fd
+		step.Name = fmt.Sprintf("%s-%d", baseName, i+1)
+		names[step.Name] = true
+		out = append(out, builtFault{f: step, node: sf.node, path: spath, src: src})
+		start += fd
+	}
+	if !stepsOK {
+		return nil
+	}
+	return out
+}
+
+// faultFor parses the for of a fault starting at start; absent, the fault
+// lasts until the end of the run (For 0).
+func (p *parser) faultFor(en entry, has bool, path string, start time.Duration, startOK bool, e *Experiment, loadOK bool) (time.Duration, bool) {
+	if !has {
+		return 0, true
+	}
+	d, ok := p.duration(en.val, path+".for", "s")
+	if !ok {
+		return 0, false
+	}
+	if d == 0 {
+		p.add(en.val, path+".for", "must be more than 0", "leave for out to last until the end of the run")
+		return 0, false
+	}
+	if startOK && loadOK && start+d > e.Load.Duration {
+		p.add(en.val, path+".for", fmt.Sprintf("the fault ends at %v, after the end of the load (duration %v)", start+d, e.Load.Duration), "shorten it, or leave for out to last until the end")
+		return 0, false
+	}
+	return d, true
+}
+
+func (p *parser) toxicity(n *yaml.Node, path string) (float64, bool) {
+	t, ok := p.number(n, path)
+	if !ok {
+		return 0, false
+	}
+	if t == 0 || t > 1 {
+		p.add(n, path, fmt.Sprintf("%s is not in (0, 1]", n.Value), "the share of connections affected, e.g. 0.5")
+		return 0, false
+	}
+	return t, true
+}
+
+// attrs parses the attributes of spec present in f into attrs.
+func (p *parser) attrs(f *fields, path string, spec faults.Spec, attrs map[string]int64) bool {
+	good := true
+	for _, a := range spec.Attrs {
+		en, ok := f.get(a.Name)
+		if !ok {
+			continue
+		}
+		apath := join(path, a.Name)
+		switch a.Unit {
+		case faults.Millis, faults.Microseconds:
+			unit, unitName, step := "ms", "milliseconds", time.Millisecond
+			if a.Unit == faults.Microseconds {
+				unit, unitName, step = "us", "microseconds", time.Microsecond
+			}
+			d, ok := p.duration(en.val, apath, unit)
+			if !ok {
+				good = false
+				continue
+			}
+			if d%step != 0 {
+				p.add(en.val, apath, fmt.Sprintf("%v is not a whole number of %s", d, unitName), "")
+				good = false
+				continue
+			}
+			attrs[a.Name] = int64(d / step)
+		default:
+			i, ok := p.integer(en.val, apath, 0)
+			if !ok {
+				good = false
+				continue
+			}
+			attrs[a.Name] = i
+		}
+	}
+	return good
+}
+
+func (p *parser) checkRequired(n *yaml.Node, path string, spec faults.Spec, attrs map[string]int64) bool {
+	name, ok := requiredAttrs[spec.Kind]
+	if !ok {
+		return true
+	}
+	v, set := attrs[name]
+	if !set {
+		a, _ := spec.Attr(name)
+		example := "300ms"
+		if a.Unit == faults.KBps {
+			example = "100"
+		}
+		p.add(n, join(path, name), "missing", fmt.Sprintf("a %s fault needs %s, e.g. %s: %s", spec.Kind, name, name, example))
+		return false
+	}
+	if spec.Kind == faults.SlowClose && v == 0 {
+		p.add(n, join(path, name), "must be more than 0", "a slow_close fault with delay 0 does nothing")
+		return false
+	}
+	return true
+}
+
+func fillDefaults(spec faults.Spec, attrs map[string]int64) {
+	for _, a := range spec.Attrs {
+		if _, ok := attrs[a.Name]; !ok {
+			attrs[a.Name] = a.Default
+		}
+	}
+}
+
+// uniqueName is the fault's name, or KIND-TARGET (with a number when that
+// is taken) when it has none; it records the name as taken.
+func uniqueName(f faults.Fault, names map[string]bool) string {
+	name := f.Name
+	if name == "" {
+		name = string(f.Kind) + "-" + f.Target
+		for i := 2; names[name]; i++ {
+			name = fmt.Sprintf("%s-%s-%d", f.Kind, f.Target, i)
+		}
+	}
+	names[name] = true
+	return name
+}
+
+// --- hypotheses ------------------------------------------------------------------
+
+func (p *parser) hypotheses(n *yaml.Node, e *Experiment, scheduleOK bool) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.add(n, "hypotheses", "want a list, got "+describe(n), `write e.g. hypotheses: [ { when: after, check: "events.lost == 0" } ]`)
+		return
+	}
+	variantNames := p.variantNames
+	ph := e.Phases()
+	windows := map[Phase]Window{Before: ph.Before, During: ph.During, After: ph.After}
+	for i, item := range n.Content {
+		path := index("hypotheses", i)
+		f, ok := p.mapping(item, path, hypoKeys, nil)
+		if !ok {
+			continue
+		}
+		p.require(f, path, map[string]string{
+			"when":  "one of before, during, after, always",
+			"check": `write e.g. check: "order.success_rate >= 99%"`,
+		})
+		h := Hypothesis{}
+		good := true
+		if en, ok := f.get("when"); ok {
+			var s string
+			if s, ok = p.oneOf(en.val, path+".when", "phase", []string{"before", "during", "after", "always"}); ok {
+				h.When = Phase(s)
+				if scheduleOK {
+					if msg, hint := emptyPhase(h.When, windows, len(e.Faults)); msg != "" {
+						p.add(en.val, path+".when", msg, hint)
+						good = false
+					}
+				}
+			} else {
+				good = false
+			}
+		}
+		if en, ok := f.get("variant"); ok {
+			if s, ok := p.str(en.val, path+".variant"); ok {
+				if !slices.Contains(variantNames, s) {
+					hint := "variants: " + strings.Join(variantNames, ", ")
+					if len(variantNames) == 0 {
+						hint = ""
+					}
+					p.add(en.val, path+".variant", fmt.Sprintf("%q is not a variant of this experiment", s), hint)
+					good = false
+				}
+				h.Variant = s
+			} else {
+				good = false
+			}
+		}
+		if en, ok := f.get("abort"); ok {
+			h.Abort, ok = p.boolean(en.val, path+".abort")
+			good = good && ok
+		}
+		if en, ok := f.get("name"); ok {
+			h.Name, ok = p.str(en.val, path+".name")
+			good = good && ok
+		}
+		if en, ok := f.get("check"); ok {
+			if s, ok := p.str(en.val, path+".check"); ok {
+				// Line and Col point at the first character of the
+				// expression: inside the quotes of a quoted scalar.
+				h.Check, h.Line, h.Col = s, en.val.Line, en.val.Column
+				if en.val.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+					h.Col++
+				}
+				x, err := check.ParseExpr(s)
+				var xe *check.ExprError
+				switch {
+				case errors.As(err, &xe):
+					col := h.Col
+					// A block scalar or a folded line starts elsewhere:
+					// point at the value then.
+					if en.val.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 && !strings.Contains(s, "\n") {
+						col += xe.Col - 1
+					}
+					p.addAt(h.Line, col, path+".check", xe.Msg, xe.Hint)
+					good = false
+				case err != nil:
+					p.add(en.val, path+".check", err.Error(), "")
+					good = false
+				default:
+					h.Expr = x
+					if scheduleOK {
+						for _, m := range x.Metrics() {
+							phase, _ := check.SplitPhase(m)
+							if phase == "" {
+								continue
+							}
+							if msg, hint := emptyPhase(Phase(phase), windows, len(e.Faults)); msg != "" {
+								p.add(en.val, path+".check", m+" reads the "+phase+" phase, but "+msg, hint)
+								good = false
+							}
+						}
+					}
+				}
+			} else {
+				good = false
+			}
+		}
+		if h.Name == "" {
+			h.Name = h.Check
+		}
+		if good {
+			e.Hypotheses = append(e.Hypotheses, h)
+		}
+	}
+}
+
+// emptyPhase explains why a phase has no window, or returns "".
+func emptyPhase(p Phase, windows map[Phase]Window, nfaults int) (msg, hint string) {
+	w, ok := windows[p]
+	if !ok || !w.Empty() {
+		return "", ""
+	}
+	switch {
+	case nfaults == 0 && (p == During || p == After):
+		return fmt.Sprintf("there is no %s phase without a fault", p), "add a fault, or use when: before or always"
+	case p == Before:
+		return "there is no before phase: the first fault starts at 0s", "start it later to measure the steady state"
+	case p == After:
+		return "there is no after phase: the last fault lasts until the end of the load", "give it a for, or make the load longer"
+	}
+	return fmt.Sprintf("the %s phase is empty", p), ""
+}

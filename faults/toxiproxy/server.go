@@ -1,0 +1,195 @@
+// Package toxiproxy puts network faults on the system through Toxiproxy.
+//
+// It has three parts:
+//
+//   - Server: a Toxiproxy server embedded as a library, serving Toxiproxy's
+//     own HTTP API (so the toxiproxy-cli and the standard Go client work
+//     against it) plus a few routes of ours under /fallacies/.
+//   - Injector: a faults.Injector that speaks Toxiproxy's HTTP API, so it
+//     works against the embedded Server or any real toxiproxy-server.
+//   - Journal and Reset: every fault is written to a JSON-lines journal and
+//     fsynced before it is applied, so what a crashed run left behind can be
+//     removed later.
+//
+// The data path of one proxied connection, as Toxiproxy builds it:
+//
+//	client ──▶ listen ──▶ [noop] ▶ [toxic] ▶ … ──▶ upstream   (stream "upstream")
+//	client ◀────────── … ◀ [toxic] ◀ [noop] ◀──── upstream    (stream "downstream")
+//
+// The package also registers a custom toxic, "sniffer", in Toxiproxy's toxic
+// registry: it relays every chunk unchanged and records what it saw.
+package toxiproxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Server is an embedded Toxiproxy server: the proxies run in this process
+// and the HTTP API is served on a listener the caller bound. Its methods are
+// safe for concurrent use.
+type Server struct {
+	api       *toxiproxy.ApiServer
+	http      *http.Server
+	url       string
+	log       *slog.Logger
+	serveDone chan struct{}
+	serveErr  error
+}
+
+// Start serves the Toxiproxy HTTP API, and the /fallacies/ routes, on api
+// until Shutdown. The listener must be bound by the caller (usually
+// 127.0.0.1:8474 or 127.0.0.1:0); Start takes ownership of it. Toxiproxy's
+// own log lines at warn level and above go to log; nil discards them.
+// Start does not block beyond ctx: it returns ctx.Err() if ctx is done.
+func Start(ctx context.Context, api net.Listener, log *slog.Logger) (*Server, error) {
+	if api == nil {
+		return nil, errors.New("start toxiproxy: nil API listener")
+	}
+	if err := ctx.Err(); err != nil {
+		api.Close()
+		return nil, fmt.Errorf("start toxiproxy on %s: %w", api.Addr(), err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// Some toxics log through zerolog's global logger, to stderr, at trace
+	// level; keep that quiet. The floor is process-wide.
+	if zerolog.GlobalLevel() < zerolog.WarnLevel {
+		zerolog.SetGlobalLevel(zerolog.WarnLevel)
+	}
+	zl := zerolog.New(slogWriter{log: log}).Level(zerolog.WarnLevel)
+	apiServer := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zl)
+
+	s := &Server{
+		api:       apiServer,
+		url:       "http://" + api.Addr().String(),
+		log:       log,
+		serveDone: make(chan struct{}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /fallacies/sniffer/{proxy}", s.handleSniffer)
+	mux.Handle("/", apiServer.Routes())
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		defer close(s.serveDone)
+		if err := s.http.Serve(api); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr = err
+			log.Error("toxiproxy_api_stopped", "addr", api.Addr().String(), "err", err)
+		}
+	}()
+	log.Debug("toxiproxy_started", "api", s.url)
+	return s, nil
+}
+
+// URL returns the base URL of the HTTP API, e.g. "http://127.0.0.1:8474".
+func (s *Server) URL() string { return s.url }
+
+// AddProxy creates a proxy named name to upstream, listening on
+// 127.0.0.1 at a port the system chooses, starts it, and returns the address
+// it bound.
+func (s *Server) AddProxy(name, upstream string) (listen string, err error) {
+	if name == "" || upstream == "" {
+		return "", fmt.Errorf("add proxy %q: name and upstream are required", name)
+	}
+	p := toxiproxy.NewProxy(s.api, name, "127.0.0.1:0", upstream)
+	if err := s.api.Collection.Add(p, true); err != nil {
+		return "", fmt.Errorf("add proxy %s to %s: %w", name, upstream, err)
+	}
+	p.Lock()
+	defer p.Unlock()
+	return p.Listen, nil
+}
+
+// SetUpstream points the proxy named name at a new upstream address, for
+// example after the service behind it restarted on another port. The proxy
+// keeps its listen address; open connections through it are closed. A
+// disabled proxy stays disabled.
+func (s *Server) SetUpstream(name, upstream string) error {
+	p, err := s.api.Collection.Get(name)
+	if err != nil {
+		return fmt.Errorf("set upstream of proxy %s: %w", name, err)
+	}
+	p.Lock()
+	input := &toxiproxy.Proxy{Listen: p.Listen, Upstream: upstream, Enabled: p.Enabled}
+	p.Unlock()
+	if err := p.Update(input); err != nil {
+		return fmt.Errorf("set upstream of proxy %s to %s: %w", name, upstream, err)
+	}
+	return nil
+}
+
+// Shutdown stops the HTTP API, then every proxy, closing every proxied
+// connection. It waits for the API server to finish under ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if err := s.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("shut down toxiproxy API %s: %w", s.url, err))
+		s.http.Close()
+	}
+	if err := s.api.Collection.Clear(); err != nil {
+		errs = append(errs, fmt.Errorf("stop toxiproxy proxies: %w", err))
+	}
+	select {
+	case <-s.serveDone:
+		if s.serveErr != nil {
+			errs = append(errs, fmt.Errorf("serve toxiproxy API %s: %w", s.url, s.serveErr))
+		}
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("wait for toxiproxy API %s: %w", s.url, ctx.Err()))
+	}
+	return errors.Join(errs...)
+}
+
+// slogWriter turns zerolog's JSON lines into slog records, so Toxiproxy's
+// log ends up in the log the caller injected.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	var fields map[string]any
+	if err := json.Unmarshal(p, &fields); err != nil {
+		w.log.Warn("toxiproxy_log", "line", strings.TrimSpace(string(p)))
+		return len(p), nil
+	}
+	level := slog.LevelInfo
+	switch fields[zerolog.LevelFieldName] {
+	case "warn":
+		level = slog.LevelWarn
+	case "error", "fatal", "panic":
+		level = slog.LevelError
+	case "debug", "trace":
+		level = slog.LevelDebug
+	}
+	// Toxiproxy warns when a connection it closed itself (proxy disabled,
+	// stopped, toxic removed) ends a copy; that is the fault working.
+	if e, _ := fields[zerolog.ErrorFieldName].(string); strings.Contains(e, "use of closed network connection") {
+		level = slog.LevelDebug
+	}
+	args := make([]any, 0, 2*len(fields))
+	for k, v := range fields {
+		if k == zerolog.LevelFieldName {
+			continue
+		}
+		args = append(args, k, v)
+	}
+	w.log.Log(context.Background(), level, "toxiproxy_log", args...)
+	return len(p), nil
+}

@@ -1,0 +1,52 @@
+package config
+
+// catalogueKnobs are the knobs of the security, topology, administrators
+// and heterogeneous experiments: transport security, service discovery,
+// retry budgets with deadline awareness, payment replicas and hedging.
+func catalogueKnobs() []Knob {
+	ks := []Knob{
+		{Name: "security.mtls", Type: Bool,
+			Doc: "on: TLS on every link (gRPC, user HTTP, NATS), servers require a client certificate of the testbed's CA; off: plaintext",
+			set: func(s *System, v value) { s.Security.MTLS = v.b }},
+		{Name: "order.user.discovery", Type: Enum, Values: []string{string(DiscoveryPinned), string(DiscoveryRegistry)},
+			Doc: "pinned: dial the address given at start, for good; registry: resolve user in the testbed's registry and follow its changes",
+			set: func(s *System, v value) { s.Order.UserDiscovery = Discovery(v.s) }},
+		{Name: "topology.restart_address", Type: Enum, Values: []string{string(AddressSame), string(AddressNew)},
+			Doc: "same: a restarted service's proxy is repointed at it; new: the proxy moves to a new address, published in the registry (processes topology)",
+			set: func(s *System, v value) { s.Topology.RestartAddress = RestartAddress(v.s) }},
+		{Name: "payment.replicas", Type: Int,
+			Doc: "payment servers, each behind its own proxy (payment, payment-1, payment-2); order balances round-robin over them; 1 to 3",
+			set: func(s *System, v value) { s.Payment.Replicas = v.i }},
+		{Name: "payment.idempotency", Type: Enum, Values: []string{string(IdempotencyLocal), string(IdempotencyShared)},
+			Doc: "local: each replica keeps its own idempotency keys; shared: one JetStream key-value store for all replicas",
+			set: func(s *System, v value) { s.Payment.Idempotency = Idempotency(v.s) }},
+		{Name: "client.retries", Type: Int,
+			Doc: "the load client's retries of a failed request in this variant (the client team's setting); overrides load.retries",
+			set: func(s *System, v value) { s.Client.Retries, s.Client.RetriesSet = v.i, true }},
+		{Name: "client.retry_backoff", Type: Duration,
+			Doc: "the load client's first retry backoff in this variant; overrides load.retry_backoff",
+			set: func(s *System, v value) { s.Client.RetryBackoff = v.d }},
+		{Name: "order.payment.hedge_after", Type: Duration,
+			Doc: "send a second attempt to another payment replica when the first has not answered after this long, take the first answer; off: no hedging",
+			set: func(s *System, v value) { s.Order.Payment.HedgeAfter = v.d }},
+	}
+	for _, l := range []struct {
+		name string
+		get  func(s *System) *Link
+	}{
+		{"user", func(s *System) *Link { return &s.Order.User }},
+		{"payment", func(s *System) *Link { return &s.Order.Payment }},
+	} {
+		get := l.get
+		p := "order." + l.name + "."
+		ks = append(ks,
+			Knob{Name: p + "retry_budget", Type: Int,
+				Doc: "retries allowed as a percentage of calls (token bucket, burst 10); off: no budget",
+				set: func(s *System, v value) { get(s).RetryBudget = v.i }},
+			Knob{Name: p + "min_attempt_time", Type: Duration,
+				Doc: "send a retry only when the caller's remaining deadline leaves it at least this long; off: while any time is left",
+				set: func(s *System, v value) { get(s).MinAttemptTime = v.d }},
+		)
+	}
+	return ks
+}

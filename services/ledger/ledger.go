@@ -1,0 +1,71 @@
+// Package ledger is the ledger consumer: for every orders.created event it
+// appends an entry to an in-memory ledger. The consumer engine does the
+// rest (idempotency, counting, serving what was applied).
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fallacies/fallacies/services/config"
+	"github.com/fallacies/fallacies/services/consumer"
+	"github.com/fallacies/fallacies/services/events"
+	"github.com/fallacies/fallacies/services/serve"
+)
+
+// Name is the durable consumer name and the stats name.
+const Name = "ledger"
+
+// Entry is one line of the ledger.
+type Entry struct {
+	OrderID     string
+	UserID      string
+	AmountCents int64
+	ChargeID    string
+	At          time.Time // when it was appended
+}
+
+// Server is the ledger consumer. Serve, Shutdown, Stats, Applied and Ready
+// come from the consumer engine.
+type Server struct {
+	*consumer.Server
+
+	mu      sync.Mutex
+	entries []Entry
+}
+
+// New validates the configuration and builds the consumer. It starts
+// nothing and does no I/O.
+func New(cfg config.Consumer, natsURL string, mode config.PublishMode, o serve.Options) (*Server, error) {
+	s := &Server{}
+	c, err := consumer.New(consumer.Config{
+		Name:     Name,
+		NATSURL:  natsURL,
+		Mode:     mode,
+		Consumer: cfg,
+		OnApply:  s.appendEntry,
+	}, o)
+	if err != nil {
+		return nil, fmt.Errorf("new %s: %w", Name, err)
+	}
+	s.Server = c
+	return s, nil
+}
+
+func (s *Server) appendEntry(_ context.Context, e events.OrderCreated) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entries = append(s.entries, Entry{OrderID: e.OrderID, UserID: e.UserID, AmountCents: e.AmountCents, ChargeID: e.ChargeID, At: time.Now()})
+	return nil
+}
+
+// Entries returns a copy of the ledger in the order entries were appended.
+func (s *Server) Entries() []Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Entry, len(s.entries))
+	copy(out, s.entries)
+	return out
+}

@@ -1,0 +1,77 @@
+package order
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+
+	"google.golang.org/grpc"
+
+	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
+	"github.com/fallacies/fallacies/services/config"
+	"github.com/fallacies/fallacies/services/discovery"
+	"github.com/fallacies/fallacies/services/resilience"
+	"github.com/fallacies/fallacies/services/serve"
+)
+
+// dialUser connects the user link: pinned to deps.UserAddr, or, with
+// registry discovery, resolved in the registry over order's own NATS
+// connection and followed whenever the registry changes.
+func (s *Server) dialUser(deps Deps, o serve.Options) error {
+	var err error
+	if s.cfg.UserDiscovery == config.DiscoveryRegistry {
+		opts := append(s.userPol.DialOptions(), grpc.WithResolvers(discovery.NewResolver(s.js, s.log)))
+		if s.userConn, err = serve.DialTarget(discovery.Target("user"), o, opts...); err != nil {
+			return fmt.Errorf("dial user through the registry: %w", err)
+		}
+		return nil
+	}
+	if s.userConn, err = serve.Dial(deps.UserAddr, o, s.userPol.DialOptions()...); err != nil {
+		return fmt.Errorf("dial user %s: %w", deps.UserAddr, err)
+	}
+	return nil
+}
+
+// dialPayment connects the payment link: one connection carrying the
+// link's policy, or, with several replicas, one connection per replica and
+// the policy around the choice of replica (round-robin, hedging).
+func (s *Server) dialPayment(deps Deps, o serve.Options) error {
+	var err error
+	if len(deps.PaymentReplicas) == 0 {
+		if s.payConn, err = serve.Dial(deps.PaymentAddr, o, s.payPol.DialOptions()...); err != nil {
+			return fmt.Errorf("dial payment %s: %w", deps.PaymentAddr, err)
+		}
+		s.payments = paymentv1.NewPaymentServiceClient(s.payConn)
+		return nil
+	}
+	if s.payConn, err = serve.Dial(deps.PaymentAddr, o); err != nil {
+		return fmt.Errorf("dial payment %s: %w", deps.PaymentAddr, err)
+	}
+	conns := []*grpc.ClientConn{s.payConn}
+	for _, addr := range deps.PaymentReplicas {
+		conn, err := serve.Dial(addr, o)
+		if err != nil {
+			return fmt.Errorf("dial payment replica %s: %w", addr, err)
+		}
+		s.replicaConns = append(s.replicaConns, conn)
+		conns = append(conns, conn)
+	}
+	rs, err := resilience.NewReplicas(s.payPol, conns)
+	if err != nil {
+		return fmt.Errorf("payment replicas: %w", err)
+	}
+	s.payments = paymentv1.NewPaymentServiceClient(rs)
+	return nil
+}
+
+// secure makes the user HTTP client speak TLS with the service's client
+// certificate (security.mtls); nothing changes when c is nil.
+func (u *userHTTP) secure(c *tls.Config) {
+	if c == nil {
+		return
+	}
+	if tr, ok := u.client.Transport.(*http.Transport); ok {
+		tr.TLSClientConfig = c.Clone()
+		u.base = "https://" + u.addr
+	}
+}

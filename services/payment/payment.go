@@ -1,0 +1,306 @@
+// Package payment is the payment service: it charges orders and keeps the
+// ledger of charges that the consistency checker reads.
+//
+// Charge is idempotent by its idempotency key. The first call with a key
+// records one charge; every later call with the same key, sequential or
+// concurrent with the first, returns that charge with replayed set and
+// records nothing. A key reused for a different order or amount is refused.
+//
+//	Charge(key) ──▶ ledger has key? ──yes──▶ first result, replayed
+//	                  │ no
+//	                  ▼
+//	              in flight? ──yes──▶ wait for it ──▶ first result, replayed
+//	                  │ no
+//	                  ▼
+//	              processing time ──▶ record charge ch-N ──▶ result
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
+	"github.com/fallacies/fallacies/services/config"
+	"github.com/fallacies/fallacies/services/serve"
+	"github.com/fallacies/fallacies/services/store"
+)
+
+// Page sizes of ListCharges.
+const (
+	DefaultPageSize = 1000  // a page_size of 0 means this
+	MaxPageSize     = 10000 // larger page sizes are refused
+)
+
+// Server is the payment service. Its methods are safe for concurrent use.
+type Server struct {
+	paymentv1.UnimplementedPaymentServiceServer
+
+	cfg  config.Payment
+	log  *slog.Logger
+	grpc *serve.Server
+	now  func() time.Time
+
+	attempts atomic.Int64
+
+	mu       sync.Mutex
+	byKey    map[string]*paymentv1.Charge  // recorded charges by idempotency key
+	inflight map[string]*pending           // first calls still processing, by key
+	ledger   []*paymentv1.Charge           // in charge order
+	store    *store.Log[*paymentv1.Charge] // the ledger on disk, when configured
+	shared   *sharedKeys                   // idempotency keys shared by replicas; nil: local
+
+	shutdownOnce sync.Once
+}
+
+// pending is a first Charge call for a key that has not finished yet.
+type pending struct {
+	req  *paymentv1.ChargeRequest
+	done chan struct{} // closed when the call recorded its charge or gave up
+}
+
+// New validates cfg, reads the ledger file when one is configured, and
+// builds the server. It starts nothing.
+func New(cfg config.Payment, o serve.Options) (*Server, error) {
+	if cfg.ProcessingTime < 0 {
+		return nil, fmt.Errorf("payment.processing_time: %v is negative", cfg.ProcessingTime)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      o.Log().With("service", "payment"),
+		grpc:     serve.NewServer(o),
+		now:      time.Now,
+		byKey:    make(map[string]*paymentv1.Charge),
+		inflight: make(map[string]*pending),
+	}
+	log, charges, err := store.Open(cfg.LedgerFile, func() *paymentv1.Charge { return new(paymentv1.Charge) })
+	if err != nil {
+		return nil, fmt.Errorf("payment ledger: %w", err)
+	}
+	s.store = log
+	for _, c := range charges {
+		s.byKey[c.GetIdempotencyKey()] = c
+		s.ledger = append(s.ledger, c)
+	}
+	paymentv1.RegisterPaymentServiceServer(s.grpc.GRPC, s)
+	s.grpc.Health.SetServingStatus(paymentv1.PaymentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	s.grpc.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	return s, nil
+}
+
+// Serve serves gRPC on lis until Shutdown. It returns nil after Shutdown.
+func (s *Server) Serve(lis net.Listener) error {
+	s.log.Info("serving grpc", "addr", lis.Addr().String())
+	if err := s.grpc.GRPC.Serve(lis); err != nil {
+		return fmt.Errorf("serve payment grpc on %s: %w", lis.Addr(), err)
+	}
+	return nil
+}
+
+// Shutdown stops the gRPC server gracefully, or at once when ctx ends.
+// Calls after the first do nothing.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		s.grpc.Shutdown(ctx)
+		s.shared.close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.store.Close()
+	})
+	return nil
+}
+
+// Charge charges an order once per idempotency key.
+func (s *Server) Charge(ctx context.Context, req *paymentv1.ChargeRequest) (*paymentv1.ChargeResponse, error) {
+	s.attempts.Add(1)
+	switch {
+	case req.GetOrderId() == "":
+		return nil, status.Error(codes.InvalidArgument, `order_id: "" is empty`)
+	case req.GetUserId() == "":
+		return nil, status.Error(codes.InvalidArgument, `user_id: "" is empty`)
+	case req.GetIdempotencyKey() == "":
+		return nil, status.Error(codes.InvalidArgument, `idempotency_key: "" is empty`)
+	case req.GetAmountCents() <= 0:
+		return nil, status.Errorf(codes.InvalidArgument, "amount_cents: %d, need a positive amount", req.GetAmountCents())
+	}
+	if err := validateCharge(req); err != nil {
+		return nil, err
+	}
+	key := req.GetIdempotencyKey()
+	for {
+		s.mu.Lock()
+		if c, ok := s.byKey[key]; ok {
+			s.mu.Unlock()
+			if err := sameCharge(key, c.OrderId, c.UserId, c.AmountCents, req); err != nil {
+				return nil, err
+			}
+			return &paymentv1.ChargeResponse{Charge: proto.CloneOf(c), Replayed: true}, nil
+		}
+		if p, ok := s.inflight[key]; ok {
+			s.mu.Unlock()
+			if err := sameCharge(key, p.req.OrderId, p.req.UserId, p.req.AmountCents, req); err != nil {
+				return nil, err
+			}
+			select {
+			case <-p.done: // recorded, or the first call gave up: look again
+				continue
+			case <-ctx.Done():
+				return nil, ctxStatus(ctx)
+			}
+		}
+		p := &pending{req: req, done: make(chan struct{})}
+		s.inflight[key] = p
+		s.mu.Unlock()
+		return s.process(ctx, p)
+	}
+}
+
+// process runs the first call for a key: the processing time, then the
+// record. Waiters on p are released either way.
+func (s *Server) process(ctx context.Context, p *pending) (*paymentv1.ChargeResponse, error) {
+	key := p.req.IdempotencyKey
+	err := sleep(ctx, s.cfg.ProcessingTime)
+	// Replicas sharing their keys claim the key first (outside the lock:
+	// it is a round trip to the store); a charge another replica made
+	// under it is the answer.
+	var claimed, elsewhere *paymentv1.Charge
+	if err == nil && s.shared != nil {
+		claimed = &paymentv1.Charge{
+			ChargeId: s.shared.chargeID(key), OrderId: p.req.OrderId, UserId: p.req.UserId,
+			AmountCents: p.req.AmountCents, IdempotencyKey: key, CreatedUnixNano: s.now().UnixNano(),
+		}
+		elsewhere, err = s.shared.claim(ctx, claimed, p.req)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.inflight, key)
+	defer close(p.done)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, ctxStatus(ctx)
+	case err != nil:
+		return nil, err
+	case elsewhere != nil:
+		return &paymentv1.ChargeResponse{Charge: elsewhere, Replayed: true}, nil
+	}
+	c := &paymentv1.Charge{
+		ChargeId:        "ch-" + strconv.Itoa(len(s.ledger)+1),
+		OrderId:         p.req.OrderId,
+		UserId:          p.req.UserId,
+		AmountCents:     p.req.AmountCents,
+		IdempotencyKey:  key,
+		CreatedUnixNano: s.now().UnixNano(),
+	}
+	if claimed != nil {
+		c = claimed
+	}
+	if err := s.store.Append(c); err != nil {
+		// Not recorded, so not charged: the client may retry.
+		if claimed != nil {
+			s.shared.release(context.WithoutCancel(ctx), key)
+		}
+		s.log.Error("record charge", "order_id", c.OrderId, "err", err)
+		return nil, status.Errorf(codes.Unavailable, "record charge: %v", err)
+	}
+	s.byKey[key] = c
+	s.ledger = append(s.ledger, c)
+	return &paymentv1.ChargeResponse{Charge: proto.CloneOf(c)}, nil
+}
+
+// sameCharge refuses a key reused for a different charge.
+func sameCharge(key, orderID, userID string, amount int64, req *paymentv1.ChargeRequest) error {
+	if orderID != req.OrderId || userID != req.UserId || amount != req.AmountCents {
+		return status.Errorf(codes.FailedPrecondition,
+			"idempotency_key: %q was used for order %q user %q amount %d, not order %q user %q amount %d",
+			key, orderID, userID, amount, req.OrderId, req.UserId, req.AmountCents)
+	}
+	return nil
+}
+
+// ListCharges pages through the ledger in charge order.
+func (s *Server) ListCharges(_ context.Context, req *paymentv1.ListChargesRequest) (*paymentv1.ListChargesResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	page, next, err := paginate(s.ledger, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*paymentv1.Charge, len(page))
+	for i, c := range page {
+		out[i] = proto.CloneOf(c)
+	}
+	return &paymentv1.ListChargesResponse{Charges: out, NextPageToken: next, Attempts: s.attempts.Load()}, nil
+}
+
+// Charges returns a copy of the ledger in charge order.
+func (s *Server) Charges() []*paymentv1.Charge {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*paymentv1.Charge, len(s.ledger))
+	for i, c := range s.ledger {
+		out[i] = proto.CloneOf(c)
+	}
+	return out
+}
+
+// Attempts returns how many Charge calls the server received.
+func (s *Server) Attempts() int64 { return s.attempts.Load() }
+
+// paginate cuts one page out of items. The page token is the decimal
+// offset of the page's first item.
+func paginate[T any](items []T, size int32, token string) (page []T, next string, err error) {
+	switch {
+	case size < 0 || size > MaxPageSize:
+		return nil, "", status.Errorf(codes.InvalidArgument, "page_size: %d, need 0 to %d", size, MaxPageSize)
+	case size == 0:
+		size = DefaultPageSize
+	}
+	start := 0
+	if token != "" {
+		n, perr := strconv.Atoi(token)
+		if perr != nil || n < 0 || n > len(items) || strconv.Itoa(n) != token {
+			return nil, "", status.Errorf(codes.InvalidArgument, "page_token: %q is not a token from next_page_token", clipToken(token))
+		}
+		start = n
+	}
+	end := min(start+int(size), len(items))
+	if end < len(items) {
+		next = strconv.Itoa(end)
+	}
+	return items[start:end], next, nil
+}
+
+// sleep waits d, or returns ctx's error when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ctxStatus converts the end of ctx to a gRPC status.
+func ctxStatus(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return status.Error(codes.DeadlineExceeded, "charge: deadline exceeded before the charge was recorded")
+	}
+	return status.Error(codes.Canceled, "charge: canceled before the charge was recorded")
+}
