@@ -7,6 +7,9 @@ TOPOLOGY  ?=
 TARGET    ?=
 RUNFLAGS  ?=
 PKGS      := ./...
+GHZ       := bin/ghz
+GHZ_VERSION := v0.121.0
+BENCHFLAGS ?=
 
 # Compose: `docker compose` (v2) when installed, else `docker-compose` (v1).
 COMPOSE   ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -18,7 +21,7 @@ NATS_VERSION      := $(patsubst v%,%,$(shell awk '$$1=="github.com/nats-io/nats-
 export TOXIPROXY_VERSION NATS_VERSION
 STATIC    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w'
 
-.PHONY: soak help build test test-short test-compose vet experiment catalogue up up-embedded down images proto fuzz clean
+.PHONY: bench soak help build test test-short test-compose vet experiment catalogue up up-embedded down images proto fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +42,16 @@ experiment: build $(if $(filter compose,$(TOPOLOGY)),images) ## run experiments/
 
 catalogue: build ## run every experiment of the catalogue as one suite
 	$(BIN) run $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(RUNFLAGS) experiments/
+
+bench: build $(GHZ) ## measure the testbed itself and write BENCHMARKS.md (about 30 min; BENCHFLAGS="--only proxy,load --reps 5")
+	@compose=; if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images && compose=--compose; \
+	  else echo "bench: Docker does not answer: the compose start-up is not measured"; fi; \
+	  $(BIN) bench --ghz $(GHZ) $$compose $(BENCHFLAGS)
+
+# ghz cross-checks the load generator; pinned, since @latest resolves to an old release.
+$(GHZ):
+	@mkdir -p bin
+	GOBIN=$(abspath bin) $(GO) install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
 soak: build ## resilient variants of the catalogue in a loop at 2x load (SOAK_DURATION=10m); fails on leaks or lost events
 	SOAK_DURATION=$(or $(SOAK_DURATION),10m) $(BIN) soak experiments/

@@ -86,6 +86,7 @@ func init() {
 		{"serve", "run one service (used by the processes and compose topologies)", "SERVICE [--config FILE] [flags]", cmdServe},
 		{"health", "check a service's health (the containers' health check)", "[--http] ADDR|URL", cmdHealth},
 		{"compose-wait", "wait for a compose stack to be healthy and print its endpoints", "[flags]", cmdComposeWait},
+		{"bench", "measure the testbed itself and write BENCHMARKS.md", "[flags]", cmdBench},
 		{"knobs", "list the knobs experiment variants can set", "", cmdKnobs},
 		{"version", "print the version", "", cmdVersion},
 	}

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"runtime/debug"
@@ -19,7 +18,6 @@ import (
 	"github.com/fallacies/fallacies/faults/process"
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 	"github.com/fallacies/fallacies/services/events"
-	"github.com/fallacies/fallacies/services/serve"
 	"github.com/fallacies/fallacies/services/user"
 	"github.com/fallacies/fallacies/topology"
 	"github.com/fallacies/fallacies/tracing"
@@ -75,8 +73,8 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	// variables name an OTLP endpoint (a Jaeger), every span goes there too,
 	// so that the report's Jaeger links lead somewhere.
 	capture := tracing.NewCapture(spanLimit)
-	tr := &tracers{capture: capture, providers: map[string]serve.Options{}, export: tracing.OTLPEndpointFromEnv()}
-	defer tr.shutdown()
+	tr := topology.NewTracers(capture, tracing.OTLPEndpointFromEnv())
+	defer shutdownTracers(tr)
 	var otlp string
 	if vr.kind == topology.KindProcesses || vr.kind == topology.KindCompose {
 		host := "127.0.0.1"
@@ -87,7 +85,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 			}
 		}
 		forward := "" // the Receiver forwards in plaintext only
-		if hp, plain, err := tracing.ParseOTLPEndpoint(tr.export); err == nil && plain {
+		if hp, plain, err := tracing.ParseOTLPEndpoint(tr.Export()); err == nil && plain {
 			forward = hp
 		}
 		rcv := tracing.NewReceiver(capture, forward)
@@ -114,7 +112,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		ep = *vr.opts.Target
 	} else {
 		topo, err = topology.Start(ctx, vr.kind, topology.Options{
-			System: v.System, Tracing: tr.serveOptions, OTLPEndpoint: otlp, Binary: vr.opts.Binary, Logger: vr.opts.Logger,
+			System: v.System, Tracing: tr.ServeOptions, OTLPEndpoint: otlp, Binary: vr.opts.Binary, Logger: vr.opts.Logger,
 		})
 		if err != nil {
 			return rv, ts, fmt.Errorf("%w: start %s topology: %v", ErrTestbed, vr.kind, err)
@@ -302,7 +300,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 			return rv, ts, fmt.Errorf("%w: stop topology: %v", ErrTestbed, stopErr)
 		}
 	}
-	tr.shutdown()
+	shutdownTracers(tr)
 	ts = splitTraces(capture.Spans(), exp, start)
 
 	var faultsEnd time.Time
@@ -482,44 +480,6 @@ func (r *router) Remove(ctx context.Context, a faults.Applied) error {
 	return inj.Remove(ctx, a)
 }
 
-// tracers hands each service its tracer provider, all feeding one capture.
-type tracers struct {
-	capture   *tracing.Capture
-	export    string // OTLP endpoint every span also goes to; "" none
-	mu        sync.Mutex
-	providers map[string]serve.Options
-	shutdowns []func(context.Context) error
-}
-
-func (t *tracers) serveOptions(service string) serve.Options {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if so, ok := t.providers[service]; ok {
-		return so
-	}
-	p, shutdown, err := tracing.Setup(context.Background(), tracing.Config{Service: service, Capture: t.capture, OTLPEndpoint: t.export})
-	if err != nil {
-		return serve.Options{}
-	}
-	so := serve.Options{TracerProvider: p.TracerProvider, Propagator: p.Propagator}
-	t.providers[service] = so
-	t.shutdowns = append(t.shutdowns, shutdown)
-	return so
-}
-
-func (t *tracers) shutdown() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var errs []error
-	for _, s := range t.shutdowns {
-		errs = append(errs, s(ctx))
-	}
-	t.shutdowns = nil
-	_ = errors.Join(errs...)
-}
-
 // faultsReport converts the scheduler's history for the report.
 func faultsReport(h []appliedFault, start time.Time) []report.Fault {
 	var out []report.Fault
@@ -536,4 +496,11 @@ func faultsReport(h []appliedFault, start time.Time) []report.Fault {
 	}
 	slices.SortFunc(out, func(a, b report.Fault) int { return a.Start.Compare(b.Start) })
 	return out
+}
+
+// shutdownTracers flushes and stops the providers of a variant, within 5s.
+func shutdownTracers(tr *topology.Tracers) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = tr.Shutdown(ctx)
 }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fallacies/fallacies/experiments/bench"
+)
+
+func cmdBench(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "bench", "[flags]", "measure the testbed itself (proxy overhead, injection accuracy, load generator, full chain, start-up, catalogue) and write BENCHMARKS.md")
+	reps := fs.Int("reps", 3, "measure every figure this many times and report the median and the range")
+	out := fs.String("out", "BENCHMARKS.md", "write the report here (- for stdout)")
+	only := fs.String("only", "", "run only these sections, comma-separated: "+strings.Join(bench.Sections, ","))
+	ghz := fs.String("ghz", "", "the ghz executable (v0.121.0) that cross-checks the load generator; empty skips the cross-check")
+	catalogue := fs.String("catalogue", "experiments", "the folder of experiments the catalogue section runs as one suite")
+	compose := fs.Bool("compose", false, "also time the compose topology (needs Docker and the images of make images)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("unexpected argument %q (bench takes flags only)", pos[0])
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return testbedErr(fmt.Errorf("find this executable: %w", err))
+	}
+	cfg := bench.Config{Reps: *reps, GHZ: *ghz, Catalogue: *catalogue, Compose: *compose, Binary: self, Progress: e.stderr}
+	if *only != "" {
+		cfg.Only = strings.Split(*only, ",")
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageErr("%v", err)
+	}
+	if cfg.GHZ != "" {
+		if cfg.GHZ, err = filepath.Abs(cfg.GHZ); err == nil {
+			_, err = os.Stat(cfg.GHZ)
+		}
+		if err != nil {
+			return usageErr("--ghz %s: %v (install it: make bench does, with go install github.com/bojand/ghz/cmd/ghz@v0.121.0)", *ghz, err)
+		}
+	}
+	r, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return testbedErr(err)
+	}
+	md := r.Markdown()
+	if *out == "-" {
+		_, err = e.stdout.Write(md)
+	} else {
+		err = os.WriteFile(*out, md, 0o644)
+		fmt.Fprintf(e.stdout, "wrote %s (%s)\n", *out, r.Elapsed.Round(1e9))
+	}
+	if err != nil {
+		return testbedErr(err)
+	}
+	for _, t := range r.Missed() {
+		fmt.Fprintf(e.stdout, "target missed: %s: %s\n", t.What, t.Measured)
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"net"
+	"time"
+)
+
+// The floors of this machine, measured in the same run as the figures
+// they put in proportion: what a bare TCP round trip and a bare timer
+// cost here and now.
+
+// tcpRoundTrip sends one byte back and forth n times over a loopback TCP
+// connection to an echo goroutine and returns the round trips.
+func tcpRoundTrip(ctx context.Context, n int) (loop, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return loop{}, err
+	}
+	defer lis.Close()
+	go serveEcho(lis)
+	c, err := dialEcho(ctx, lis.Addr().String())
+	if err != nil {
+		return loop{}, err
+	}
+	defer c.Close()
+	h := newHist()
+	start := time.Now()
+	for range n {
+		t0 := time.Now()
+		if err := echo(c); err != nil {
+			return loop{}, err
+		}
+		_ = h.RecordValue(int64(time.Since(t0)))
+	}
+	return loop{lat: h, calls: int64(n), elapsed: time.Since(start)}, nil
+}
+
+// serveEcho sends every byte it receives back, on every connection.
+func serveEcho(lis net.Listener) {
+	for {
+		c, err := lis.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			_, _ = io.Copy(c, c)
+		}()
+	}
+}
+
+// dialEcho connects to an echo server (maybe through a proxy).
+func dialEcho(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
+	return c, nil
+}
+
+// echo sends one byte and waits for it to come back.
+func echo(c net.Conn) error {
+	b := []byte{1}
+	if _, err := c.Write(b); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, b)
+	return err
+}
+
+// timerLateness waits for n ticks at rate per second, each with a timer
+// reset to the tick's intended time (the way the load generator waits),
+// and returns how late each wait returned.
+func timerLateness(ctx context.Context, rate float64, n int) (loop, error) {
+	h := newHist()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	period := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	for i := range n {
+		due := start.Add(time.Duration(i+1) * period)
+		timer.Reset(time.Until(due))
+		select {
+		case <-ctx.Done():
+			return loop{}, ctx.Err()
+		case <-timer.C:
+		}
+		_ = h.RecordValue(max(int64(time.Since(due)), 1_000))
+	}
+	return loop{lat: h, calls: int64(n), elapsed: time.Since(start)}, nil
+}
