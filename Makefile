@@ -30,7 +30,7 @@ build: ## build bin/fallacies
 	@mkdir -p bin
 	$(GO) build -o $(BIN) ./cmd/fallacies
 
-test: ## run the whole test suite with the race detector (what CI runs)
+test: ## run the whole test suite with the race detector (what CI runs; includes the compose test where Docker answers)
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
@@ -44,7 +44,7 @@ catalogue: build ## run every experiment of the catalogue as one suite
 	$(BIN) run $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(RUNFLAGS) experiments/
 
 bench: build $(GHZ) ## measure the testbed itself and write BENCHMARKS.md (about 30 min; BENCHFLAGS="--only proxy,load --reps 5")
-	@compose=; if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images && compose=--compose; \
+	@compose=; if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images || exit 1; compose=--compose; \
 	  else echo "bench: Docker does not answer: the compose start-up is not measured"; fi; \
 	  $(BIN) bench --ghz $(GHZ) $$compose $(BENCHFLAGS)
 
@@ -81,7 +81,7 @@ up: build images ## start the compose stack (JAEGER=1 adds Jaeger; endpoints in 
 	$(BIN) compose-wait --project $(PROJECT) --endpoints-file endpoints.compose.json $(if $(JAEGER),--jaeger-ui http://127.0.0.1:16686)
 
 test-compose: ## the compose smoke test: builds the images, runs experiments in containers (needs Docker)
-	FALLACIES_COMPOSE_TEST=1 $(GO) test -count=1 -timeout 15m -run 'TestCompose' -v ./topology/
+	$(GO) test -count=1 -timeout 15m -run 'TestCompose' -v ./topology/
 
 down: ## remove the compose stack: containers, network and volumes
 	$(COMPOSE) -p $(PROJECT) --profile jaeger down -v --remove-orphans

@@ -77,8 +77,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "report: %s\n", filepath.Join(res.Dir, "report.html"))
 		}
 		if err != nil {
-			if res == nil { // otherwise the report above says it
+			// The report above says it too; stderr is what CI logs keep.
+			if res == nil {
 				fmt.Fprintf(e.stderr, "fallacies run: %s: %v\n", exp.Path, err)
+			} else {
+				fmt.Fprintf(e.stderr, "fallacies run: %s: %v (partial report: %s)\n", exp.Path, err, res.Dir)
 			}
 			if errors.Is(err, runner.ErrTestbed) || res == nil {
 				testbedFailure = err

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -106,8 +107,8 @@ func Run(ctx context.Context, exp *spec.Experiment, o Options) (res *Result, err
 		now = o.Now
 	}
 	started := now()
-	dir := filepath.Join(reportsDir(o), fmt.Sprintf("%s-%s", exp.Name, started.Format("20060102-150405")))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := newReportDir(reportsDir(o), exp.Name, started)
+	if err != nil {
 		return nil, fmt.Errorf("%w: report folder: %v", ErrTestbed, err)
 	}
 	rep := &report.Report{
@@ -192,4 +193,29 @@ func writeReport(dir string, rep *report.Report, traces []traceSet) error {
 	}
 	defer f.Close()
 	return writeTraces(f, traces)
+}
+
+// newReportDir creates the report folder of a run of experiment name
+// started at t: parent/name-YYYYMMDD-HHMMSS, or with -2, -3, … appended
+// when a run of the same experiment started in the same second already has
+// that folder, so that no run overwrites another's report.
+func newReportDir(parent, name string, t time.Time) (string, error) {
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", err
+	}
+	base := filepath.Join(parent, fmt.Sprintf("%s-%s", name, t.Format("20060102-150405")))
+	for i := 1; i <= 1000; i++ {
+		dir := base
+		if i > 1 {
+			dir = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			return dir, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%s: a thousand runs started in the same second", base)
 }
