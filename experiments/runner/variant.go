@@ -125,6 +125,9 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 			}
 		}()
 		ep = topo.Endpoints()
+		if err := tr.Err(); err != nil {
+			return rv, ts, fmt.Errorf("%w: tracing: %v", ErrTestbed, err)
+		}
 	}
 
 	// Faults: journaled, scheduled, and removed on every way out.
