@@ -287,7 +287,7 @@ func writeVerdict(w io.Writer, v soakVerdict) {
 		}
 		return "ok"
 	}
-	fmt.Fprintf(w, "rounds %d, orders sent %d, acknowledged %d, lost %d, hypotheses that did not hold %d (FAILED; not a soak failure: the load is multiplied)\n",
+	fmt.Fprintf(w, "rounds %d, orders sent %d, acknowledged %d, lost %d, hypotheses that did not hold %d (the FAILED column: not a soak failure, since the load is multiplied)\n",
 		v.rounds, v.orders, v.acked, v.lost, v.failed)
 	if v.compared {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -36,10 +36,9 @@ type chainSystem struct {
 	conn    interface{ Close() error }
 }
 
-// startChain starts the embedded topology with the default knobs; traced,
-// every service gets its own provider feeding one in-process capture, as
-// the runner traces every run.
-// sampleRatio is the share of orders traced; 0 means untraced.
+// startChain starts the embedded topology with the default knobs. With a
+// sampleRatio above 0 (the share of orders traced) every service gets its
+// own provider feeding one in-process capture, as the runner traces a run.
 func startChain(ctx context.Context, name, id string, sampleRatio float64) (*chainSystem, error) {
 	cs := &chainSystem{name: name, id: id}
 	opts := topology.Options{System: config.Default()}

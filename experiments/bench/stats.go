@@ -41,7 +41,7 @@ func (s sample) format(prec int) string {
 	return fmt.Sprintf("%s (%.*f–%.*f)", m, prec, slices.Min(s), prec, slices.Max(s))
 }
 
-// ms, us and perSecond convert for samples.
+// ms and us convert durations for samples.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
