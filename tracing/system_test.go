@@ -213,9 +213,10 @@ func TestOrderSpanTree(t *testing.T) {
 	if err := place(t.Context(), s.order, id); err != nil {
 		t.Fatalf("PlaceOrder: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the notification and ledger consumer spans", func() bool {
+	waitFor(t, 10*time.Second, "the order's server span and the notification and ledger consumer spans", func() bool {
 		spans := s.capture.Spans()
-		return len(consumersOf(spans, "notification", id)) > 0 && len(consumersOf(spans, "ledger", id)) > 0
+		_, ok := findOrder(spans, id) // it may end a little after the client got its answer
+		return ok && len(consumersOf(spans, "notification", id)) > 0 && len(consumersOf(spans, "ledger", id)) > 0
 	})
 	spans := s.capture.Spans()
 	tr, ok := findOrder(spans, id)
@@ -347,11 +348,13 @@ func TestLedgerPartitionAsyncIsolated(t *testing.T) {
 		}
 	}
 	// Notification is not cut: once it has processed every order, the
-	// ledger has had every chance to process them too.
-	waitFor(t, 15*time.Second, "notification's consumer spans of every order", func() bool {
+	// ledger has had every chance to process them too. The order's own
+	// server span may end a little after its client got the answer (and
+	// after notification saw the event): wait for it too.
+	waitFor(t, 15*time.Second, "every order's trace and notification's consumer spans", func() bool {
 		spans := s.capture.Spans()
 		for _, id := range ids {
-			if len(consumersOf(spans, "notification", id)) == 0 {
+			if _, ok := findOrder(spans, id); !ok || len(consumersOf(spans, "notification", id)) == 0 {
 				return false
 			}
 		}
@@ -622,11 +625,13 @@ func TestOTLPProcesses(t *testing.T) {
 	}
 	all := func() bool {
 		got := services()
-		return !slices.ContainsFunc(want, func(w string) bool { return !slices.Contains(got, w) })
+		_, ok := findOrder(capture.Spans(), id)
+		return ok && !slices.ContainsFunc(want, func(w string) bool { return !slices.Contains(got, w) })
 	}
 	for deadline := time.Now().Add(20 * time.Second); !all(); {
 		if time.Now().After(deadline) {
-			t.Fatalf("services with spans received over OTLP: %v, want %v", services(), want)
+			_, ok := findOrder(capture.Spans(), id)
+			t.Fatalf("services with spans received over OTLP: %v, want %v; order %s's server span received: %v", services(), want, id, ok)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -128,6 +128,31 @@ func TestSchedulerStopsAtAFaultItCannotApply(t *testing.T) {
 	})
 }
 
+// blockingInjector's Apply waits until its context ends, like a request
+// to a Toxiproxy that the end of the run cuts short.
+type blockingInjector struct{}
+
+func (blockingInjector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, error) {
+	<-ctx.Done()
+	return faults.Applied{}, fmt.Errorf("apply %s: %w", f.Name, ctx.Err())
+}
+
+func (blockingInjector) Remove(context.Context, faults.Applied) error { return nil }
+
+// TestSchedulerEndOfRunDuringAnApplyIsNoFailure ends the run while a fault
+// is being applied (the load finished, or an abort): that is the run
+// ending, not a fault that could not be injected.
+func TestSchedulerEndOfRunDuringAnApplyIsNoFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newScheduler(blockingInjector{}, []faults.Fault{{Name: "slow", At: time.Second}})
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.run(ctx, time.Now()); err != nil {
+			t.Fatalf("run ended during an apply: %v, want nil", err)
+		}
+	})
+}
+
 func mustParse(t *testing.T, src string) *spec.Experiment {
 	t.Helper()
 	exp, err := spec.Parse("test.yaml", []byte(src))

@@ -90,6 +90,11 @@ func (s *scheduler) run(ctx context.Context, start time.Time) error {
 			continue
 		}
 		if err := s.apply(ctx, ev.fault); err != nil {
+			if ctx.Err() != nil {
+				// The run ended (its load finished, or an abort) while the
+				// fault was going on; the injector took off what it made.
+				return nil
+			}
 			return err
 		}
 	}
