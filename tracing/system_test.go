@@ -508,9 +508,6 @@ hypotheses:
 	if rc.DurationMs >= 190 {
 		t.Errorf("resilient: order's GetUser client span took %.1f ms, want it cut short by the 80 ms deadline (< 190)", rc.DurationMs)
 	}
-	if resilient.DurationMs >= 200 {
-		t.Errorf("resilient: the slowest during order took %.1f ms, want < 200 (it did not wait for user)", resilient.DurationMs)
-	}
 	t.Logf("naive: root %.1f ms, GetUser client %.1f ms, server %.1f ms; resilient: root %.1f ms, GetUser client %.1f ms (%s)",
 		naive.DurationMs, client.DurationMs, server.DurationMs, resilient.DurationMs, rc.DurationMs, rc.Note)
 	for _, v := range rep.Variants {
