@@ -63,7 +63,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if c.System, err = serveSystem(c.System, os.Getenv(envSystem), os.Getenv(envSet), knobs); err != nil {
 		return err
 	}
-	tr, err := newTracing(ctx, e, tracingFlags{fromEnv: true, service: c.Service})
+	tr, err := newTracing(e, tracingFlags{fromEnv: true, service: c.Service})
 	if err != nil {
 		return testbedErr(err)
 	}

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/fallacies/fallacies/services/serve"
+	"github.com/fallacies/fallacies/topology"
 	"github.com/fallacies/fallacies/tracing"
 )
 
@@ -26,22 +26,17 @@ type tracingFlags struct {
 // variables), nothing otherwise. Child processes of the processes topology
 // are told the same endpoint.
 type cliTracing struct {
-	ctx       context.Context
-	stderr    io.Writer
-	endpoint  string // as configured: a URL or host:port; "" = off
-	source    string // where endpoint came from, for people
-	jaegerUI  string
-	mu        sync.Mutex
-	shutdowns []func(context.Context) error
-	providers map[string]serve.Options
+	stderr   io.Writer
+	endpoint string // as configured: a URL or host:port; "" = off
+	source   string // where endpoint came from, for people
+	jaegerUI string
+	tracers  *topology.Tracers // built once the endpoint is known
 }
 
-func newTracing(ctx context.Context, e *env, f tracingFlags) (*cliTracing, error) {
+func newTracing(e *env, f tracingFlags) (*cliTracing, error) {
 	t := &cliTracing{
-		ctx:       ctx,
-		stderr:    e.stderr,
-		jaegerUI:  firstNonEmpty(f.jaegerUI, os.Getenv("FALLACIES_JAEGER_UI")),
-		providers: map[string]serve.Options{},
+		stderr:   e.stderr,
+		jaegerUI: firstNonEmpty(f.jaegerUI, os.Getenv("FALLACIES_JAEGER_UI")),
 	}
 	switch {
 	case f.otlp != "" && !f.fromEnv:
@@ -53,6 +48,7 @@ func newTracing(ctx context.Context, e *env, f tracingFlags) (*cliTracing, error
 		if _, _, err := tracing.ParseOTLPEndpoint(t.endpoint); err != nil {
 			return nil, usageErr("%s: %v", t.source, err)
 		}
+		t.tracers = topology.NewTracers(nil, t.endpoint)
 	}
 	return t, nil
 }
@@ -63,19 +59,10 @@ func (t *cliTracing) serveOptions(service string) serve.Options {
 	if t.endpoint == "" {
 		return serve.Options{}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if so, ok := t.providers[service]; ok {
-		return so
+	so := t.tracers.ServeOptions(service)
+	if so.TracerProvider == nil {
+		fmt.Fprintf(t.stderr, "tracing off for %s: %v\n", service, t.tracers.Err())
 	}
-	p, shutdown, err := tracing.Setup(t.ctx, tracing.Config{Service: service, OTLPEndpoint: t.endpoint})
-	if err != nil {
-		fmt.Fprintf(t.stderr, "tracing off for %s: %v\n", service, err)
-		return serve.Options{}
-	}
-	t.shutdowns = append(t.shutdowns, shutdown)
-	so := serve.Options{TracerProvider: p.TracerProvider, Propagator: p.Propagator}
-	t.providers[service] = so
 	return so
 }
 
@@ -104,14 +91,9 @@ func (t *cliTracing) describe(w io.Writer) {
 func (t *cliTracing) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, s := range t.shutdowns {
-		if err := s(ctx); err != nil {
-			fmt.Fprintf(t.stderr, "%v\n", err)
-		}
+	if err := t.tracers.Shutdown(ctx); err != nil {
+		fmt.Fprintf(t.stderr, "%v\n", err)
 	}
-	t.shutdowns = nil
 }
 
 func firstNonEmpty(s ...string) string {

@@ -60,7 +60,7 @@ func TestTracingDescribe(t *testing.T) {
 				t.Setenv(k, tc.env[k])
 			}
 			var stderr bytes.Buffer
-			tr, err := newTracing(t.Context(), &env{stdout: &bytes.Buffer{}, stderr: &stderr}, tc.flags)
+			tr, err := newTracing(&env{stdout: &bytes.Buffer{}, stderr: &stderr}, tc.flags)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("newTracing: %v, want error %v", err, tc.wantErr)
 			}

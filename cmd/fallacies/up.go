@@ -38,7 +38,7 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tr, err := newTracing(ctx, e, tracingFlags{otlp: *otlp, jaegerUI: *jaegerUI})
+	tr, err := newTracing(e, tracingFlags{otlp: *otlp, jaegerUI: *jaegerUI})
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func TestRigPaths(t *testing.T) {
 	if l.calls == 0 || l.calls > 50 {
 		t.Errorf("closed loop capped at 50 calls made %d", l.calls)
 	}
-	c, err := dialEcho(ctx, r.echoAddr)
+	c, err := dialTCP(ctx, r.echoAddr)
 	if err != nil {
 		t.Fatal(err)
 	}

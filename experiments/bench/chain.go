@@ -3,7 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -107,16 +107,11 @@ func placeOrder(ctx context.Context, c orderv1.OrderServiceClient, id string) er
 // saturate drives PlaceOrder from chainClients closed-loop clients for
 // chainRound and returns the round and the process CPU time it took.
 func (cs *chainSystem) saturate(ctx context.Context, round int) (loop, time.Duration, error) {
-	var mu sync.Mutex
-	n := 0
+	var n atomic.Int64
 	prefix := fmt.Sprintf("bench-%s-sat%d-%d", cs.id, round, time.Now().UnixNano())
 	cpu0 := processCPU()
 	l, err := closedLoop(ctx, chainClients, chainRound, chainMaxOrders, func(ctx context.Context) error {
-		mu.Lock()
-		n++
-		id := fmt.Sprintf("%s-%d", prefix, n)
-		mu.Unlock()
-		return placeOrder(ctx, cs.client, id)
+		return placeOrder(ctx, cs.client, fmt.Sprintf("%s-%d", prefix, n.Add(1)))
 	})
 	cpu := processCPU() - cpu0
 	if cs.capture != nil {

@@ -19,8 +19,8 @@ func tcpRoundTrip(ctx context.Context, n int) (loop, error) {
 		return loop{}, err
 	}
 	defer lis.Close()
-	go serveEcho(lis)
-	c, err := dialEcho(ctx, lis.Addr().String())
+	go serveConns(lis, echoBack)
+	c, err := dialTCP(ctx, lis.Addr().String())
 	if err != nil {
 		return loop{}, err
 	}
@@ -37,22 +37,12 @@ func tcpRoundTrip(ctx context.Context, n int) (loop, error) {
 	return loop{lat: h, calls: int64(n), elapsed: time.Since(start)}, nil
 }
 
-// serveEcho sends every byte it receives back, on every connection.
-func serveEcho(lis net.Listener) {
-	for {
-		c, err := lis.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			_, _ = io.Copy(c, c)
-		}()
-	}
-}
+// echoBack sends every byte it receives on conn back.
+func echoBack(conn net.Conn) { _, _ = io.Copy(conn, conn) }
 
-// dialEcho connects to an echo server (maybe through a proxy).
-func dialEcho(ctx context.Context, addr string) (net.Conn, error) {
+// dialTCP connects to addr (maybe through a proxy) with a deadline that
+// bounds everything done on the connection.
+func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -65,14 +65,14 @@ func startRig(ctx context.Context) (r *rig, err error) {
 	if err != nil {
 		return nil, err
 	}
-	go serveBytes(bytesLis)
+	go serveConns(bytesLis, sendBytes)
 	r.closers = append(r.closers, func() { _ = bytesLis.Close() })
 
 	echoLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	go serveEcho(echoLis)
+	go serveConns(echoLis, echoBack)
 	r.closers = append(r.closers, func() { _ = echoLis.Close() })
 
 	api, err := net.Listen("tcp", "127.0.0.1:0")
@@ -128,9 +128,9 @@ func check(ctx context.Context, c healthpb.HealthClient) error {
 	return err
 }
 
-// serveBytes reads a size (8 bytes, big-endian) from every connection,
-// sends that many bytes (at most 1 GB), then closes it.
-func serveBytes(lis net.Listener) {
+// serveConns accepts connections on lis until it is closed and runs handle
+// on each in its own goroutine, closing the connection after.
+func serveConns(lis net.Listener, handle func(net.Conn)) {
 	for {
 		conn, err := lis.Accept()
 		if err != nil {
@@ -138,13 +138,19 @@ func serveBytes(lis net.Listener) {
 		}
 		go func() {
 			defer conn.Close()
-			var hdr [8]byte
-			if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-				return
-			}
-			_, _ = io.CopyN(conn, zeros{}, int64(min(binary.BigEndian.Uint64(hdr[:]), 1<<30)))
+			handle(conn)
 		}()
 	}
+}
+
+// sendBytes reads a size (8 bytes, big-endian) from conn and sends that
+// many bytes (at most 1 GB).
+func sendBytes(conn net.Conn) {
+	var hdr [8]byte
+	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		return
+	}
+	_, _ = io.CopyN(conn, zeros{}, int64(min(binary.BigEndian.Uint64(hdr[:]), 1<<30)))
 }
 
 // zeros reads as an endless stream of zero bytes.
@@ -238,7 +244,7 @@ func (b *bench) injectionAccuracy(ctx context.Context) (*Section, error) {
 	added50 := make([]sample, len(cases))
 	added99 := make([]sample, len(cases))
 	for rep := range b.cfg.Reps {
-		ec, err := dialEcho(ctx, r.echoAddr)
+		ec, err := dialTCP(ctx, r.echoAddr)
 		if err != nil {
 			return nil, err
 		}
@@ -327,14 +333,12 @@ func withFault[T any](ctx context.Context, inj faults.Injector, f faults.Fault, 
 // receive connects to addr, reads until the server closes, and returns
 // the throughput in KB/s (1000 bytes); fewer than want bytes is an error.
 func receive(ctx context.Context, addr string, want int64) (float64, error) {
-	var d net.Dialer
 	start := time.Now()
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := dialTCP(ctx, addr)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Minute))
 	if _, err := conn.Write(binary.BigEndian.AppendUint64(nil, uint64(want))); err != nil {
 		return 0, err
 	}
