@@ -266,7 +266,7 @@ faults:
 hypotheses:
   - { when: before, check: "order.success_rate >= 95%", name: steady state }
   - { when: during, check: "order.latency.p50 >= 200ms", name: the fault bit }
-  - { when: after, check: "events.lost == 0", name: no event lost }
+  - { when: always, check: "events.lost == 0", name: no event lost }
   - { when: during, check: "trace.critical_path(order.PlaceOrder) contains user.GetUser", name: traces arrive from the containers }
 `)
 		if !rep.Passed {

@@ -46,6 +46,12 @@ type MetricInfo struct {
 	// Arg names the one argument the metric takes in parentheses, as in
 	// trace.critical_path(order.PlaceOrder); "" when it takes none.
 	Arg string
+	// WholeRun reports whether the metric is one figure for the whole run
+	// (a fault window, a total counted after the drain, a time measured
+	// from the heal) rather than a figure computed from each phase's own
+	// window. A whole-run metric is read in a hypothesis with when: always
+	// and never bound to a phase (see CheckWhen).
+	WholeRun bool
 }
 
 // exprPlaceholders maps each placeholder of the vocabulary to the values it
@@ -91,7 +97,7 @@ var exprVocabulary = []MetricInfo{
 	{Name: "breaker.<link>.opened", Type: TypeCount, Doc: "times the circuit breaker opened"},
 	{Name: "breaker.<link>.closed", Type: TypeCount, Doc: "times the circuit breaker closed again"},
 	{Name: "breaker.<link>.rejected", Type: TypeCount, Doc: "calls the open breaker rejected without sending"},
-	{Name: "breaker.<link>.recovery_time", Type: TypeDuration, Doc: "from the end of the last fault on the link's proxy (else of the last fault) to the breaker closing"},
+	{Name: "breaker.<link>.recovery_time", WholeRun: true, Type: TypeDuration, Doc: "from the end of the last fault on the link's proxy (else of the last fault) to the breaker closing"},
 	{Name: "breaker.<link>.rejected_latency.p50", Type: TypeDuration, Doc: "median latency, as the client saw it, of the orders the breaker rejected: how fast failing fast is (from order's traces)"},
 	{Name: "breaker.<link>.rejected_latency.p99", Type: TypeDuration, Doc: "99th percentile latency of the orders the breaker rejected"},
 	{Name: "bulkhead.<link>.rejected", Type: TypeCount, Doc: "calls the bulkhead rejected because the link was full"},
@@ -107,26 +113,26 @@ var exprVocabulary = []MetricInfo{
 	{Name: "<consumer>.lag.p50", Type: TypeDuration, Doc: "median time from publish to apply"},
 	{Name: "<consumer>.lag.p99", Type: TypeDuration, Doc: "99th percentile time from publish to apply"},
 	{Name: "<consumer>.lag.max", Type: TypeDuration, Doc: "longest time from publish to apply"},
-	{Name: "<consumer>.drain_time", Type: TypeDuration, Doc: "from the end of the last fault on the consumer's proxy (else of the last fault) until it had applied every event published before then"},
+	{Name: "<consumer>.drain_time", WholeRun: true, Type: TypeDuration, Doc: "from the end of the last fault on the consumer's proxy (else of the last fault) until it had applied every event published before then"},
 	{Name: "<consumer>.lost", Type: TypeCount, Doc: "acknowledged orders sent in the phase that the consumer never applied"},
 
 	// Consistency, from the checker after drain.
-	{Name: "orders.acknowledged", Type: TypeCount, Doc: "orders the client was told succeeded"},
-	{Name: "orders.recovered", Type: TypeCount, Doc: "orders whose outcome the client never learned (its own deadline expired) that were nonetheless charged"},
-	{Name: "events.published", Type: TypeCount, Doc: "orders.created events in the stream"},
-	{Name: "events.lost", Type: TypeCount, Doc: "acknowledged orders some consumer never applied"},
-	{Name: "events.duplicated", Type: TypeCount, Doc: "orders some consumer applied more than once"},
-	{Name: "payments.lost", Type: TypeCount, Doc: "acknowledged orders with no charge"},
-	{Name: "payments.duplicated", Type: TypeCount, Doc: "orders charged more than once"},
-	{Name: "payments.ghost", Type: TypeCount, Doc: "charges for orders the client was told failed"},
-	{Name: "records.unexpected", Type: TypeCount, Doc: "records for orders the load generator never sent"},
+	{Name: "orders.acknowledged", WholeRun: true, Type: TypeCount, Doc: "orders the client was told succeeded"},
+	{Name: "orders.recovered", WholeRun: true, Type: TypeCount, Doc: "orders whose outcome the client never learned (its own deadline expired) that were nonetheless charged"},
+	{Name: "events.published", WholeRun: true, Type: TypeCount, Doc: "orders.created events in the stream"},
+	{Name: "events.lost", WholeRun: true, Type: TypeCount, Doc: "acknowledged orders some consumer never applied"},
+	{Name: "events.duplicated", WholeRun: true, Type: TypeCount, Doc: "orders some consumer applied more than once"},
+	{Name: "payments.lost", WholeRun: true, Type: TypeCount, Doc: "acknowledged orders with no charge"},
+	{Name: "payments.duplicated", WholeRun: true, Type: TypeCount, Doc: "orders charged more than once"},
+	{Name: "payments.ghost", WholeRun: true, Type: TypeCount, Doc: "charges for orders the client was told failed"},
+	{Name: "records.unexpected", WholeRun: true, Type: TypeCount, Doc: "records for orders the load generator never sent"},
 
 	// Fault windows: PlaceOrder requests sent while a fault was on a proxy,
-	// whatever the phase (the same in every phase).
-	{Name: "while.<proxy>.order.requests", Type: TypeCount, Doc: "PlaceOrder requests sent while a fault was on the proxy"},
-	{Name: "while.<proxy>.order.success_rate", Type: TypeRatio, Doc: "their successful share"},
-	{Name: "while.<proxy>.order.latency.p50", Type: TypeDuration, Doc: "their median latency"},
-	{Name: "while.<proxy>.order.latency.p99", Type: TypeDuration, Doc: "their 99th percentile latency"},
+	// whatever the phase: whole-run.
+	{Name: "while.<proxy>.order.requests", WholeRun: true, Type: TypeCount, Doc: "PlaceOrder requests sent while a fault was on the proxy"},
+	{Name: "while.<proxy>.order.success_rate", WholeRun: true, Type: TypeRatio, Doc: "their successful share"},
+	{Name: "while.<proxy>.order.latency.p50", WholeRun: true, Type: TypeDuration, Doc: "their median latency"},
+	{Name: "while.<proxy>.order.latency.p99", WholeRun: true, Type: TypeDuration, Doc: "their 99th percentile latency"},
 
 	// Transport cost of order's call of user, from order's spans.
 	{Name: "transport.user.bytes_per_call", Type: TypeNumber, Doc: "mean bytes of user's answer on the wire per successful call: the protobuf message with its gRPC prefix, or the HTTP/1.1 status line, headers and JSON body"},
@@ -134,13 +140,12 @@ var exprVocabulary = []MetricInfo{
 	{Name: "transport.user.latency.p99", Type: TypeDuration, Doc: "99th percentile duration of the user call"},
 
 	// Security.
-	{Name: "sniffer.<proxy>.plaintext", Type: TypeBool, Doc: "the secret was seen in clear text on the proxy (needs a sniffer fault)"},
-	{Name: "sniffer.<proxy>.bytes", Type: TypeCount, Doc: "bytes the sniffer on the proxy recorded"},
-	{Name: "rogue.charge_succeeded", Type: TypeBool, Doc: "a charge from a client without a valid certificate succeeded"},
+	{Name: "sniffer.<proxy>.plaintext", WholeRun: true, Type: TypeBool, Doc: "the secret was seen in clear text on the proxy (needs a sniffer fault)"},
+	{Name: "sniffer.<proxy>.bytes", WholeRun: true, Type: TypeCount, Doc: "bytes the sniffer on the proxy recorded"},
+	{Name: "rogue.charge_succeeded", WholeRun: true, Type: TypeBool, Doc: "a charge from a client without a valid certificate succeeded"},
 
-	// Topology, administrators, heterogeneity (the same in every phase
-	// unless said otherwise).
-	{Name: "recovery.order.time", Type: TypeDuration, Doc: "from the start of the first fault to the first PlaceOrder answered OK after the outage it caused (0: nothing failed; the rest of the run: never recovered)"},
+	// Topology, administrators, heterogeneity.
+	{Name: "recovery.order.time", WholeRun: true, Type: TypeDuration, Doc: "from the start of the first fault to the first PlaceOrder answered OK after the outage it caused (0: nothing failed; the rest of the run: never recovered)"},
 	{Name: "payment.attempts", Type: TypeCount, Doc: "Charge calls payment received, on every replica, retries and hedges included"},
 
 	// Traces, from the spans the runner captures.

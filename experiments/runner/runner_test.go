@@ -250,7 +250,7 @@ variants:
 faults:
   - { name: slow-user, at: 3s, for: 3s, target: user, kind: latency, latency: 200ms, direction: downstream }
 hypotheses:
-  - { when: after, check: "events.lost == 0" }
+  - { when: always, check: "events.lost == 0" }
 `)
 	dir := t.TempDir()
 	res, err := Run(t.Context(), exp, Options{ReportsDir: dir})
@@ -299,7 +299,7 @@ faults:
   - { name: slow, at: 2s, for: 2s, target: user, kind: latency, latency: 5ms }
 hypotheses:
   - { when: before, check: "order.latency.p50 < 1us", abort: true, name: impossible }
-  - { when: after, check: "events.lost == 0" }
+  - { when: always, check: "events.lost == 0" }
 `)
 	start := time.Now()
 	res, err := Run(t.Context(), exp, Options{ReportsDir: t.TempDir()})

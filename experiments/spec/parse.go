@@ -1124,7 +1124,7 @@ func (p *parser) hypotheses(n *yaml.Node, e *Experiment, scheduleOK bool) {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.add(n, "hypotheses", "want a list, got "+describe(n), `write e.g. hypotheses: [ { when: after, check: "events.lost == 0" } ]`)
+		p.add(n, "hypotheses", "want a list, got "+describe(n), `write e.g. hypotheses: [ { when: always, check: "events.lost == 0" } ]`)
 		return
 	}
 	variantNames := p.variantNames
@@ -1188,6 +1188,9 @@ func (p *parser) hypotheses(n *yaml.Node, e *Experiment, scheduleOK bool) {
 					h.Col++
 				}
 				x, err := check.ParseExpr(s)
+				if err == nil && h.When != "" {
+					err = check.CheckWhen(x, string(h.When))
+				}
 				var xe *check.ExprError
 				switch {
 				case errors.As(err, &xe):

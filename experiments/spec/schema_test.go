@@ -128,7 +128,7 @@ faults:
   - { at: 5s, target: user, kind: bandwidth, rate: 100, direction: downstream }
   - { at: 5s, target: nats-order, kind: slicer, delay: 500us }
 hypotheses:
-  - { when: before, variant: naive, check: "events.lost == 0", abort: true, name: x }
+  - { when: before, variant: naive, check: "order.errors == 0", abort: true, name: x }
 `, strings.Replace(head, "naive: {}", "naive: { order.user.timeout: 0, order.user.retries: 3, order.user.breaker: on, order.publish_mode: core, notification.idempotent: false }, other:", 1))
 	for i, src := range good {
 		if _, err := Parse("g.yaml", []byte(src)); err != nil {

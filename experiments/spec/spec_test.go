@@ -148,7 +148,7 @@ func TestParseBad(t *testing.T) {
 		{"hypothesis missing check, bad when", head + "hypotheses:\n  - { when: sometimes }\n", []string{
 			"x.yaml:7:5: hypotheses[0].check: missing (write e.g. check: \"order.success_rate >= 99%\")",
 			`x.yaml:7:13: hypotheses[0].when: "sometimes" is not a phase (known: before, during, after, always)`}},
-		{"hypothesis on unknown variant", head + "hypotheses:\n  - { when: before, variant: nave, check: \"events.lost == 0\" }\n", []string{
+		{"hypothesis on unknown variant", head + "hypotheses:\n  - { when: before, variant: nave, check: \"order.errors == 0\" }\n", []string{
 			`x.yaml:7:30: hypotheses[0].variant: "nave" is not a variant of this experiment (variants: naive)`}},
 		{"check with unknown metric", head + "hypotheses:\n  - { when: always, check: \"order.latncy.p99 < 1s\" }\n", []string{
 			"x.yaml:7:29: hypotheses[0].check: unknown metric order.latncy.p99 (did you mean order.latency.p99, order.latency.p90 or order.latency.p999?)"}},
@@ -156,12 +156,16 @@ func TestParseBad(t *testing.T) {
 			"x.yaml:7:70: hypotheses[0].check: order.latency.p99 is a duration: write 150ms"}},
 		{"check in a plain block scalar", head + "hypotheses:\n  - when: always\n    check: order.latency.p99 <\n", []string{
 			"x.yaml:8:31: hypotheses[0].check: expected a value after < but the expression ends (write e.g. order.latency.p99 < 150ms)"}},
-		{"during without faults", head + "hypotheses:\n  - { when: during, check: \"events.lost == 0\" }\n", []string{
+		{"during without faults", head + "hypotheses:\n  - { when: during, check: \"order.errors == 0\" }\n", []string{
 			"x.yaml:7:13: hypotheses[0].when: there is no during phase without a fault (add a fault, or use when: before or always)"}},
-		{"no before phase", head + "faults:\n  - { at: 0s, for: 10s, target: user, kind: partition }\nhypotheses:\n  - { when: before, check: \"events.lost == 0\" }\n", []string{
+		{"no before phase", head + "faults:\n  - { at: 0s, for: 10s, target: user, kind: partition }\nhypotheses:\n  - { when: before, check: \"order.errors == 0\" }\n", []string{
 			"x.yaml:9:13: hypotheses[0].when: there is no before phase: the first fault starts at 0s (start it later to measure the steady state)"}},
-		{"no after phase for a metric", head + "faults:\n  - { at: 5s, target: user, kind: partition }\nhypotheses:\n  - { when: during, check: \"events.lost <= after.events.lost\" }\n", []string{
-			"x.yaml:9:28: hypotheses[0].check: after.events.lost reads the after phase, but there is no after phase: the last fault lasts until the end of the load (give it a for, or make the load longer)"}},
+		{"no after phase for a metric", head + "faults:\n  - { at: 5s, target: user, kind: partition }\nhypotheses:\n  - { when: during, check: \"order.errors <= after.order.errors\" }\n", []string{
+			"x.yaml:9:28: hypotheses[0].check: after.order.errors reads the after phase, but there is no after phase: the last fault lasts until the end of the load (give it a for, or make the load longer)"}},
+		{"whole-run metric in a phase", head + "hypotheses:\n  - { when: before, check: \"payments.ghost == 0\" }\n", []string{
+			"x.yaml:7:29: hypotheses[0].check: payments.ghost is one figure for the whole run: it cannot be checked when: before (check it in a hypothesis with when: always; a metric of a phase reads there with its prefix, e.g. before.order.success_rate)"}},
+		{"whole-run metric with a phase prefix", head + "hypotheses:\n  - { when: always, check: \"order.success_rate >= 99% and during.while.user.order.requests > 0\" }\n", []string{
+			"x.yaml:7:59: hypotheses[0].check: while.user.order.requests is one figure for the whole run: it has no during value (write while.user.order.requests in a hypothesis with when: always)"}},
 		{"abort not a bool", head + "hypotheses:\n  - { when: always, check: \"events.lost == 0\", abort: yes }\n", []string{
 			`x.yaml:7:55: hypotheses[0].abort: want true or false, got the string "yes"`}},
 		{"hypotheses item not a mapping", head + "hypotheses:\n  - events.lost == 0\n", []string{
@@ -453,7 +457,7 @@ func TestLatencyFlagship(t *testing.T) {
 		"before/: order.success_rate >= 99%",
 		"during/naive: order.latency.p50 >= 300ms",
 		"during/resilient: order.latency.p99 < 250ms and order.success_rate >= 99%",
-		"after/: events.lost == 0",
+		"always/: events.lost == 0",
 		"during/: trace.async_isolated",
 		"during/naive: trace.critical_path(order.PlaceOrder) contains user.GetUser",
 	} {
