@@ -1,0 +1,116 @@
+package docs_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/fallacies/fallacies"
+
+// packages returns every package of the module (test-only ones included)
+// with the imports of its non-test files, as paths relative to the module.
+// Imports from outside the module keep their full path.
+func packages(t *testing.T) map[string][]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-e", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list ./...: %v", err)
+	}
+	pkgs := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		var imps []string
+		for _, imp := range f[1:] {
+			imps = append(imps, rel(imp))
+		}
+		pkgs[rel(f[0])] = imps
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found %d packages: %s", len(pkgs), out)
+	}
+	return pkgs
+}
+
+func rel(imp string) string {
+	if imp == module {
+		return "."
+	}
+	return strings.TrimPrefix(imp, module+"/")
+}
+
+// internal reports whether a relative import path is a package of the module.
+func internal(pkgs map[string][]string, imp string) bool {
+	_, ok := pkgs[imp]
+	return ok
+}
+
+// TestArchitectureMapsEveryPackage fails when a package of the module is
+// not named in docs/architecture.md, or the document names one that no
+// longer exists.
+func TestArchitectureMapsEveryPackage(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(root, "docs", "architecture.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	pkgs := packages(t)
+	for p := range pkgs {
+		if !strings.Contains(doc, "`"+p+"`") {
+			t.Errorf("docs/architecture.md does not map package %s (name it as `%s`: what it owns, what it imports)", p, p)
+		}
+	}
+	// Every `dir/...` path in a table's first column must exist.
+	for _, line := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		first := strings.Split(line, "|")[1]
+		for _, span := range strings.Split(first, "`") {
+			span = strings.TrimSpace(span)
+			if span == "" || strings.ContainsAny(span, " ,(") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(root, span)); err != nil {
+				t.Errorf("docs/architecture.md maps %s, which does not exist", span)
+			}
+		}
+	}
+}
+
+// TestArchitectureRules checks the import rules docs/architecture.md states.
+func TestArchitectureRules(t *testing.T) {
+	pkgs := packages(t)
+	has := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
+	for p, imps := range pkgs {
+		for _, imp := range imps {
+			in := internal(pkgs, imp)
+			switch {
+			case has(p, "services") && in && !has(imp, "services"):
+				t.Errorf("%s imports %s: a service imports only services/...", p, imp)
+			case p == "faults" && in:
+				t.Errorf("faults imports %s: the vocabulary imports nothing of the module", imp)
+			case has(p, "faults") && p != "faults" && in && imp != "faults":
+				t.Errorf("%s imports %s: an injector imports only faults", p, imp)
+			case (p == "tracing" || p == "experiments/report") && in:
+				t.Errorf("%s imports %s: it imports nothing of the module", p, imp)
+			case p == "experiments/check" && slices.Contains([]string{"os", "io", "io/fs", "net", "net/http"}, imp):
+				t.Errorf("experiments/check imports %s: it does no I/O", imp)
+			case has(p, "topology") && has(imp, "experiments"):
+				t.Errorf("topology imports %s: it never imports experiments/...", imp)
+			case (imp == "experiments/runner" || imp == "experiments/bench") && p != "cmd/fallacies":
+				t.Errorf("%s imports %s: only cmd/fallacies does", p, imp)
+			case has(imp, "go.opentelemetry.io/otel/sdk") && p != "tracing":
+				t.Errorf("%s imports %s: only tracing imports the OpenTelemetry SDK", p, imp)
+			}
+		}
+	}
+	if !slices.ContainsFunc(pkgs["tracing"], func(s string) bool { return has(s, "go.opentelemetry.io/otel/sdk") }) {
+		t.Error("tracing no longer imports the OpenTelemetry SDK: the rule in docs/architecture.md is stale")
+	}
+}
