@@ -15,7 +15,7 @@ func cmdComposeWait(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "compose-wait", "[flags]", "wait for a compose stack to be healthy and print its endpoints (used by make up)")
 	project := fs.String("project", "fallacies", "compose project name (docker compose -p)")
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up after this long")
-	endpointsFile := fs.String("endpoints-file", "", "also write the endpoints as JSON to this file (for `fallacies run --target`)")
+	endpointsFile := fs.String("endpoints-file", "", "also write the endpoints as JSON to this `FILE` (for fallacies run --target)")
 	jaegerUI := fs.String("jaeger-ui", "", "Jaeger UI URL to print (the jaeger profile publishes http://127.0.0.1:16686)")
 	pos, err := parse(fs, args)
 	if err != nil {

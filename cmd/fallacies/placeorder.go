@@ -17,7 +17,7 @@ import (
 func cmdPlaceOrder(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "place-order", "[flags]", "place orders through a running system and print what happened")
 	addr := fs.String("order", "", "order service gRPC address (host:port)")
-	target := fs.String("target", "", "endpoints file written by `fallacies up --endpoints-file` (instead of --order)")
+	target := fs.String("target", "", "the endpoints `FILE` written by fallacies up --endpoints-file (instead of --order)")
 	n := fs.Int("n", 1, "how many orders to place, one after the other (at most 10000)")
 	userID := fs.String("user", user.UserID(1), "user id (u-0000 … u-0099 by default)")
 	amount := fs.Int64("amount", 1999, "amount in cents")

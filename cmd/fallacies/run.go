@@ -18,7 +18,7 @@ import (
 func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "run", "[flags] FILE|DIR...", "run experiment files (or folders of them) and report")
 	kind := fs.String("topology", "", "embedded, processes or compose (default: the file's, else embedded)")
-	target := fs.String("target", "", "run against a system already up: the endpoints file of `fallacies up --endpoints-file`")
+	target := fs.String("target", "", "run against a system already up: the endpoints `FILE` written by fallacies up --endpoints-file")
 	allowRemote := fs.Bool("allow-remote", false, "allow target addresses that are not loopback")
 	reports := fs.String("reports", "reports", "folder for the report folders")
 	jaegerUI := fs.String("jaeger-ui", os.Getenv("FALLACIES_JAEGER_UI"), "Jaeger UI base URL, for links to exemplar traces (env FALLACIES_JAEGER_UI)")

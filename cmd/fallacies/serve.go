@@ -33,7 +33,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	paymentAddr := fs.String("payment-addr", "", "order only: address of payment (a proxy)")
 	natsURL := fs.String("nats-url", "", "order, notification, ledger: NATS URL (a proxy), e.g. nats://toxiproxy:24222")
 	var knobs knobFlags
-	fs.Var(&knobs, "set", "set a knob, e.g. --set order.user.timeout=100ms (repeatable; applied after $"+envSystem+" and $"+envSet+")")
+	fs.Var(&knobs, "set", "set a knob, `NAME=VALUE`, e.g. --set order.user.timeout=100ms (repeatable; applied after $"+envSystem+" and $"+envSet+")")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
