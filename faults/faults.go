@@ -78,7 +78,31 @@ type Attr struct {
 	Unit    Unit
 	Default int64
 	Doc     string
+	// Min and Max bound the value, in Unit, inclusive: the range the
+	// toxic's implementation survives (outside it Toxiproxy panics,
+	// overflows or loops forever). Experiment files are checked against
+	// them and the JSON Schema carries them.
+	Min, Max int64
 }
+
+// Attribute bounds shared by several kinds.
+const (
+	// MaxAttrMillis is the longest duration attribute, in milliseconds:
+	// ten minutes, the longest load an experiment may run.
+	MaxAttrMillis = 10 * 60 * 1000
+	// MaxResetPeerMillis is the longest reset_peer timeout: Toxiproxy's
+	// reset_peer toxic sleeps without listening for its removal, so the
+	// removal of the fault waits for the timeout to pass.
+	MaxResetPeerMillis = 5 * 1000
+	// MaxBandwidthKBps is the highest bandwidth rate, 10 GB/s: Toxiproxy
+	// multiplies it by 100 and slices with the product.
+	MaxBandwidthKBps = 10_000_000
+	// MaxSliceBytes bounds slicer sizes; Toxiproxy reads at most 32 KiB
+	// at a time, so a larger slice is no slice at all.
+	MaxSliceBytes = 1 << 20
+	// MaxLimitDataBytes bounds limit_data's bytes, 1 TiB.
+	MaxLimitDataBytes = 1 << 40
+)
 
 // Spec describes one fault kind.
 type Spec struct {
@@ -92,19 +116,22 @@ type Spec struct {
 
 var specs = []Spec{
 	{Kind: Latency, Target: TargetProxy, Directional: true, Toxic: "latency", Doc: "delay data by latency ± jitter",
-		Attrs: []Attr{{Name: "latency", Unit: Millis, Doc: "added delay"}, {Name: "jitter", Unit: Millis, Doc: "± random spread"}}},
+		Attrs: []Attr{{Name: "latency", Unit: Millis, Doc: "added delay", Max: MaxAttrMillis}, {Name: "jitter", Unit: Millis, Doc: "± random spread", Max: MaxAttrMillis}}},
 	{Kind: Bandwidth, Target: TargetProxy, Directional: true, Toxic: "bandwidth", Doc: "cap throughput per connection",
-		Attrs: []Attr{{Name: "rate", Unit: KBps, Doc: "kilobytes per second"}}},
+		Attrs: []Attr{{Name: "rate", Unit: KBps, Doc: "kilobytes per second", Min: 1, Max: MaxBandwidthKBps}}},
 	{Kind: SlowClose, Target: TargetProxy, Directional: true, Toxic: "slow_close", Doc: "delay closing the connection",
-		Attrs: []Attr{{Name: "delay", Unit: Millis}}},
+		Attrs: []Attr{{Name: "delay", Unit: Millis, Min: 1, Max: MaxAttrMillis}}},
 	{Kind: Timeout, Target: TargetProxy, Directional: true, Toxic: "timeout", Doc: "stop data, close the connection after timeout (0: never)",
-		Attrs: []Attr{{Name: "timeout", Unit: Millis}}},
+		Attrs: []Attr{{Name: "timeout", Unit: Millis, Max: MaxAttrMillis}}},
 	{Kind: ResetPeer, Target: TargetProxy, Directional: true, Toxic: "reset_peer", Doc: "reset the connection (TCP RST) after timeout",
-		Attrs: []Attr{{Name: "timeout", Unit: Millis}}},
+		Attrs: []Attr{{Name: "timeout", Unit: Millis, Max: MaxResetPeerMillis}}},
 	{Kind: Slicer, Target: TargetProxy, Directional: true, Toxic: "slicer", Doc: "slice data into small chunks with a delay between them",
-		Attrs: []Attr{{Name: "average_size", Unit: Bytes, Default: 64}, {Name: "size_variation", Unit: Bytes, Default: 32}, {Name: "delay", Unit: Microseconds, Default: 1000}}},
+		Attrs: []Attr{
+			{Name: "average_size", Unit: Bytes, Default: 64, Min: 1, Max: MaxSliceBytes},
+			{Name: "size_variation", Unit: Bytes, Default: 32, Max: MaxSliceBytes - 1, Doc: "less than average_size"},
+			{Name: "delay", Unit: Microseconds, Default: 1000, Max: MaxAttrMillis * 1000}}},
 	{Kind: LimitData, Target: TargetProxy, Directional: true, Toxic: "limit_data", Doc: "close the connection after bytes",
-		Attrs: []Attr{{Name: "bytes", Unit: Bytes}}},
+		Attrs: []Attr{{Name: "bytes", Unit: Bytes, Max: MaxLimitDataBytes}}},
 	{Kind: Partition, Target: TargetProxy, Doc: "disable the proxy: new connections refused, open ones cut"},
 	{Kind: Blackhole, Target: TargetProxy, Directional: true, Toxic: "timeout", Doc: "accept and never answer"},
 	{Kind: Sniffer, Target: TargetProxy, Directional: true, Toxic: "sniffer", Doc: "record the bytes relayed (custom toxic of the embedded Toxiproxy)"},
@@ -138,6 +165,33 @@ func (s Spec) Attr(name string) (Attr, bool) {
 		}
 	}
 	return Attr{}, false
+}
+
+// Check reports a value outside the attribute's bounds.
+func (a Attr) Check(v int64) error {
+	if v < a.Min || v > a.Max {
+		return fmt.Errorf("%s %d is out of range: %d to %d %s", a.Name, v, a.Min, a.Max, a.Unit)
+	}
+	return nil
+}
+
+// CheckAttrs checks attrs, a value for every attribute of the kind (the
+// defaults filled in), against the bounds of each attribute and the rules
+// between them: a slicer's size_variation must be less than its
+// average_size, or Toxiproxy cuts slices of negative length and panics.
+// The error names the attribute at fault.
+func (s Spec) CheckAttrs(attrs map[string]int64) (attr string, err error) {
+	for _, a := range s.Attrs {
+		if v, ok := attrs[a.Name]; ok {
+			if err := a.Check(v); err != nil {
+				return a.Name, err
+			}
+		}
+	}
+	if s.Kind == Slicer && attrs["size_variation"] >= attrs["average_size"] {
+		return "size_variation", fmt.Errorf("size_variation %d is not less than average_size %d", attrs["size_variation"], attrs["average_size"])
+	}
+	return "", nil
 }
 
 // Direction is the stream a toxic applies to, as Toxiproxy names them:

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fallacies/fallacies/faults"
 )
 
 // Hard bounds on an experiment's load: a chaos tool's load loops stop by
@@ -37,4 +39,28 @@ func (p *parser) boundDuration(n *yaml.Node, path string, d, limit time.Duration
 		p.add(n, path, fmt.Sprintf("%v is longer than the limit of %v", d, limit),
 			"shorten it (the limit is fixed, for safety: every load loop stops by itself)")
 	}
+}
+
+// attrBound reports a fault attribute outside the bounds its toxic
+// survives (faults.Attr.Min and Max), in the unit it is written in.
+func (p *parser) attrBound(n *yaml.Node, path string, a faults.Attr, v int64) bool {
+	if v >= a.Min && v <= a.Max {
+		return true
+	}
+	show := func(v int64) string {
+		switch a.Unit {
+		case faults.Millis:
+			return (time.Duration(v) * time.Millisecond).String()
+		case faults.Microseconds:
+			return (time.Duration(v) * time.Microsecond).String()
+		}
+		return fmt.Sprintf("%d %s", v, a.Unit)
+	}
+	if v < a.Min {
+		p.add(n, path, fmt.Sprintf("%s is less than the minimum of %s", show(v), show(a.Min)), "")
+		return false
+	}
+	p.add(n, path, fmt.Sprintf("%s is more than the limit of %s", show(v), show(a.Max)),
+		"the limit is what the fault's implementation survives; it is fixed")
+	return false
 }

@@ -931,6 +931,9 @@ func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK
 			return nil
 		}
 		fillDefaults(spec, base.Attrs)
+		if !p.attrsAgree(f, path, spec, base.Attrs) {
+			return nil
+		}
 		base.At, base.For = at, fd
 		base.Name = uniqueName(base, names)
 		return []builtFault{{f: base, node: f.node, path: path, src: src}}
@@ -973,6 +976,7 @@ func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK
 		}
 		if kindOK && !p.attrs(sf, spath, spec, step.Attrs) {
 			stepsOK = false
+			continue
 		}
 		en, hasFor := sf.get("for")
 		if !hasFor && i < len(sn.Content)-1 {
@@ -990,6 +994,10 @@ func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK
 			continue
 		}
 		fillDefaults(spec, step.Attrs)
+		if !p.attrsAgree(sf, spath, spec, step.Attrs) {
+			stepsOK = false
+			continue
+		}
 		step.At, step.For = start, fd
 		step.Name = fmt.Sprintf("%s-%d", baseName, i+1)
 		names[step.Name] = true
@@ -1060,10 +1068,14 @@ func (p *parser) attrs(f *fields, path string, spec faults.Spec, attrs map[strin
 				good = false
 				continue
 			}
+			if !p.attrBound(en.val, apath, a, int64(d/step)) {
+				good = false
+				continue
+			}
 			attrs[a.Name] = int64(d / step)
 		default:
 			i, ok := p.integer(en.val, apath, 0)
-			if !ok {
+			if !ok || !p.attrBound(en.val, apath, a, i) {
 				good = false
 				continue
 			}
@@ -1071,6 +1083,22 @@ func (p *parser) attrs(f *fields, path string, spec faults.Spec, attrs map[strin
 		}
 	}
 	return good
+}
+
+// attrsAgree checks the rules between the attributes of a fault (the
+// defaults filled in), reporting at the attribute at fault when f sets it
+// and at the fault otherwise.
+func (p *parser) attrsAgree(f *fields, path string, spec faults.Spec, attrs map[string]int64) bool {
+	name, err := spec.CheckAttrs(attrs)
+	if err == nil {
+		return true
+	}
+	n := f.node
+	if en, ok := f.get(name); ok {
+		n = en.val
+	}
+	p.add(n, join(path, name), err.Error(), "")
+	return false
 }
 
 func (p *parser) checkRequired(n *yaml.Node, path string, spec faults.Spec, attrs map[string]int64) bool {

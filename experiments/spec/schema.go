@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
 	"github.com/fallacies/fallacies/faults"
@@ -207,13 +208,17 @@ func schemaAttr(a faults.Attr, kind faults.Kind) obj {
 	if desc == "" {
 		desc = a.Name + " of the " + string(kind) + " toxic"
 	}
+	// A duration is a string to the schema, so its bounds are told in
+	// the description; the loader enforces them.
 	switch a.Unit {
 	case faults.Millis:
-		return obj{{"$ref", refDuration}, {"description", desc + " (a duration, whole milliseconds)"}}
+		lo, hi := time.Duration(a.Min)*time.Millisecond, time.Duration(a.Max)*time.Millisecond
+		return obj{{"$ref", refDuration}, {"description", fmt.Sprintf("%s (a duration, whole milliseconds, %v to %v)", desc, lo, hi)}}
 	case faults.Microseconds:
-		return obj{{"$ref", refDuration}, {"description", desc + " (a duration, whole microseconds)"}}
+		lo, hi := time.Duration(a.Min)*time.Microsecond, time.Duration(a.Max)*time.Microsecond
+		return obj{{"$ref", refDuration}, {"description", fmt.Sprintf("%s (a duration, whole microseconds, %v to %v)", desc, lo, hi)}}
 	}
-	return obj{{"description", desc + " (" + string(a.Unit) + ")"}, {"type", "integer"}, {"minimum", 0}}
+	return obj{{"description", desc + " (" + string(a.Unit) + ")"}, {"type", "integer"}, {"minimum", a.Min}, {"maximum", a.Max}}
 }
 
 func schemaFault() obj {

@@ -16,7 +16,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// Toxiproxy itself leaves one goroutine blocked for each connection
+	// a reset_peer or limit_data toxic closed while data was in flight
+	// (the stage before the toxic waits to hand on a chunk nobody reads);
+	// TestEveryFaultKindSurvivesItsWholeRange makes such connections.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/Shopify/toxiproxy/v2/toxics.(*NoopToxic).Pipe"))
 }
 
 // testLogger logs to the test output, at warn level and above.

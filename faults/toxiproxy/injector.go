@@ -237,10 +237,10 @@ func planFor(f faults.Fault) (plan, error) {
 		if !ok {
 			v = a.Default
 		}
-		if v < 0 {
-			return plan{}, fmt.Errorf("attribute %s is negative: %d", a.Name, v)
-		}
 		attrs[a.Name] = v
+	}
+	if _, err := spec.CheckAttrs(attrs); err != nil {
+		return plan{}, fmt.Errorf("%s fault: %w", f.Kind, err)
 	}
 	if f.Kind == faults.Blackhole {
 		attrs = map[string]int64{"timeout": 0}

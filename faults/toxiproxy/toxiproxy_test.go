@@ -324,7 +324,7 @@ func TestApplyRejectsBadFaults(t *testing.T) {
 		{"unknown attribute", faults.Fault{Kind: faults.Latency, Target: "echo", Attrs: map[string]int64{"rate": 1}}, `unknown attribute "rate"`},
 		{"bad direction", faults.Fault{Kind: faults.Latency, Target: "echo", Direction: "sideways"}, `unknown direction "sideways"`},
 		{"bad toxicity", faults.Fault{Kind: faults.Latency, Target: "echo", Toxicity: 1.5}, "toxicity 1.5 out of range"},
-		{"negative", faults.Fault{Kind: faults.Latency, Target: "echo", Attrs: map[string]int64{"latency": -1}}, "negative"},
+		{"negative", faults.Fault{Kind: faults.Latency, Target: "echo", Attrs: map[string]int64{"latency": -1}}, "out of range"},
 		{"no target", faults.Fault{Kind: faults.Latency}, "no target proxy"},
 	}
 	for _, tt := range tests {
