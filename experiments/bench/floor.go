@@ -8,8 +8,9 @@ import (
 )
 
 // The floors of this machine, measured in the same run as the figures
-// they put in proportion: what a bare TCP round trip and a bare timer
-// cost here and now.
+// they put in proportion: what a bare TCP round trip costs here and now.
+// (The bare timer's floor is load.TimerFloor, which the load generator's
+// own test reads its send lag against.)
 
 // tcpRoundTrip sends one byte back and forth n times over a loopback TCP
 // connection to an echo goroutine and returns the round trips.
@@ -60,26 +61,4 @@ func echo(c net.Conn) error {
 	}
 	_, err := io.ReadFull(c, b)
 	return err
-}
-
-// timerLateness waits for n ticks at rate per second, each with a timer
-// reset to the tick's intended time (the way the load generator waits),
-// and returns how late each wait returned.
-func timerLateness(ctx context.Context, rate float64, n int) (loop, error) {
-	h := newHist()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	period := time.Duration(float64(time.Second) / rate)
-	start := time.Now()
-	for i := range n {
-		due := start.Add(time.Duration(i+1) * period)
-		timer.Reset(time.Until(due))
-		select {
-		case <-ctx.Done():
-			return loop{}, ctx.Err()
-		case <-timer.C:
-		}
-		_ = h.RecordValue(max(int64(time.Since(due)), 1_000))
-	}
-	return loop{lat: h, calls: int64(n), elapsed: time.Since(start)}, nil
 }

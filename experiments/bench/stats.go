@@ -42,8 +42,9 @@ func (s sample) format(prec int) string {
 }
 
 // ms and us convert durations for samples.
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+func ms(d time.Duration) float64     { return float64(d) / float64(time.Millisecond) }
+func fromMs(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+func us(d time.Duration) float64     { return float64(d) / float64(time.Microsecond) }
 
 // newHist records latencies in nanoseconds from 1 µs to 2 minutes.
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1_000, 120_000_000_000, 3) }

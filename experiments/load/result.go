@@ -269,8 +269,18 @@ type Result struct {
 	Scheduled int64 `json:"scheduled"`
 	Sent      int64 `json:"sent"`
 	Dropped   int64 `json:"dropped"`
-	// Achieved is Sent per second of Duration.
+	// Achieved is the rate the requests really left at: the Sent−1 sends
+	// after the first over SendWindow, per second (0 with fewer than two
+	// sends). A generator that falls behind its schedule stretches the
+	// window, so Achieved falls below Target whatever the count.
 	Achieved float64 `json:"achieved"`
+	// Target is the rate the schedule asked of the same requests: Sent−1
+	// over the time between the first and the last one's intended send
+	// times, per second. With a constant rate and nothing dropped it is
+	// Config.Rate.
+	Target float64 `json:"target"`
+	// SendWindow is the time from the first request sent to the last.
+	SendWindow time.Duration `json:"send_window"`
 	// SendLag summarizes how late requests left: actual − intended.
 	SendLag LatencySummary `json:"send_lag"`
 	// Phases maps PhaseBefore, PhaseDuring, PhaseAfter and PhaseAll (always

@@ -68,6 +68,10 @@ type runner struct {
 	lastPlaced int64   // seq of the last place_order sent
 	sendLag    *hdrhistogram.Histogram
 	wall       map[string]time.Duration
+	// The first and the last request sent: when each really left and
+	// when it was meant to.
+	firstSent, lastSent         time.Time
+	firstIntended, lastIntended time.Time
 }
 
 // run schedules arrivals and returns the result.
@@ -193,7 +197,12 @@ func (r *runner) dispatch(ctx context.Context, seq int64, off time.Duration, pha
 		// that does not exist (NOT_FOUND) before any.
 		req.OrderID = r.orderID(r.lastPlaced)
 	}
-	recordDuration(r.sendLag, time.Since(req.Intended))
+	now := time.Now()
+	recordDuration(r.sendLag, now.Sub(req.Intended))
+	if r.firstSent.IsZero() {
+		r.firstSent, r.firstIntended = now, req.Intended
+	}
+	r.lastSent, r.lastIntended = now, req.Intended
 	n := r.inFlight.Add(1)
 	nOp := r.inFlightOp[op.index()].Add(1)
 	r.rec.send(phase, op, sec, nOp)
@@ -290,8 +299,17 @@ func (r *runner) result(end time.Duration, canceled bool) *Result {
 		Phases:    rec.phases,
 		History:   slices.Clone(rec.history),
 	}
-	if end > 0 {
-		res.Achieved = float64(rec.sent) / end.Seconds()
+	// The rates are the sends after the first over the time they took: a
+	// generator that falls behind its schedule stretches the real window
+	// and its achieved rate falls below the target, whatever the count.
+	if n := rec.sent; n >= 2 {
+		res.SendWindow = r.lastSent.Sub(r.firstSent)
+		if res.SendWindow > 0 {
+			res.Achieved = float64(n-1) * float64(time.Second) / float64(res.SendWindow)
+		}
+		if w := r.lastIntended.Sub(r.firstIntended); w > 0 {
+			res.Target = float64(n-1) * float64(time.Second) / float64(w)
+		}
 	}
 	var total time.Duration
 	for name, w := range r.wall {

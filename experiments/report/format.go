@@ -158,3 +158,15 @@ func verdictLine(r *Report) string {
 		return s
 	}
 }
+
+// fmtPerSecond formats a rate per second: "49.9/s".
+func fmtPerSecond(r float64) string { return strconv.FormatFloat(finite(r), 'f', 1, 64) + "/s" }
+
+// fmtRateError formats how far an achieved rate is off its target:
+// "-0.20%", or "-" without a target.
+func fmtRateError(achieved, target float64) string {
+	if finite(target) == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(100*(finite(achieved)/target-1), 'f', 2, 64) + "%"
+}

@@ -82,6 +82,7 @@ type Variant struct {
 	Knobs       []Knob                      `json:"knobs"`           // the knobs this variant sets, in file order
 	Phases      map[string]Phase            `json:"phases"`          // place_order by phase: before, during, after
 	Ops         map[string]map[string]Phase `json:"ops"`             // other operations (get_order, …) → phase → Phase
+	Load        Load                        `json:"load"`            // how the load generator kept its schedule
 	Hypotheses  []Hypothesis                `json:"hypotheses"`      // every hypothesis that applies to this variant
 	Faults      []Fault                     `json:"faults"`          // the faults as actually applied
 	Timeseries  []Second                    `json:"timeseries"`      // one entry per second of the run
@@ -107,6 +108,18 @@ type Phase struct {
 	Dropped     int64            `json:"dropped"`      // requests not sent because the generator was saturated
 	Throughput  float64          `json:"throughput"`   // successes per second
 	LatencyMs   Latency          `json:"latency_ms"`   // latency from the intended send time
+}
+
+// Load is how the open-loop load generator kept its schedule over the
+// whole run, every operation together: a generator that falls behind
+// shows here, not as a slower system.
+type Load struct {
+	TargetPerSecond   float64 `json:"target_per_second"`   // the rate the schedule asked of the requests sent
+	AchievedPerSecond float64 `json:"achieved_per_second"` // the rate they really left at, over the first-to-last send window
+	SendWindowSeconds float64 `json:"send_window_seconds"` // from the first request sent to the last
+	Sent              int64   `json:"sent"`                // requests sent
+	Dropped           int64   `json:"dropped"`             // arrivals not sent because the generator was saturated
+	SendLagMs         Latency `json:"send_lag_ms"`         // how late requests left against their intended send times
 }
 
 // Latency is a latency distribution in milliseconds.

@@ -48,6 +48,8 @@ func sampleReport() *Report {
 				PhaseDuring: samplePhase(100, 100, nil, Latency{0.9, 1.2, 2.0, 2.4, 2.5, 1.0}),
 			},
 		},
+		Load: Load{TargetPerSecond: 50, AchievedPerSecond: 49.9, SendWindowSeconds: 29.98, Sent: 1500,
+			SendLagMs: Latency{0.45, 0.8, 1.13, 2.1, 2.4, 0.5}},
 		Hypotheses: []Hypothesis{
 			{Expr: "order.success_rate >= 99%", Phase: PhaseBefore, Variant: "naive", Passed: true, Observed: "100%"},
 			{Name: "the fault bit", Expr: "order.latency.p50 >= 300ms", Phase: PhaseDuring, Variant: "naive", Passed: true, Observed: "305ms"},

@@ -194,6 +194,11 @@ func (t *textWriter) variant(v Variant) {
 		}
 	}
 	tw.Flush()
+	if l := v.Load; l.Sent > 0 {
+		fmt.Fprintf(w, "  Load: achieved %s of %s (%s) · sent %d · dropped %d · send lag p50 %s p99 %s max %s\n",
+			fmtPerSecond(l.AchievedPerSecond), fmtPerSecond(l.TargetPerSecond), fmtRateError(l.AchievedPerSecond, l.TargetPerSecond),
+			l.Sent, l.Dropped, fmtMs(l.SendLagMs.P50), fmtMs(l.SendLagMs.P99), fmtMs(l.SendLagMs.Max))
+	}
 
 	if len(v.Hypotheses) > 0 {
 		fmt.Fprintln(w, "  Hypotheses")

@@ -23,6 +23,7 @@ func TestText(t *testing.T) {
 		"Variant resilient  FAIL",
 		"knobs: order.user.timeout=100ms order.user.fallback=cached-profile order.user.breaker=on",
 		"user-latency  latency  user  downstream  10s–20s  jitter=50 latency=300",
+		"Load: achieved 49.9/s of 50.0/s (-0.20%) · sent 1500 · dropped 0 · send lag p50 0.45ms p99 1.13ms max 2.40ms",
 		"Consistency: acknowledged 1473 · lost 0 · duplicated 0 · ghost 2 · recovered 27 · unexpected 0",
 		"notification: applied 1473 · lost 0 · duplicated 1 · unexpected 0",
 		"payments: lost 0 · duplicated 0 · ghost 2",

@@ -49,6 +49,12 @@ func fillVariant(rv *report.Variant, res *load.Result, obs *observation, cons ch
 			rv.Ops["get_order"][p] = phaseReport(g)
 		}
 	}
+	lag := res.SendLag
+	rv.Load = report.Load{
+		TargetPerSecond: res.Target, AchievedPerSecond: res.Achieved, SendWindowSeconds: res.SendWindow.Seconds(),
+		Sent: res.Sent, Dropped: res.Dropped,
+		SendLagMs: report.Latency{P50: ms(lag.P50), P90: ms(lag.P90), P99: ms(lag.P99), P999: ms(lag.P999), Max: ms(lag.Max), Mean: ms(lag.Mean)},
+	}
 	for _, s := range res.Seconds {
 		po := s.PlaceOrder
 		sec := report.Second{

@@ -269,6 +269,21 @@ hypotheses:
 		t.Fatalf("passed=%v variants=%d error=%q", rep.Passed, len(rep.Variants), rep.Error)
 	}
 	naive, resilient := rep.Variants[0], rep.Variants[1]
+	// The load block accounts for every arrival of the 40/s schedule.
+	for _, v := range rep.Variants {
+		l, sent := v.Load, int64(0)
+		for _, p := range v.Phases {
+			sent += p.Requests
+		}
+		for _, op := range v.Ops {
+			for _, p := range op {
+				sent += p.Requests
+			}
+		}
+		if l.Sent != sent || l.Sent+l.Dropped != 360 || l.Dropped == 0 && l.TargetPerSecond != 40 || l.AchievedPerSecond <= 0 || l.SendWindowSeconds <= 0 {
+			t.Errorf("%s: load %+v, want 360 arrivals at 40/s, %d of them sent", v.Name, l, sent)
+		}
+	}
 	added := naive.Phases["during"].LatencyMs.P50 - naive.Phases["before"].LatencyMs.P50
 	t.Logf("naive: before p50 %.2fms, during p50 %.2fms, added %.1fms; resilient during p99 %.1fms",
 		naive.Phases["before"].LatencyMs.P50, naive.Phases["during"].LatencyMs.P50, added, resilient.Phases["during"].LatencyMs.P99)
