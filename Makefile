@@ -43,10 +43,10 @@ experiment: build $(if $(filter compose,$(TOPOLOGY)),images) ## run experiments/
 catalogue: build ## run every experiment of the catalogue as one suite
 	$(BIN) run $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(RUNFLAGS) experiments/
 
-bench: build $(GHZ) ## measure the testbed itself and write BENCHMARKS.md (about 30 min; BENCHFLAGS="--only proxy,load --reps 5")
+bench: build $(GHZ) ## measure the testbed itself, write BENCHMARKS.md, fail when a target is missed (about 30 min; BENCHFLAGS="--only proxy,load --reps 5")
 	@compose=; if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images || exit 1; compose=--compose; \
 	  else echo "bench: Docker does not answer: the compose start-up is not measured"; fi; \
-	  $(BIN) bench --ghz $(GHZ) $$compose $(BENCHFLAGS)
+	  $(BIN) bench --check --ghz $(GHZ) $$compose $(BENCHFLAGS)
 
 # ghz cross-checks the load generator; pinned, since @latest resolves to an old release.
 $(GHZ):

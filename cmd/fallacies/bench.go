@@ -18,6 +18,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	ghz := fs.String("ghz", "", "the ghz executable (v0.121.0) that cross-checks the load generator; empty skips the cross-check")
 	catalogue := fs.String("catalogue", "experiments", "the folder of experiments the catalogue section runs as one suite")
 	compose := fs.Bool("compose", false, "also time the compose topology (needs Docker and the images of make images)")
+	check := fs.Bool("check", false, "exit 1 when a target of the targets table is missed (the report is written first; each missed target is named on stderr)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -58,8 +59,26 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return testbedErr(err)
 	}
-	for _, t := range r.Missed() {
-		fmt.Fprintf(e.stdout, "target missed: %s: %s\n", t.What, t.Measured)
+	return checkTargets(e, r, *check)
+}
+
+// checkTargets names every target r missed; with check, a missed target
+// is exit 1 (exitFailed), as a failed hypothesis is for run.
+func checkTargets(e *env, r *bench.Report, check bool) error {
+	missed := r.Missed()
+	out := e.stdout
+	if check {
+		out = e.stderr
 	}
-	return nil
+	for _, t := range missed {
+		fmt.Fprintf(out, "target missed: %s: %s\n", t.What, t.Measured)
+	}
+	if !check || len(missed) == 0 {
+		return nil
+	}
+	total := 0
+	for _, s := range r.Sections {
+		total += len(s.Targets)
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("--check: %d of %d targets missed", len(missed), total)}
 }
