@@ -62,6 +62,10 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
+	if opts.Target != nil {
+		warnNoTraces(e, exps, opts.Target.OTLP)
+	}
+
 	suite := &report.Suite{Name: suiteName(pos)}
 	started := time.Now()
 	var testbedFailure error
@@ -156,6 +160,29 @@ func suiteName(paths []string) string {
 		return strings.TrimSuffix(filepath.Base(paths[0]), filepath.Ext(paths[0]))
 	}
 	return "suite"
+}
+
+// warnNoTraces says, before a --target run starts, that its trace
+// hypotheses will fail: the runner captures the spans of the systems it
+// starts, but the services of `fallacies up` send theirs elsewhere.
+func warnNoTraces(e *env, exps []*spec.Experiment, otlp string) {
+	where := "nowhere (up was started without --otlp-endpoint)"
+	if otlp != "" {
+		where = "to " + otlp
+	}
+	for _, exp := range exps {
+		hs := runner.TraceHypotheses(exp)
+		if len(hs) == 0 {
+			continue
+		}
+		noun := "hypothesis"
+		if len(hs) > 1 {
+			noun = "hypotheses"
+		}
+		fmt.Fprintf(e.stderr, "fallacies run: %s: %d trace %s will fail with \"no value\" (%s): a --target run captures no traces, "+
+			"the services of the target send their spans %s, not to this run; run without --target to check them (the runner then starts the system and captures every span)\n",
+			exp.Path, len(hs), noun, strings.Join(hs, "; "), where)
+	}
 }
 
 // journalFor is where the fault journal of runs against a target lives.

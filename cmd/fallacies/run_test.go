@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fallacies/fallacies/experiments/report"
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 )
 
@@ -289,4 +290,39 @@ func TestRollbackOnCancel(t *testing.T) {
 		t.Errorf("report of the interrupted run: passed=%v variants=%+v; want failed with the one fault", rep.Passed, rep.Variants)
 	}
 	assertJournalClosed(t, tg.file+".journal", 1)
+}
+
+// TestRunTargetSaysTraceHypothesesFail runs trace hypotheses against a
+// --target: the run says at its start, on stderr, that they will fail and
+// why, and each one, asserted or negated, fails with "no value".
+func TestRunTargetSaysTraceHypothesesFail(t *testing.T) {
+	skipShort(t)
+	tg := startTarget(t)
+	reports := t.TempDir()
+	r := cli(t, t.Context(), "run", "--quiet", "--reports", reports, "--target", tg.file, "testdata/traces.yaml")
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"2 trace hypotheses will fail", "consumers off the critical path; consumers on the critical path", "captures no traces", "run without --target"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(reportDir(t, reports), "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(b, &rep); err != nil || len(rep.Variants) != 1 {
+		t.Fatalf("report.json: %v, %d variants", err, len(rep.Variants))
+	}
+	for _, h := range rep.Variants[0].Hypotheses {
+		trace := strings.Contains(h.Expr, "trace.")
+		if trace && (h.Passed || !strings.Contains(h.Observed, "no value")) {
+			t.Errorf("%s: passed %v, observed %q; want failed with no value", h.Name, h.Passed, h.Observed)
+		}
+		if !trace && !h.Passed {
+			t.Errorf("%s failed: %s", h.Name, h.Observed)
+		}
+	}
 }

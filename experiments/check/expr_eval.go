@@ -72,7 +72,8 @@ type Env interface {
 	Lookup(metric string, arg string) (Value, bool)
 }
 
-// Eval evaluates the expression. observed describes what the left-hand
+// Eval evaluates the expression; ok is false whenever err is not nil.
+// observed describes what the left-hand
 // side (and any right-hand metric) of every test measured, for example
 // "order.latency.p99 = 312.4ms", joined with "; ". Both sides of and/or
 // are evaluated so that observed is complete. err reports a metric the
@@ -80,7 +81,9 @@ type Env interface {
 func Eval(e Expr, env Env) (ok bool, observed string, err error) {
 	var obs []string
 	ok, err = exprEval(e, env, &obs)
-	return ok, strings.Join(exprUnique(obs), "; "), err
+	// A metric without a value decides nothing, negated or not: no
+	// evidence, no pass.
+	return ok && err == nil, strings.Join(exprUnique(obs), "; "), err
 }
 
 func exprEval(e Expr, env Env, obs *[]string) (bool, error) {

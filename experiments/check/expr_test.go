@@ -287,6 +287,15 @@ func TestVocabularyDocumented(t *testing.T) {
 		if !strings.Contains(string(doc), "`"+name+"`") {
 			t.Errorf("docs/experiments.md does not document `%s`", name)
 		}
+		// Its table row says whether it is a phase's or the whole run's.
+		window := "phase"
+		if m.WholeRun {
+			window = "whole run"
+		}
+		row := "| `" + name + "` | " + string(m.Type) + " | " + window + " | "
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/experiments.md has no row starting %q", row)
+		}
 	}
 }
 

@@ -52,6 +52,10 @@ type MetricInfo struct {
 	// window. A whole-run metric is read in a hypothesis with when: always
 	// and never bound to a phase (see CheckWhen).
 	WholeRun bool
+	// Traces reports whether the metric is computed from the spans the
+	// runner captured: in a phase without a captured order trace it has
+	// no value, whatever it would read on nothing (no evidence, no pass).
+	Traces bool
 }
 
 // exprPlaceholders maps each placeholder of the vocabulary to the values it
@@ -167,8 +171,18 @@ var exprVocabulary = []MetricInfo{
 
 func init() {
 	for i := range exprVocabulary {
-		exprVocabulary[i].Pattern = strings.Contains(exprVocabulary[i].Name, "<")
+		m := &exprVocabulary[i]
+		m.Pattern = strings.Contains(m.Name, "<")
+		m.Traces = exprFromTraces(m.Name)
 	}
+}
+
+// exprFromTraces reports whether a metric is computed from captured
+// spans: the trace family, the transport cost (from order's span
+// attributes) and the latency of breaker rejections (from its events).
+func exprFromTraces(name string) bool {
+	return strings.HasPrefix(name, "trace.") || strings.HasPrefix(name, "transport.") ||
+		strings.HasPrefix(name, "breaker.<link>.rejected_latency.")
 }
 
 // Vocabulary returns every metric a hypothesis can read, in documentation

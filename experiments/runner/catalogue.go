@@ -69,19 +69,11 @@ type catalogueMeasured struct {
 
 // addCatalogue adds the metrics of the security, topology,
 // administrators and heterogeneous experiments: the rogue client's
-// result, payment's attempts, the client amplification seen in traces and
+// result, the client amplification seen in traces and
 // the time order took to recover from the first fault.
 func (m *metrics) addCatalogue(in measured, faults []report.Fault, extra catalogueMeasured) {
-	setAll := func(name string, v check.Value) {
-		for _, p := range phases {
-			m.values[p][name] = v
-		}
-	}
 	if extra.rogue != nil {
-		setAll("rogue.charge_succeeded", check.BoolValue(*extra.rogue))
-	}
-	if in.obs != nil {
-		setAll("payment.attempts", check.NumberValue(float64(in.obs.chargeAttempts)))
+		m.setRun("rogue.charge_succeeded", check.BoolValue(*extra.rogue))
 	}
 
 	// Client amplification: every PlaceOrder of one order id, the client's
@@ -117,7 +109,7 @@ func (m *metrics) addCatalogue(in measured, faults []report.Fault, extra catalog
 			first = min(first, f.At)
 		}
 		end := in.start.Add(in.exp.Load.Duration)
-		setAll("recovery.order.time", check.DurationValue(recoveryTime(in.load.History, in.start.Add(first), end)))
+		m.setRun("recovery.order.time", check.DurationValue(recoveryTime(in.load.History, in.start.Add(first), end)))
 	}
 }
 

@@ -129,9 +129,7 @@ func sniffed(ctx context.Context, inj *toxiproxy.Injector, fs []faults.Fault) ma
 func (m *metrics) addSniffed(sn map[string][]byte) {
 	for proxy, b := range sn {
 		plain := bytes.Contains(b, []byte(cardNumber)) || strings.Contains(string(b), strings.ReplaceAll(cardNumber, " ", ""))
-		for _, p := range phases {
-			m.values[p]["sniffer."+proxy+".bytes"] = check.NumberValue(float64(len(b)))
-			m.values[p]["sniffer."+proxy+".plaintext"] = check.BoolValue(plain)
-		}
+		m.setRun("sniffer."+proxy+".bytes", check.NumberValue(float64(len(b))))
+		m.setRun("sniffer."+proxy+".plaintext", check.BoolValue(plain))
 	}
 }

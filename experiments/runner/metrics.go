@@ -38,6 +38,9 @@ func (e env) Lookup(metric, arg string) (check.Value, bool) {
 	if phase == "" {
 		phase = e.phase
 	}
+	if !e.m.evidence(phase, name) {
+		return check.Value{}, false
+	}
 	if name == "trace.critical_path" {
 		return e.m.criticalPath(phase, arg)
 	}
@@ -51,6 +54,15 @@ func (e env) Lookup(metric, arg string) (check.Value, bool) {
 		}
 	}
 	return check.Value{}, false
+}
+
+// evidence reports whether a metric can have a value in a phase: one
+// computed from traces (check.MetricInfo.Traces) has none in a phase
+// without a captured order trace, whatever it would read on nothing (no
+// consumer on the critical path of no order is no proof of isolation).
+func (m *metrics) evidence(phase, name string) bool {
+	info, ok := check.LookupMetric(name)
+	return !ok || !info.Traces || len(m.traces.orders[phase]) > 0
 }
 
 func (m *metrics) criticalPath(phase, root string) (check.Value, bool) {
@@ -75,6 +87,7 @@ type measured struct {
 	faults    []report.Fault // the faults as they really happened
 	load      *load.Result
 	obs       *observation
+	counters  *phaseCounters // the services' counters at the phase boundaries
 	cons      check.Consistency
 	traces    traceSet
 }
@@ -82,11 +95,6 @@ type measured struct {
 func computeMetrics(in measured) *metrics {
 	m := newMetrics(in.traces)
 	set := func(phase, name string, v check.Value) { m.values[phase][name] = v }
-	setAll := func(name string, v check.Value) {
-		for _, p := range phases {
-			set(p, name, v)
-		}
-	}
 	num := func(f float64) check.Value { return check.NumberValue(f) }
 
 	// Load, per phase and operation.
@@ -100,17 +108,14 @@ func computeMetrics(in measured) *metrics {
 		}
 	}
 
-	// The resilience layer of order, per link.
+	// The services' counters, per phase.
+	m.addCounters(in.counters)
+
+	// Breakers, per phase by when they changed state; how long after the
+	// heal they closed, for the whole run.
 	if in.obs != nil && in.obs.order != nil {
 		for _, l := range in.obs.order.GetLinks() {
 			link := l.GetLink()
-			setAll("breaker."+link+".rejected", num(float64(l.GetBreakerRejected())))
-			setAll("bulkhead."+link+".rejected", num(float64(l.GetBulkheadRejected())))
-			setAll("retries."+link, num(float64(l.GetRetries())))
-			setAll("fallback."+link, num(float64(l.GetFallbacks())))
-			if l.GetCalls() > 0 {
-				setAll("retry."+link+".amplification", num(float64(l.GetAttempts())/float64(l.GetCalls())))
-			}
 			opened := map[string]int{}
 			closed := map[string]int{}
 			var recovery time.Duration = -1
@@ -122,6 +127,9 @@ func computeMetrics(in measured) *metrics {
 			}
 			for _, tr := range l.GetTransitions() {
 				at := time.Unix(0, tr.GetAtUnixNano())
+				if at.Before(in.start) {
+					continue // an earlier run's, on a --target
+				}
 				p := phaseAt(in.exp, at.Sub(in.start))
 				switch tr.GetTo() {
 				case "open":
@@ -141,24 +149,18 @@ func computeMetrics(in measured) *metrics {
 			}
 			switch {
 			case recovery >= 0:
-				setAll("breaker."+link+".recovery_time", check.DurationValue(recovery))
+				m.setRun("breaker."+link+".recovery_time", check.DurationValue(recovery))
 			case opened[string(spec.Always)] == 0:
-				setAll("breaker."+link+".recovery_time", check.DurationValue(0))
+				m.setRun("breaker."+link+".recovery_time", check.DurationValue(0))
 			case l.GetBreakerState() == "closed":
-				setAll("breaker."+link+".recovery_time", check.DurationValue(0))
+				m.setRun("breaker."+link+".recovery_time", check.DurationValue(0))
 			}
 		}
 	}
 
-	// Consumers: counters, lag by the phase their event was published in,
-	// and how long after the last fault they had caught up.
+	// Consumers: lag by the phase their event was published in, and how
+	// long after the last fault they had caught up.
 	if in.obs != nil {
-		for name, st := range in.obs.stats {
-			setAll(name+".applied", num(float64(st.GetApplied())))
-			setAll(name+".duplicates_applied", num(float64(st.GetDuplicatesApplied())))
-			setAll(name+".duplicates_recognised", num(float64(st.GetDuplicatesRecognised())))
-			setAll(name+".redeliveries", num(float64(st.GetRedeliveries())))
-		}
 		for name, apps := range in.obs.applied {
 			lags := map[string][]time.Duration{}
 			for _, a := range apps {
@@ -175,21 +177,21 @@ func computeMetrics(in measured) *metrics {
 				set(p, name+".lag.p99", check.DurationValue(quantile(ls, 0.99)))
 				set(p, name+".lag.max", check.DurationValue(ls[len(ls)-1]))
 			}
-			setAll(name+".drain_time", check.DurationValue(drainTime(in, name, apps)))
+			m.setRun(name+".drain_time", check.DurationValue(drainTime(in, name, apps)))
 		}
 	}
 
 	// Consistency, after the drain: one figure for the whole run.
 	c := in.cons
-	setAll("orders.acknowledged", num(float64(c.Acknowledged)))
-	setAll("orders.recovered", num(float64(c.Recovered)))
-	setAll("events.lost", num(float64(c.Events.Lost)))
-	setAll("events.duplicated", num(float64(c.Events.Duplicated)))
-	setAll("events.published", num(float64(c.Events.Published)))
-	setAll("payments.lost", num(float64(c.Payments.Lost)))
-	setAll("payments.duplicated", num(float64(c.Payments.Duplicated)))
-	setAll("payments.ghost", num(float64(c.Payments.Ghost)))
-	setAll("records.unexpected", num(float64(c.Unexpected)))
+	m.setRun("orders.acknowledged", num(float64(c.Acknowledged)))
+	m.setRun("orders.recovered", num(float64(c.Recovered)))
+	m.setRun("events.lost", num(float64(c.Events.Lost)))
+	m.setRun("events.duplicated", num(float64(c.Events.Duplicated)))
+	m.setRun("events.published", num(float64(c.Events.Published)))
+	m.setRun("payments.lost", num(float64(c.Payments.Lost)))
+	m.setRun("payments.duplicated", num(float64(c.Payments.Duplicated)))
+	m.setRun("payments.ghost", num(float64(c.Payments.Ghost)))
+	m.setRun("records.unexpected", num(float64(c.Unexpected)))
 
 	// Windows other than the phases, per-consumer losses, transport cost.
 	m.addWindowMetrics(in)
@@ -221,6 +223,12 @@ func computeMetrics(in measured) *metrics {
 		}
 	}
 	return m
+}
+
+// setRun sets a whole-run metric (check.MetricInfo.WholeRun): it has one
+// value, under "always", and none in the phases.
+func (m *metrics) setRun(name string, v check.Value) {
+	m.values[string(spec.Always)][name] = v
 }
 
 // putLoad sets the load generator's metrics of one operation in one phase.
@@ -262,6 +270,9 @@ func (m *metrics) scalars() map[string]float64 {
 	for _, p := range phases {
 		for _, name := range slices.Sorted(maps.Keys(m.values[p])) {
 			v := m.values[p][name]
+			if !m.evidence(p, name) {
+				continue
+			}
 			key := p + "." + name
 			switch v.Kind {
 			case check.KindNumber:

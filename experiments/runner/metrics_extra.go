@@ -73,11 +73,6 @@ func lastEnd(fs []report.Fault, target string) time.Time {
 
 // addWindowMetrics adds the metrics of this file to m.
 func (m *metrics) addWindowMetrics(in measured) {
-	setAll := func(name string, v check.Value) {
-		for _, p := range phases {
-			m.values[p][name] = v
-		}
-	}
 	if in.load == nil {
 		return
 	}
@@ -97,14 +92,14 @@ func (m *metrics) addWindowMetrics(in measured) {
 			}
 		}
 		prefix := "while." + target + ".order."
-		setAll(prefix+"requests", check.NumberValue(float64(len(lat))))
+		m.setRun(prefix+"requests", check.NumberValue(float64(len(lat))))
 		if len(lat) == 0 {
 			continue
 		}
 		slices.Sort(lat)
-		setAll(prefix+"success_rate", check.NumberValue(float64(ok)/float64(len(lat))))
-		setAll(prefix+"latency.p50", check.DurationValue(quantile(lat, 0.50)))
-		setAll(prefix+"latency.p99", check.DurationValue(quantile(lat, 0.99)))
+		m.setRun(prefix+"success_rate", check.NumberValue(float64(ok)/float64(len(lat))))
+		m.setRun(prefix+"latency.p50", check.DurationValue(quantile(lat, 0.50)))
+		m.setRun(prefix+"latency.p99", check.DurationValue(quantile(lat, 0.99)))
 	}
 
 	// PlaceOrder requests a breaker rejected (the event the resilience

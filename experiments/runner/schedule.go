@@ -58,6 +58,11 @@ type scheduler struct {
 	faults []faults.Fault
 	start  time.Time
 	now    func() time.Time
+	// boundary, when set, is called with "during" right before the first
+	// fault goes on and with "after" right after the last one comes off
+	// (when every fault has an end): the phase boundaries as the system
+	// saw them.
+	boundary func(phase string)
 
 	mu      sync.Mutex
 	on      map[int]faults.Applied
@@ -74,7 +79,12 @@ func newScheduler(inj faults.Injector, fs []faults.Fault) *scheduler {
 // about a fault it could not inject.
 func (s *scheduler) run(ctx context.Context, start time.Time) error {
 	s.start = start
-	for _, ev := range timeline(s.faults) {
+	evs := timeline(s.faults)
+	ends := true // every fault has an end: there is an after phase
+	for _, f := range s.faults {
+		ends = ends && f.For > 0
+	}
+	for i, ev := range evs {
 		wait := time.Until(start.Add(ev.at))
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -87,7 +97,13 @@ func (s *scheduler) run(ctx context.Context, start time.Time) error {
 		}
 		if ev.remove {
 			s.remove(ctx, ev.fault)
+			if i == len(evs)-1 && ends && s.boundary != nil {
+				s.boundary("after")
+			}
 			continue
+		}
+		if i == 0 && s.boundary != nil {
+			s.boundary("during")
 		}
 		if err := s.apply(ctx, ev.fault); err != nil {
 			if ctx.Err() != nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fallacies/fallacies/experiments/check"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/tracing"
@@ -203,3 +204,24 @@ func sampleTraces(s traceSet, limit int) []tracing.Trace {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// TraceHypotheses returns the hypotheses of exp that read a metric
+// computed from traces (check.MetricInfo.Traces), by name. A run that
+// captures no spans (a --target run: the system sends them elsewhere)
+// fails each of them with "no value".
+func TraceHypotheses(exp *spec.Experiment) []string {
+	var out []string
+	for _, h := range exp.Hypotheses {
+		if h.Expr == nil {
+			continue
+		}
+		for _, name := range h.Expr.Metrics() {
+			_, bare := check.SplitPhase(name)
+			if info, ok := check.LookupMetric(bare); ok && info.Traces {
+				out = append(out, h.Name)
+				break
+			}
+		}
+	}
+	return out
+}

@@ -177,6 +177,23 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
 
+	// The services' counters as the load begins, and at each phase
+	// boundary the scheduler crosses: each phase gets its own share.
+	counts := newPhaseCounters()
+	first, err := cl.readCounters(ctx)
+	if err != nil {
+		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
+	counts.mark(string(spec.Before), first, nil)
+	live := cl // cl is redialled after the load, when the scheduler is done
+	sched.boundary = func(phase string) {
+		c, err := live.readCounters(ctx)
+		if err != nil {
+			vr.opts.log().Warn("service counters unread: the phases next to this boundary have no counter metrics", "phase", phase, "err", err)
+		}
+		counts.mark(phase, c, err)
+	}
+
 	// Load and faults run side by side from one start time.
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -310,7 +327,8 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	for _, f := range rv.Faults {
 		faultsEnd = later(faultsEnd, f.End)
 	}
-	m := computeMetrics(measured{exp: exp, start: start, faultsEnd: faultsEnd, faults: rv.Faults, load: res, obs: obs, cons: cons, traces: ts})
+	counts.mark("end", countersOf(obs), nil)
+	m := computeMetrics(measured{exp: exp, start: start, faultsEnd: faultsEnd, faults: rv.Faults, load: res, obs: obs, counters: counts, cons: cons, traces: ts})
 	if len(sn) > 0 {
 		m.addSniffed(sn)
 	}
