@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -38,32 +39,66 @@ type counters struct {
 	paymentAttempts int64
 }
 
-// readCounters reads every counter the phase metrics need.
+// readCounters reads every counter the phase metrics need, from every
+// service at once: at a boundary, the fault waits for it.
 func (c *clients) readCounters(ctx context.Context) (*counters, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	out := &counters{links: map[string]*orderv1.LinkStats{}, consumers: map[string]*consumerv1.GetStatsResponse{}}
-	st, err := c.order.GetStats(ctx, &orderv1.GetStatsRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("read order stats: %w", err)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	read := func(what string, f func() error) {
+		wg.Go(func() {
+			if err := f(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("read %s: %w", what, err))
+				mu.Unlock()
+			}
+		})
 	}
-	for _, l := range st.GetLinks() {
-		out.links[l.GetLink()] = l
-	}
-	for name, cc := range c.consumer {
-		st, err := cc.GetStats(ctx, &consumerv1.GetStatsRequest{})
+	read("order stats", func() error {
+		st, err := c.order.GetStats(ctx, &orderv1.GetStatsRequest{})
 		if err != nil {
-			return nil, fmt.Errorf("read %s stats: %w", name, err)
+			return err
 		}
-		out.consumers[name] = st
+		mu.Lock()
+		defer mu.Unlock()
+		for _, l := range st.GetLinks() {
+			out.links[l.GetLink()] = l
+		}
+		return nil
+	})
+	for name, cc := range c.consumer {
+		read(name+" stats", func() error {
+			st, err := cc.GetStats(ctx, &consumerv1.GetStatsRequest{})
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			out.consumers[name] = st
+			return nil
+		})
 	}
 	for i, pc := range append([]paymentv1.PaymentServiceClient{c.payment}, c.replicas...) {
-		// Every page carries the attempts; the smallest page is the cheapest.
-		resp, err := pc.ListCharges(ctx, &paymentv1.ListChargesRequest{PageSize: 1})
-		if err != nil {
-			return nil, fmt.Errorf("read attempts of payment replica %d: %w", i, err)
-		}
-		out.paymentAttempts += resp.GetAttempts()
+		read(fmt.Sprintf("attempts of payment replica %d", i), func() error {
+			// Every page carries the attempts; the smallest page is the cheapest.
+			resp, err := pc.ListCharges(ctx, &paymentv1.ListChargesRequest{PageSize: 1})
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			out.paymentAttempts += resp.GetAttempts()
+			return nil
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }
