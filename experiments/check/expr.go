@@ -69,9 +69,23 @@ func (e *ExprError) Error() string {
 	return fmt.Sprintf("col %d: %s", e.Col, e.Msg)
 }
 
+// Bounds on an expression, so that parsing and evaluating it takes bounded
+// time and stack whatever is written.
+const (
+	// MaxExprLen is the longest expression, in bytes.
+	MaxExprLen = 4096
+	// MaxExprDepth is how deep parentheses and not may nest.
+	MaxExprDepth = 32
+)
+
 // ParseExpr parses a hypothesis expression and checks its metrics and
 // literals against the vocabulary. The error, if any, is an *ExprError.
 func ParseExpr(s string) (Expr, error) {
+	if len(s) > MaxExprLen {
+		return nil, &ExprError{Col: utf8.RuneCountInString(s[:MaxExprLen]) + 1,
+			Msg:  fmt.Sprintf("the expression is %d bytes long, more than the limit of %d", len(s), MaxExprLen),
+			Hint: "split it into several hypotheses"}
+	}
 	p := &exprParser{src: s}
 	if err := p.lex(); err != nil {
 		return nil, err
@@ -123,9 +137,10 @@ func (t exprToken) describe() string {
 func (t exprToken) is(word string) bool { return t.kind == exprTokName && t.text == word }
 
 type exprParser struct {
-	src  string
-	toks []exprToken
-	pos  int
+	src   string
+	toks  []exprToken
+	pos   int
+	depth int // parentheses and nots open around the current token
 }
 
 func (p *exprParser) col(off int) int {
@@ -283,6 +298,11 @@ func (p *exprParser) parseAnd() (Expr, error) {
 
 func (p *exprParser) parseUnary() (Expr, error) {
 	t := p.peek()
+	if (t.is("not") || t.kind == exprTokLParen) && p.depth >= MaxExprDepth {
+		return nil, p.errAt(t, fmt.Sprintf("nested more than %d deep", MaxExprDepth), "split the expression into several hypotheses")
+	}
+	p.depth++
+	defer func() { p.depth-- }()
 	switch {
 	case t.is("not"):
 		p.next()

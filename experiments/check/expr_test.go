@@ -334,3 +334,41 @@ func FuzzParseExpr(f *testing.F) {
 		_, _, _ = Eval(e, mapEnv{})
 	})
 }
+
+// TestParseExprBounds: deep nesting and long expressions are refused with
+// a clear error at the place they cross the bound, not a stack overflow
+// or minutes of work; at the bound they parse.
+func TestParseExprBounds(t *testing.T) {
+	atom := "events.lost == 0"
+	nest := func(n int, open string) string {
+		return strings.Repeat(open, n) + atom + strings.Repeat(")", strings.Count(open, "(")*n)
+	}
+	tests := []struct {
+		name    string
+		src     string
+		wantCol int // 0: valid
+		wantMsg string
+	}{
+		{"parens at the bound", nest(MaxExprDepth, "("), 0, ""},
+		{"parens past the bound", nest(MaxExprDepth+1, "("), MaxExprDepth + 1, "nested more than 32 deep"},
+		{"a million parens", nest(1000, "("), MaxExprDepth + 1, "nested more than 32 deep"},
+		{"nots past the bound", nest(MaxExprDepth+1, "not "), 4*MaxExprDepth + 1, "nested more than 32 deep"},
+		{"mixed", nest(20, "not ("), 5*16 + 1, "nested more than 32 deep"},
+		{"too long", strings.Repeat(atom+" and ", 300) + atom, MaxExprLen + 1, "more than the limit of 4096"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseExpr(tt.src)
+			if tt.wantCol == 0 {
+				if err != nil {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			var ee *ExprError
+			if !errors.As(err, &ee) || ee.Col != tt.wantCol || !strings.Contains(ee.Msg, tt.wantMsg) {
+				t.Fatalf("err = %v, want col %d: %s", err, tt.wantCol, tt.wantMsg)
+			}
+		})
+	}
+}

@@ -25,6 +25,16 @@ const (
 	MaxLoadDrain = 5 * time.Minute
 )
 
+// Bounds on the work of loading a file: whatever its content, loading
+// takes time and memory proportional to at most MaxFileSize.
+const (
+	// MaxFileSize is the largest experiment file read, 4 MiB.
+	MaxFileSize = 4 << 20
+	// MaxErrors is how many errors a file reports at most; one more line
+	// says how many were left out.
+	MaxErrors = 50
+)
+
 // boundRate reports a rate above MaxLoadRate.
 func (p *parser) boundRate(n *yaml.Node, path string, r float64) {
 	if r > MaxLoadRate {

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -27,9 +29,8 @@ import (
 func Parse(path string, data []byte) (*Experiment, error) {
 	p := &parser{file: path}
 	e := p.parse(data)
-	if len(p.errs) > 0 {
-		p.errs.sort()
-		return nil, p.errs
+	if p.total > 0 {
+		return nil, p.errors()
 	}
 	e.Path = path
 	return e, nil
@@ -51,8 +52,10 @@ var (
 
 type parser struct {
 	file         string
-	errs         Errors
-	variantNames []string // every variant named in the file, valid or not
+	errs         Errors          // the earliest errors found, at most 4*MaxErrors
+	total        int             // every error found
+	variantNames []string        // every variant named in the file, valid or not
+	variantSet   map[string]bool // the same, to look names up
 }
 
 func (p *parser) add(n *yaml.Node, path, msg, hint string) {
@@ -64,7 +67,44 @@ func (p *parser) add(n *yaml.Node, path, msg, hint string) {
 }
 
 func (p *parser) addAt(line, col int, path, msg, hint string) {
+	p.total++
+	path, msg, hint = clip(path), clip(msg), clip(hint)
 	p.errs = append(p.errs, Error{File: p.file, Line: line, Col: col, Path: path, Msg: msg, Hint: hint})
+	if len(p.errs) >= 4*MaxErrors {
+		// Keep the earliest: memory stays bounded however many there are.
+		p.errs.sort()
+		p.errs = p.errs[:MaxErrors+1]
+	}
+}
+
+// maxMessage is the longest path, message or hint of an error, in bytes:
+// they quote values from the file, and a value can be megabytes long.
+const maxMessage = 240
+
+// clip shortens s to about maxMessage bytes, cutting at a character
+// boundary and marking the cut.
+func clip(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	cut := maxMessage
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// errors returns the first MaxErrors errors by position and, when there
+// are more, one more error at the first one left out saying how many.
+func (p *parser) errors() Errors {
+	p.errs.sort()
+	if p.total <= MaxErrors {
+		return p.errs
+	}
+	next := p.errs[MaxErrors]
+	more := Error{File: p.file, Line: next.Line, Col: next.Col,
+		Msg: fmt.Sprintf("%d more errors not shown (only the first %d are)", p.total-MaxErrors, MaxErrors)}
+	return append(p.errs[:MaxErrors:MaxErrors], more)
 }
 
 // entry is one key: value pair of a mapping.
@@ -175,8 +215,19 @@ func join(path, name string) string {
 
 func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
 
+// Suggestions cost the product of the lengths compared: a name longer
+// than maxSuggestLen is no misspelling, and a list longer than maxListed
+// is not written out.
+const (
+	maxSuggestLen = 64
+	maxListed     = 64
+)
+
 // closestHint suggests the closest of known to s.
 func closestHint(s string, known []string) string {
+	if len(s) > maxSuggestLen || len(known) > maxListed {
+		return ""
+	}
 	best, bestD := "", math.MaxInt
 	for _, k := range known {
 		if d := distance(s, k); d < bestD {
@@ -375,6 +426,9 @@ func (p *parser) parse(data []byte) *Experiment {
 	if err := p.decode(dec, &extra); err == nil {
 		p.add(&extra, "", "a second document", "an experiment file holds one document; remove the ---")
 	}
+	if !p.aliasesBounded(doc.Content[0]) {
+		return nil
+	}
 	root := deref(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		p.add(root, "", "want a mapping of name, fallacy, description, load, variants, faults and hypotheses, got "+describe(root), "")
@@ -466,6 +520,72 @@ func (p *parser) decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 	return err
 }
 
+// MaxAliasNodes bounds what aliases add to a file: the nodes they stand
+// for, counted once per use. Without it a small file of aliases of
+// aliases stands for billions of nodes ("billion laughs").
+const MaxAliasNodes = 1 << 20
+
+// aliasesBounded reports, at the alias that crosses it, a document whose
+// aliases stand for more than MaxAliasNodes nodes, or that holds an alias
+// inside the node it names. Its work is linear in the document's size.
+func (p *parser) aliasesBounded(root *yaml.Node) bool {
+	const tooMany = MaxAliasNodes + 1
+	// The nodes an anchored node stands for, aliases expanded. Only
+	// anchored nodes can be met twice, so only they are remembered.
+	size := map[*yaml.Node]int{}
+	var expanded func(n *yaml.Node) int
+	expanded = func(n *yaml.Node) int {
+		if s, ok := size[n]; ok {
+			return s
+		}
+		if n.Anchor != "" {
+			size[n] = tooMany // a node met again while it is counted: a cycle
+		}
+		s := 1
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			s += expanded(n.Alias)
+		}
+		for _, c := range n.Content {
+			if s += expanded(c); s > tooMany {
+				break
+			}
+		}
+		s = min(s, tooMany)
+		if n.Anchor != "" || n.Kind == yaml.AliasNode {
+			size[n] = s
+		}
+		return s
+	}
+	if expanded(root) < tooMany {
+		return true
+	}
+	// Walk the file as written, adding what each alias stands for, and
+	// report the alias that crosses the bound.
+	added := 0
+	var find func(n *yaml.Node) *yaml.Node
+	find = func(n *yaml.Node) *yaml.Node {
+		if n.Kind == yaml.AliasNode {
+			if added += size[n]; added > MaxAliasNodes {
+				return n
+			}
+			return nil
+		}
+		for _, c := range n.Content {
+			if a := find(c); a != nil {
+				return a
+			}
+		}
+		return nil
+	}
+	at := find(root)
+	if at == nil {
+		at = root
+	}
+	p.add(at, "", fmt.Sprintf("aliases stand for more than %d nodes here, or an alias is inside the node it names", MaxAliasNodes),
+		"write the values out, or use fewer aliases of aliases")
+	return false
+}
+
 // --- load ----------------------------------------------------------------------
 
 func (p *parser) load(n *yaml.Node, l *Workload) bool {
@@ -474,7 +594,7 @@ func (p *parser) load(n *yaml.Node, l *Workload) bool {
 	if !ok {
 		return false
 	}
-	before := len(p.errs)
+	before := p.total
 	p.require(f, "load", map[string]string{
 		"rate":     "write e.g. rate: 50/s",
 		"duration": "write e.g. duration: 30s",
@@ -527,7 +647,7 @@ func (p *parser) load(n *yaml.Node, l *Workload) bool {
 	if e, ok := f.get("steps"); ok {
 		p.rateSteps(e.val, l)
 	}
-	return len(p.errs) == before
+	return p.total == before
 }
 
 func (p *parser) mix(n *yaml.Node, m *Mix) {
@@ -623,6 +743,10 @@ func (p *parser) variants(n *yaml.Node, e *Experiment) {
 			continue
 		}
 		p.variantNames = append(p.variantNames, ve.name)
+		if p.variantSet == nil {
+			p.variantSet = map[string]bool{}
+		}
+		p.variantSet[ve.name] = true
 		v := Variant{Name: ve.name, System: config.Default()}
 		if ve.val.Kind == yaml.ScalarNode && ve.val.ShortTag() == "!!null" {
 			e.Variants = append(e.Variants, v)
@@ -694,8 +818,18 @@ type builtFault struct {
 	src  int // index in the file's faults list
 }
 
-// allAttrs lists every attribute name of every kind.
-func allAttrs() []string {
+// The names of the fault vocabulary, computed once: the loader asks for
+// them for every fault.
+var (
+	allAttrNames = computeAllAttrs()
+	allKindNames = computeKindNames()
+)
+
+func allAttrs() []string  { return allAttrNames }
+func kindNames() []string { return allKindNames }
+
+// computeAllAttrs lists every attribute name of every kind.
+func computeAllAttrs() []string {
 	var out []string
 	for _, s := range faults.Specs() {
 		for _, a := range s.Attrs {
@@ -707,7 +841,7 @@ func allAttrs() []string {
 	return out
 }
 
-func kindNames() []string {
+func computeKindNames() []string {
 	var out []string
 	for _, s := range faults.Specs() {
 		out = append(out, string(s.Kind))
@@ -734,7 +868,7 @@ var requiredAttrs = map[faults.Kind]string{
 
 // faults parses the schedule; it returns false when it reported an error.
 func (p *parser) faults(n *yaml.Node, e *Experiment, loadOK bool) bool {
-	before := len(p.errs)
+	before := p.total
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return true
 	}
@@ -743,30 +877,68 @@ func (p *parser) faults(n *yaml.Node, e *Experiment, loadOK bool) bool {
 		return false
 	}
 	var built []builtFault
-	names := map[string]bool{}
+	names := newFaultNames()
 	for i, item := range n.Content {
 		built = append(built, p.fault(deref(item), index("faults", i), i, e, loadOK, names)...)
 	}
-	// Faults of one kind on one target and direction cannot overlap.
-	for j := range built {
-		for i := range j {
-			a, b := built[i], built[j]
-			if a.src == b.src || !conflicting(a.f, b.f) {
-				continue
-			}
-			as, ae := a.f.At, faultEnd(a.f, e.Load.Duration)
-			bs, be := b.f.At, faultEnd(b.f, e.Load.Duration)
-			if as < be && bs < ae {
-				p.add(b.node, b.path, fmt.Sprintf("overlaps %s (%s on %s%s, %v to %v)", a.path, a.f.Kind, a.f.Target, dirText(a.f), as, ae),
-					"two faults of one kind on one target and direction would collide; end one before the other starts")
-				break
-			}
-		}
-	}
+	p.overlaps(built, e.Load.Duration)
 	for _, b := range built {
 		e.Faults = append(e.Faults, b.f)
 	}
-	return len(p.errs) == before
+	return p.total == before
+}
+
+// overlaps reports faults of one kind on one target and direction that
+// overlap in time, each at the fault later in the file, naming the other.
+// It sorts each kind and target by start and sweeps, keeping per
+// direction the fault that ends last so far: n log n, not n².
+func (p *parser) overlaps(built []builtFault, duration time.Duration) {
+	type group struct {
+		kind   faults.Kind
+		target string
+	}
+	groups := map[group][]int{}
+	var order []group
+	for i, b := range built {
+		g := group{b.f.Kind, b.f.Target}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	reported := map[int]bool{}
+	for _, g := range order {
+		idx := groups[g]
+		slices.SortStableFunc(idx, func(i, j int) int { return cmp.Compare(built[i].f.At, built[j].f.At) })
+		last := map[faults.Direction]int{} // the fault that ends last so far, per direction
+		for _, j := range idx {
+			b := built[j]
+			for _, d := range []faults.Direction{faults.Upstream, faults.Downstream, faults.Both} {
+				i, ok := last[d]
+				if !ok {
+					continue
+				}
+				a := built[i]
+				if a.src == b.src || !conflicting(a.f, b.f) || faultEnd(a.f, duration) <= b.f.At {
+					continue
+				}
+				li, ei := j, i
+				if a.src > b.src {
+					li, ei = i, j
+				}
+				if later, earlier := built[li], built[ei]; !reported[li] {
+					reported[li] = true
+					es, ee := earlier.f.At, faultEnd(earlier.f, duration)
+					p.add(later.node, later.path, fmt.Sprintf("overlaps %s (%s on %s%s, %v to %v)", earlier.path, earlier.f.Kind, earlier.f.Target, dirText(earlier.f), es, ee),
+						"two faults of one kind on one target and direction would collide; end one before the other starts")
+				}
+				break
+			}
+			if i, ok := last[b.f.Direction]; !ok || faultEnd(built[i].f, duration) < faultEnd(b.f, duration) {
+				last[b.f.Direction] = j
+			}
+		}
+	}
 }
 
 func dirText(f faults.Fault) string {
@@ -786,7 +958,7 @@ func conflicting(a, b faults.Fault) bool {
 	return a.Direction == b.Direction || a.Direction == faults.Both || b.Direction == faults.Both
 }
 
-func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK bool, names map[string]bool) []builtFault {
+func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK bool, names *faultNames) []builtFault {
 	if n.Kind != yaml.MappingNode {
 		p.add(n, path, "want a mapping, got "+describe(n), "write e.g. { at: 10s, for: 10s, target: user, kind: latency, latency: 300ms }")
 		return nil
@@ -848,7 +1020,7 @@ func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK
 			case !identPattern.MatchString(s):
 				p.add(en.val, path+".name", fmt.Sprintf("%q is not a valid fault name", s), "lower-case letters, digits, _ and -, e.g. slow-user")
 				good = false
-			case names[s]:
+			case names.taken[s]:
 				p.add(en.val, path+".name", fmt.Sprintf("%q names another fault too", s), "fault names are unique in an experiment")
 				good = false
 			default:
@@ -935,7 +1107,7 @@ func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK
 			return nil
 		}
 		base.At, base.For = at, fd
-		base.Name = uniqueName(base, names)
+		base.Name = names.unique(base)
 		return []builtFault{{f: base, node: f.node, path: path, src: src}}
 	}
 
@@ -953,7 +1125,7 @@ func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK
 	stepsOK := good
 	baseName := base.Name
 	if baseName == "" {
-		baseName = uniqueName(base, names)
+		baseName = names.unique(base)
 	}
 	for i, item := range sn.Content {
 		spath := index(path+".steps", i)
@@ -1000,7 +1172,7 @@ func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK
 		}
 		step.At, step.For = start, fd
 		step.Name = fmt.Sprintf("%s-%d", baseName, i+1)
-		names[step.Name] = true
+		names.taken[step.Name] = true
 		out = append(out, builtFault{f: step, node: sf.node, path: spath, src: src})
 		start += fd
 	}
@@ -1131,17 +1303,33 @@ func fillDefaults(spec faults.Spec, attrs map[string]int64) {
 	}
 }
 
-// uniqueName is the fault's name, or KIND-TARGET (with a number when that
-// is taken) when it has none; it records the name as taken.
-func uniqueName(f faults.Fault, names map[string]bool) string {
+// faultNames are the names of an experiment's faults, taken so far.
+type faultNames struct {
+	taken map[string]bool
+	next  map[string]int // for KIND-TARGET: the number to try next
+}
+
+func newFaultNames() *faultNames {
+	return &faultNames{taken: map[string]bool{}, next: map[string]int{}}
+}
+
+// unique returns the fault's name, or KIND-TARGET (with a number when that
+// is taken) when it has none, and records the name as taken. Numbers are
+// handed out in order, so naming n faults takes time linear in n.
+func (ns *faultNames) unique(f faults.Fault) string {
 	name := f.Name
 	if name == "" {
-		name = string(f.Kind) + "-" + f.Target
-		for i := 2; names[name]; i++ {
-			name = fmt.Sprintf("%s-%s-%d", f.Kind, f.Target, i)
+		base := string(f.Kind) + "-" + f.Target
+		name = base
+		if ns.taken[name] {
+			i := max(ns.next[base], 2)
+			for ; ns.taken[fmt.Sprintf("%s-%d", base, i)]; i++ {
+			}
+			name = fmt.Sprintf("%s-%d", base, i)
+			ns.next[base] = i + 1
 		}
 	}
-	names[name] = true
+	ns.taken[name] = true
 	return name
 }
 
@@ -1186,10 +1374,10 @@ func (p *parser) hypotheses(n *yaml.Node, e *Experiment, scheduleOK bool) {
 		}
 		if en, ok := f.get("variant"); ok {
 			if s, ok := p.str(en.val, path+".variant"); ok {
-				if !slices.Contains(variantNames, s) {
-					hint := "variants: " + strings.Join(variantNames, ", ")
-					if len(variantNames) == 0 {
-						hint = ""
+				if !p.variantSet[s] {
+					hint := ""
+					if len(variantNames) > 0 && len(variantNames) <= maxListed {
+						hint = "variants: " + strings.Join(variantNames, ", ")
 					}
 					p.add(en.val, path+".variant", fmt.Sprintf("%q is not a variant of this experiment", s), hint)
 					good = false
