@@ -47,8 +47,6 @@ type Replicas struct {
 	conns      []*grpc.ClientConn
 	hedgeAfter time.Duration
 	next       atomic.Uint64
-
-	hedges, hedgesWon atomic.Int64
 }
 
 var _ grpc.ClientConnInterface = (*Replicas)(nil)
@@ -64,8 +62,8 @@ func NewReplicas(p *Policy, conns []*grpc.ClientConn) (*Replicas, error) {
 }
 
 // Hedges returns how many hedges were sent and how many of them answered
-// first.
-func (r *Replicas) Hedges() (sent, won int64) { return r.hedges.Load(), r.hedgesWon.Load() }
+// first (the policy's counters, also in its Stats).
+func (r *Replicas) Hedges() (sent, won int64) { return r.pol.hedges.Load(), r.pol.hedgesWon.Load() }
 
 // Invoke implements grpc.ClientConnInterface: one call through the policy.
 func (r *Replicas) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
@@ -123,7 +121,7 @@ func (r *Replicas) hedged(ctx context.Context, first int, method string, req any
 		case <-fire:
 			fire = nil
 			second := (first + 1) % len(r.conns)
-			r.hedges.Add(1)
+			r.pol.hedges.Add(1)
 			trace.SpanFromContext(ctx).AddEvent(EventHedge, trace.WithAttributes(
 				AttrLink.String(r.pol.link), AttrReplica.Int(second)))
 			send(second, true)
@@ -132,7 +130,7 @@ func (r *Replicas) hedged(ctx context.Context, first int, method string, req any
 			outstanding--
 			if res.err == nil {
 				if res.hedge {
-					r.hedgesWon.Add(1)
+					r.pol.hedgesWon.Add(1)
 				}
 				proto.Reset(reply)
 				proto.Merge(reply, res.reply)

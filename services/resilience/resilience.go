@@ -89,6 +89,8 @@ type Policy struct {
 	opened, closed                    atomic.Int64
 	breakerRejected, bulkheadRejected atomic.Int64
 	fallbacks                         atomic.Int64
+	deadlines                         atomic.Int64 // attempts that ended DeadlineExceeded
+	hedges, hedgesWon                 atomic.Int64 // counted by Replicas
 
 	mu          sync.Mutex
 	transitions []*orderv1.BreakerTransition
@@ -193,6 +195,9 @@ func (p *Policy) Stats() *orderv1.LinkStats {
 		Fallbacks:        p.fallbacks.Load(),
 		BreakerState:     state,
 		Transitions:      ts,
+		Deadlines:        p.deadlines.Load(),
+		HedgesSent:       p.hedges.Load(),
+		HedgesWon:        p.hedgesWon.Load(),
 	}
 }
 
@@ -318,12 +323,18 @@ func fullJitter(ceil time.Duration) time.Duration {
 func (p *Policy) attempt(ctx context.Context, invoke func(context.Context) error) (rejected bool, err error) {
 	once := func() error {
 		p.attempts.Add(1)
+		var err error
 		if p.cfg.Timeout > 0 {
 			actx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-			defer cancel()
-			return invoke(actx)
+			err = invoke(actx)
+			cancel()
+		} else {
+			err = invoke(ctx)
 		}
-		return invoke(ctx)
+		if status.Code(err) == codes.DeadlineExceeded {
+			p.deadlines.Add(1)
+		}
+		return err
 	}
 	if p.cb == nil {
 		return false, once()

@@ -479,6 +479,9 @@ type LinkStats struct {
 	Fallbacks        int64                  `protobuf:"varint,9,opt,name=fallbacks,proto3" json:"fallbacks,omitempty"`
 	BreakerState     string                 `protobuf:"bytes,10,opt,name=breaker_state,json=breakerState,proto3" json:"breaker_state,omitempty"` // closed, half-open, open, or off
 	Transitions      []*BreakerTransition   `protobuf:"bytes,11,rep,name=transitions,proto3" json:"transitions,omitempty"`
+	Deadlines        int64                  `protobuf:"varint,12,opt,name=deadlines,proto3" json:"deadlines,omitempty"`                     // attempts that ended DEADLINE_EXCEEDED (the link's timeout or the caller's)
+	HedgesSent       int64                  `protobuf:"varint,13,opt,name=hedges_sent,json=hedgesSent,proto3" json:"hedges_sent,omitempty"` // second attempts sent to another replica
+	HedgesWon        int64                  `protobuf:"varint,14,opt,name=hedges_won,json=hedgesWon,proto3" json:"hedges_won,omitempty"`    // hedges that answered first
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -590,6 +593,27 @@ func (x *LinkStats) GetTransitions() []*BreakerTransition {
 	return nil
 }
 
+func (x *LinkStats) GetDeadlines() int64 {
+	if x != nil {
+		return x.Deadlines
+	}
+	return 0
+}
+
+func (x *LinkStats) GetHedgesSent() int64 {
+	if x != nil {
+		return x.HedgesSent
+	}
+	return 0
+}
+
+func (x *LinkStats) GetHedgesWon() int64 {
+	if x != nil {
+		return x.HedgesWon
+	}
+	return 0
+}
+
 type BreakerTransition struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AtUnixNano    int64                  `protobuf:"varint,1,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
@@ -679,7 +703,7 @@ const file_order_v1_order_proto_rawDesc = "" +
 	"\x10GetStatsResponse\x12)\n" +
 	"\x05links\x18\x01 \x03(\v2\x13.order.v1.LinkStatsR\x05links\x12\x1c\n" +
 	"\tpublished\x18\x02 \x01(\x03R\tpublished\x12)\n" +
-	"\x10publish_failures\x18\x03 \x01(\x03R\x0fpublishFailures\"\x93\x03\n" +
+	"\x10publish_failures\x18\x03 \x01(\x03R\x0fpublishFailures\"\xf1\x03\n" +
 	"\tLinkStats\x12\x12\n" +
 	"\x04link\x18\x01 \x01(\tR\x04link\x12\x14\n" +
 	"\x05calls\x18\x02 \x01(\x03R\x05calls\x12\x1a\n" +
@@ -692,7 +716,12 @@ const file_order_v1_order_proto_rawDesc = "" +
 	"\tfallbacks\x18\t \x01(\x03R\tfallbacks\x12#\n" +
 	"\rbreaker_state\x18\n" +
 	" \x01(\tR\fbreakerState\x12=\n" +
-	"\vtransitions\x18\v \x03(\v2\x1b.order.v1.BreakerTransitionR\vtransitions\"Y\n" +
+	"\vtransitions\x18\v \x03(\v2\x1b.order.v1.BreakerTransitionR\vtransitions\x12\x1c\n" +
+	"\tdeadlines\x18\f \x01(\x03R\tdeadlines\x12\x1f\n" +
+	"\vhedges_sent\x18\r \x01(\x03R\n" +
+	"hedgesSent\x12\x1d\n" +
+	"\n" +
+	"hedges_won\x18\x0e \x01(\x03R\thedgesWon\"Y\n" +
 	"\x11BreakerTransition\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x12\n" +
