@@ -24,6 +24,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	jaegerUI := fs.String("jaeger-ui", os.Getenv("FALLACIES_JAEGER_UI"), "Jaeger UI base URL, for links to exemplar traces (env FALLACIES_JAEGER_UI)")
 	junit := fs.String("junit", "", "also write one JUnit file for the whole suite here")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	fullTraces := fs.Bool("full-traces", false, "also write every captured trace to traces-full.json.gz (traces.json keeps only the exemplars')")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -40,7 +41,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := runner.Options{Topology: *kind, ReportsDir: *reports, JaegerUI: *jaegerUI, AllowRemote: *allowRemote, TTY: e.stderrTTY}
+	opts := runner.Options{Topology: *kind, ReportsDir: *reports, JaegerUI: *jaegerUI, AllowRemote: *allowRemote, TTY: e.stderrTTY, FullTraces: *fullTraces}
 	if !*quiet {
 		opts.Progress = e.stderr
 	}

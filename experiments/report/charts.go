@@ -42,6 +42,11 @@ func domainOf(r *Report) timeDomain {
 		for _, b := range v.Breakers {
 			n = math.Max(n, b.Offset)
 		}
+		for _, c := range v.Consumers {
+			for _, s := range c.Seconds {
+				n = math.Max(n, float64(s.T+1))
+			}
+		}
 	}
 	if n <= 0 {
 		n = 1
@@ -439,17 +444,39 @@ func waterfall(id string, e Exemplar) template.HTML {
 		if sp.Note != "" {
 			tip += ", " + sp.Note
 		}
+		held := 0.0
+		for _, h := range sp.Held {
+			held += h.DurationMs
+		}
+		if sp.Fault != "" {
+			tip += fmt.Sprintf(", fault %s on its link: %s outside the server span", sp.Fault, fmtMs(held))
+		}
 		bx, bw := x.at(sp.StartMs), math.Max(x.at(sp.StartMs+sp.DurationMs)-x.at(sp.StartMs), 1.5)
 		s.rect(bx, y+4, bw, row-8, class, tip)
+		for _, h := range sp.Held {
+			hx := x.at(h.StartMs)
+			s.rect(hx, y+2, math.Max(x.at(h.StartMs+h.DurationMs)-hx, 1.5), row-4, "held",
+				fmt.Sprintf("fault %s held the call %s (%s–%s)", sp.Fault, fmtMs(h.DurationMs), fmtMs(h.StartMs), fmtMs(h.StartMs+h.DurationMs)))
+		}
 		txt := fmtMs(sp.DurationMs)
+		if sp.Fault != "" {
+			txt += " · " + fmtMs(held) + " held by fault " + sp.Fault
+		}
 		if sp.Note != "" {
 			txt += " · " + sp.Note
 		}
 		tw := 6.2 * float64(len([]rune(txt)))
-		if bx+bw+4+tw <= w-2 {
-			s.text(bx+bw+4, y+14, "start", "dur", txt)
-		} else {
-			s.text(bx-4, y+14, "end", "dur", txt)
+		tclass := "dur"
+		if sp.Fault != "" {
+			tclass = "dur heldlabel"
+		}
+		switch {
+		case bx+bw+4+tw <= w-2:
+			s.text(bx+bw+4, y+14, "start", tclass, txt)
+		case bx-4-tw >= barL-label:
+			s.text(bx-4, y+14, "end", tclass, txt)
+		default: // a long bar: the label goes inside it
+			s.text(bx+bw-4, y+14, "end", tclass+" inbar", txt)
 		}
 	}
 	return s.HTML()
@@ -465,4 +492,96 @@ func tickMs(ms float64) string {
 	default:
 		return fmtNum(ms) + "ms"
 	}
+}
+
+// consumerNames lists every consumer with a series in any variant, in
+// order of first appearance, so that all variants draw the same rows.
+func consumerNames(r *Report) []string {
+	var names []string
+	for _, v := range r.Variants {
+		for _, c := range v.Consumers {
+			if !slices.Contains(names, c.Consumer) {
+				names = append(names, c.Consumer)
+			}
+		}
+	}
+	return names
+}
+
+// consumerScales are the y scales shared by one consumer's charts across
+// variants: events per second (and events behind) on the left, the age of
+// the oldest unapplied event on the right.
+func consumerScales(r *Report, name string) (events, lag yScale) {
+	var maxEvents, maxLag float64
+	for _, v := range r.Variants {
+		for _, c := range v.Consumers {
+			if c.Consumer != name {
+				continue
+			}
+			for _, s := range c.Seconds {
+				maxEvents = math.Max(maxEvents, float64(max(s.Published, s.Applied, s.LagEvents)))
+				maxLag = math.Max(maxLag, s.LagMs)
+			}
+		}
+	}
+	return linearY(maxEvents, chartBottom, chartTop), linearY(maxLag, chartBottom, chartTop)
+}
+
+// consumerSeriesOf returns v's series of consumer name; ok is false when v
+// has none.
+func consumerSeriesOf(v Variant, name string) (ConsumerSeries, bool) {
+	for _, c := range v.Consumers {
+		if c.Consumer == name {
+			return c, true
+		}
+	}
+	return ConsumerSeries{}, false
+}
+
+// consumerChart draws one consumer second by second: events published and
+// applied per second as lines, the events published but not yet applied
+// as a shaded area (left axis), and the age of the oldest of them as a
+// dashed line (right axis, labelled inside the plot).
+func consumerChart(id string, v Variant, name string, d timeDomain, events, lag yScale) template.HTML {
+	c := newChart(id, "Consumer "+name+", "+v.Name,
+		fmt.Sprintf("orders.created events published and applied by %s per second for variant %s, the events it was behind, and the age of the oldest unapplied event; fault windows shaded", name, v.Name),
+		d, events, func(f float64) string { return fmtNum(f) }, v.Faults)
+	cs, _ := consumerSeriesOf(v, name)
+	var pub, app, behind, age polyline
+	for i, s := range cs.Seconds {
+		mid := c.x.at(float64(s.T) + 0.5)
+		if i == 0 {
+			behind.to(mid, events.at(0))
+		}
+		pub.to(mid, events.at(float64(s.Published)))
+		app.to(mid, events.at(float64(s.Applied)))
+		behind.to(mid, events.at(float64(s.LagEvents)))
+		age.to(mid, lag.at(s.LagMs))
+		if i == len(cs.Seconds)-1 {
+			behind.to(mid, events.at(0))
+			behind.b.WriteString("Z")
+		}
+	}
+	c.s.path(behind.d(), "area behind", "events published but not yet applied")
+	c.s.path(pub.d(), "series published", "published per second")
+	c.s.path(app.d(), "series applied", "applied per second")
+	c.s.path(age.d(), "series lag", "age of the oldest unapplied event")
+	c.s.group("ticks lagticks")
+	for _, t := range lag.ticks[1:] {
+		c.s.text(chartRight-4, lag.at(t)+4, "end", "lagtick", tickMs(t))
+	}
+	c.s.end()
+	c.legend([2]string{"published", "published/s"}, [2]string{"applied", "applied/s"},
+		[2]string{"behind", "events behind"}, [2]string{"lag", "lag (right)"})
+	c.s.group("hover")
+	w := c.x.at(1) - c.x.at(0)
+	for _, s := range cs.Seconds {
+		tip := fmt.Sprintf("%ds: %d published, %d applied by %s, %d behind", s.T, s.Published, s.Applied, name, s.LagEvents)
+		if s.LagEvents > 0 {
+			tip += ", oldest waiting " + fmtMs(s.LagMs)
+		}
+		c.s.rect(c.x.at(float64(s.T)), chartTop, w, chartBottom-chartTop, "", tip)
+	}
+	c.s.end()
+	return c.s.HTML()
 }

@@ -170,3 +170,40 @@ func fmtRateError(achieved, target float64) string {
 	}
 	return strconv.FormatFloat(100*(finite(achieved)/target-1), 'f', 2, 64) + "%"
 }
+
+// mechanismLabels says what each mechanism kind did, for a count.
+var mechanismLabels = map[string]string{
+	MechanismFallback:         "fallbacks served",
+	MechanismRetry:            "retries sent",
+	MechanismDeadline:         "deadlines hit",
+	MechanismBreakerOpen:      "breaker opens",
+	MechanismBreakerRejected:  "calls rejected by the breaker",
+	MechanismBulkheadRejected: "calls rejected by the bulkhead",
+	MechanismHedge:            "hedges sent",
+	MechanismHedgeWon:         "hedges won",
+	MechanismDuplicateSkipped: "duplicates skipped",
+}
+
+// fmtMechanism says what one mechanism did: "494 fallbacks served on
+// order.user".
+func fmtMechanism(m Mechanism) string {
+	label, ok := mechanismLabels[m.Kind]
+	if !ok {
+		label = m.Kind
+	}
+	on := " on "
+	if !strings.Contains(m.Where, ".") {
+		on = " by " // a consumer, not a link
+	}
+	return fmt.Sprintf("%d %s%s%s", m.Count, label, on, m.Where)
+}
+
+// noMechanism is what a variant in which no mechanism acted shows.
+const noMechanism = "none acted: no fallback, retry, deadline, breaker, bulkhead, hedge or duplicate skip"
+
+// mechanismsKnown reports whether v's mechanisms were read from the
+// services: a variant that failed or was aborted before the services were
+// read has none, which does not mean none acted.
+func mechanismsKnown(v Variant) bool {
+	return len(v.Mechanisms) > 0 || (v.Error == "" && v.Consistency.Acknowledged > 0)
+}

@@ -55,6 +55,7 @@ type htmlView struct {
 	Hypotheses  []hypothesisRow
 	Consistency []consistencyRow
 	Metrics     []metricRow
+	NoMechanism string
 }
 
 type variantView struct {
@@ -69,6 +70,10 @@ type variantView struct {
 	Phases    []phaseRow
 	Exemplars []exemplarView
 	Breakers  []BreakerTransition
+	// Mechanisms says what each resilience mechanism did; empty with
+	// MechanismsKnown means none acted.
+	Mechanisms      []string
+	MechanismsKnown bool
 }
 
 type phaseRow struct {
@@ -135,6 +140,7 @@ func buildView(r *Report) htmlView {
 		ExitCode:    r.ExitCode(),
 		Counts:      r.Count(),
 		Faults:      reportFaults(r),
+		NoMechanism: noMechanism,
 	}
 	if !r.StartedAt.IsZero() {
 		view.Started = r.StartedAt.Format("2006-01-02 15:04:05 MST")
@@ -144,6 +150,10 @@ func buildView(r *Report) htmlView {
 			Name: v.Name, Status: variantStatus(v), Error: v.Error, Knobs: v.Knobs,
 			Before: v.Phases[PhaseBefore], During: v.Phases[PhaseDuring], After: v.Phases[PhaseAfter],
 			Breakers: v.Breakers,
+		}
+		vv.MechanismsKnown = mechanismsKnown(v)
+		for _, m := range v.Mechanisms {
+			vv.Mechanisms = append(vv.Mechanisms, fmtMechanism(m))
 		}
 		one := Report{Variants: []Variant{v}}
 		vv.Counts = one.Count()
@@ -184,8 +194,18 @@ func buildCharts(r *Report) []chartRow {
 	if len(links) > 0 {
 		rows = append(rows, chartRow{ID: "breakers", Title: "Circuit breakers", Note: "state of each breaker over time: closed lets calls through, open fails them fast, half-open lets a probe through."})
 	}
+	consumers := consumerNames(r)
+	firstConsumer := len(rows)
+	for _, name := range consumers {
+		rows = append(rows, chartRow{ID: "consumer-" + name, Title: "Consumer " + name + ": published, applied, behind",
+			Note: "orders.created events published per second against the events " + name + " applied; the shaded area is how many events it was behind at the end of each second, the dashed line how long the oldest of them had waited (right-hand scale). A consumer that keeps up during a fault shows the asynchronous path does not inherit it."})
+	}
 	for i, v := range r.Variants {
 		st := variantStatus(v)
+		for j, name := range consumers {
+			ev, lag := consumerScales(r, name)
+			rows[firstConsumer+j].Cells = append(rows[firstConsumer+j].Cells, chartCell{v.Name, st, consumerChart(fmt.Sprintf("v%d-c%d", i, j), v, name, d, ev, lag)})
+		}
 		rows[0].Cells = append(rows[0].Cells, chartCell{v.Name, st, latencyChart(fmt.Sprintf("v%d-lat", i), v, d, lat)})
 		rows[1].Cells = append(rows[1].Cells, chartCell{v.Name, st, successChart(fmt.Sprintf("v%d-ok", i), v, d)})
 		rows[2].Cells = append(rows[2].Cells, chartCell{v.Name, st, requestsChart(fmt.Sprintf("v%d-req", i), v, d, req)})

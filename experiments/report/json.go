@@ -107,6 +107,18 @@ func normalizeVariant(v Variant) Variant {
 		ex[i] = e
 	}
 	v.Exemplars = ex
+	v.Mechanisms = nonNil(v.Mechanisms)
+	cons := make([]ConsumerSeries, len(v.Consumers))
+	for i, c := range v.Consumers {
+		secs := make([]ConsumerSecond, len(c.Seconds))
+		for j, s := range c.Seconds {
+			s.LagMs = finite(s.LagMs)
+			secs[j] = s
+		}
+		c.Seconds = secs
+		cons[i] = c
+	}
+	v.Consumers = cons
 	return v
 }
 

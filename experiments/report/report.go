@@ -90,7 +90,55 @@ type Variant struct {
 	Breakers    []BreakerTransition         `json:"breakers"`        // circuit breaker state changes in time order
 	Metrics     map[string]float64          `json:"metrics"`         // every scalar metric computed, by vocabulary name; durations in ms
 	Exemplars   []Exemplar                  `json:"exemplars"`       // slowest and failed traces per phase
+	Mechanisms  []Mechanism                 `json:"mechanisms"`      // what the resilience mechanisms did, by the services' own counters
+	Consumers   []ConsumerSeries            `json:"consumers"`       // per asynchronous consumer, events published and applied per second
 	Error       string                      `json:"error,omitempty"` // the testbed failed while running this variant
+}
+
+// Mechanism kinds as used in Mechanism.Kind, in the order reports list them.
+const (
+	MechanismFallback         = "fallback"          // a call failed and a fallback answered instead
+	MechanismRetry            = "retry"             // a failed attempt was sent again
+	MechanismDeadline         = "deadline"          // an attempt ran out of time (DEADLINE_EXCEEDED)
+	MechanismBreakerOpen      = "breaker_open"      // a circuit breaker opened
+	MechanismBreakerRejected  = "breaker_rejected"  // a call was failed fast by an open breaker
+	MechanismBulkheadRejected = "bulkhead_rejected" // a call was refused by a full bulkhead
+	MechanismHedge            = "hedge"             // a second attempt went to another replica
+	MechanismHedgeWon         = "hedge_won"         // a hedge answered first
+	MechanismDuplicateSkipped = "duplicate_skipped" // a consumer recognised a redelivered event and skipped it
+)
+
+// MechanismKinds lists every mechanism kind in report order.
+var MechanismKinds = []string{
+	MechanismFallback, MechanismRetry, MechanismDeadline, MechanismBreakerOpen, MechanismBreakerRejected,
+	MechanismBulkheadRejected, MechanismHedge, MechanismHedgeWon, MechanismDuplicateSkipped,
+}
+
+// Mechanism is how often one resilience mechanism acted in one place during
+// a variant's run, as the services counted it: why one variant's figures
+// differ from another's (a resilient variant is fast during a fault because
+// its fallback answered, not by luck).
+type Mechanism struct {
+	Kind  string `json:"kind"`  // one of MechanismKinds
+	Where string `json:"where"` // the link (order.user, order.payment) or the consumer (ledger)
+	Count int64  `json:"count"` // how many times, over the whole run; never 0
+}
+
+// ConsumerSeries is one asynchronous consumer seen second by second: the
+// events published to it and the events it applied, and how far it was
+// behind. It shows whether the asynchronous path inherits a fault.
+type ConsumerSeries struct {
+	Consumer string           `json:"consumer"` // notification, ledger
+	Seconds  []ConsumerSecond `json:"seconds"`  // one entry per second from the run start
+}
+
+// ConsumerSecond is one second of a ConsumerSeries.
+type ConsumerSecond struct {
+	T         int     `json:"t"`          // seconds from the run start
+	Published int64   `json:"published"`  // orders.created events published in the second
+	Applied   int64   `json:"applied"`    // distinct events the consumer first applied in the second
+	LagEvents int64   `json:"lag_events"` // published but not yet applied at the end of the second
+	LagMs     float64 `json:"lag_ms"`     // the oldest unapplied event's age at the end of the second; 0 when none
 }
 
 // Knob is one setting a variant changes.
@@ -232,6 +280,17 @@ type WaterfallSpan struct {
 	Depth      int     `json:"depth"` // 0 for the root
 	Error      bool    `json:"error"`
 	Note       string  `json:"note,omitempty"` // e.g. retry attempt 2, breaker open, fallback
+	// Fault names the fault that was on this call's link while the call
+	// ran (client spans only); Held is when the call was outside the
+	// server span that answered it, the time the fault held its bytes.
+	Fault string     `json:"fault,omitempty"`
+	Held  []Interval `json:"held,omitempty"`
+}
+
+// Interval is a stretch of an exemplar trace, relative to its start.
+type Interval struct {
+	StartMs    float64 `json:"start_ms"`
+	DurationMs float64 `json:"duration_ms"`
 }
 
 // Suite is the result of running several experiments one after the other.

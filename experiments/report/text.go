@@ -199,6 +199,16 @@ func (t *textWriter) variant(v Variant) {
 			fmtPerSecond(l.AchievedPerSecond), fmtPerSecond(l.TargetPerSecond), fmtRateError(l.AchievedPerSecond, l.TargetPerSecond),
 			l.Sent, l.Dropped, fmtMs(l.SendLagMs.P50), fmtMs(l.SendLagMs.P99), fmtMs(l.SendLagMs.Max))
 	}
+	if mechanismsKnown(v) {
+		parts := make([]string, len(v.Mechanisms))
+		for i, m := range v.Mechanisms {
+			parts[i] = fmtMechanism(m)
+		}
+		if len(parts) == 0 {
+			parts = []string{noMechanism}
+		}
+		fmt.Fprintln(w, "  Mechanisms: "+strings.Join(parts, " · "))
+	}
 
 	if len(v.Hypotheses) > 0 {
 		fmt.Fprintln(w, "  Hypotheses")

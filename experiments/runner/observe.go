@@ -88,6 +88,9 @@ type observation struct {
 	// published counts the orders.created messages in the ORDERS stream by
 	// order id; nil when not known (no stream, or it could not be read).
 	published map[string]int
+	// publishedAt is when the stream stored each order's first
+	// orders.created message; nil when not known.
+	publishedAt map[string]time.Time
 }
 
 // observe reads what the services recorded since since: charges created

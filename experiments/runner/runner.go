@@ -12,6 +12,7 @@
 package runner
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,9 @@ type Options struct {
 	JaegerUI string
 	// AllowRemote permits target addresses that are not loopback.
 	AllowRemote bool
+	// FullTraces writes every captured trace to traces-full.json.gz beside
+	// the report, not only the exemplars' (traces.json).
+	FullTraces bool
 	// Progress receives the live progress line; nil means none.
 	Progress io.Writer
 	// TTY makes the progress line redraw in place instead of printing
@@ -158,7 +162,7 @@ func Run(ctx context.Context, exp *spec.Experiment, o Options) (res *Result, err
 		rep.Passed = rep.Passed && v.Passed
 	}
 	rep.DurationSeconds = now().Sub(started).Seconds()
-	if err := writeReport(dir, rep, traces); err != nil {
+	if err := writeReport(dir, rep, traces, o.FullTraces); err != nil {
 		return res, fmt.Errorf("%w: write report: %v", ErrTestbed, err)
 	}
 	if rep.Error != "" {
@@ -183,16 +187,37 @@ func reportsDir(o Options) string {
 	return o.ReportsDir
 }
 
-func writeReport(dir string, rep *report.Report, traces []traceSet) error {
+func writeReport(dir string, rep *report.Report, traces []traceSet, full bool) error {
 	if err := report.WriteDir(dir, rep); err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(dir, "traces.json"))
+	if err := writeTraceFile(filepath.Join(dir, FileTraces), traces, writeTraces); err != nil {
+		return err
+	}
+	if full {
+		return writeTraceFile(filepath.Join(dir, FileFullTraces), traces, writeFullTraces)
+	}
+	return nil
+}
+
+// writeTraceFile writes one trace file through write.
+func writeTraceFile(path string, traces []traceSet, write func(io.Writer, []traceSet) error) error {
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return writeTraces(f, traces)
+	bw := bufio.NewWriter(f)
+	err = write(bw, traces)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // newReportDir creates the report folder of a run of experiment name

@@ -27,34 +27,41 @@ const (
 // errStreamTooLarge marks a stream with more messages than streamReadLimit.
 var errStreamTooLarge = errors.New("too many messages to count")
 
+// streamRead is what readPublished found in the ORDERS stream.
+type streamRead struct {
+	count map[string]int       // orders.created messages by order id
+	first map[string]time.Time // when the stream stored each order's first message
+}
+
 // readPublished counts the orders.created messages stored in the ORDERS
-// stream since since, by order id, reading the stream over a direct
+// stream since since, by order id, and notes when each order's first was
+// stored, reading the stream over a direct
 // connection to natsURL (never through a proxy: the runner observes, it is
-// not under test). It returns nil, nil when there is no stream (core publish
+// not under test). It returns a zero streamRead when there is no stream (core publish
 // mode creates none, so what was published is not known).
 //
 // It reads with an ephemeral pull consumer that acknowledges nothing and is
 // deleted afterwards, so the services' own durable consumers are untouched.
 // It stops at the number of messages pending when it started, at
 // streamReadLimit messages, or after streamReadTimeout.
-func readPublished(ctx context.Context, natsURL string, since time.Time, opts ...nats.Option) (map[string]int, error) {
+func readPublished(ctx context.Context, natsURL string, since time.Time, opts ...nats.Option) (streamRead, error) {
 	ctx, cancel := context.WithTimeout(ctx, streamReadTimeout)
 	defer cancel()
 	nc, err := nats.Connect(natsURL, append([]nats.Option{nats.Name("fallacies-checker"), nats.Timeout(5 * time.Second), nats.MaxReconnects(0)}, opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", natsURL, err)
+		return streamRead{}, fmt.Errorf("connect to nats %s: %w", natsURL, err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, fmt.Errorf("open jetstream at %s: %w", natsURL, err)
+		return streamRead{}, fmt.Errorf("open jetstream at %s: %w", natsURL, err)
 	}
 	stream, err := js.Stream(ctx, events.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, nil
+		return streamRead{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("look up stream %s: %w", events.Stream, err)
+		return streamRead{}, fmt.Errorf("look up stream %s: %w", events.Stream, err)
 	}
 	start := since
 	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
@@ -67,7 +74,7 @@ func readPublished(ctx context.Context, natsURL string, since time.Time, opts ..
 		MemoryStorage:     true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create reader on stream %s: %w", events.Stream, err)
+		return streamRead{}, fmt.Errorf("create reader on stream %s: %w", events.Stream, err)
 	}
 	defer func() {
 		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -76,33 +83,39 @@ func readPublished(ctx context.Context, natsURL string, since time.Time, opts ..
 	}()
 	pending := cons.CachedInfo().NumPending
 	if pending > streamReadLimit {
-		return nil, fmt.Errorf("stream %s holds %d messages since the run started: %w (limit %d)", events.Stream, pending, errStreamTooLarge, streamReadLimit)
+		return streamRead{}, fmt.Errorf("stream %s holds %d messages since the run started: %w (limit %d)", events.Stream, pending, errStreamTooLarge, streamReadLimit)
 	}
-	out := make(map[string]int)
+	out := streamRead{count: make(map[string]int), first: make(map[string]time.Time)}
 	var read uint64
 	for read < pending {
 		batch, err := cons.Fetch(int(min(pending-read, streamFetchBatch)), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
-			return nil, fmt.Errorf("read stream %s: %w", events.Stream, err)
+			return streamRead{}, fmt.Errorf("read stream %s: %w", events.Stream, err)
 		}
 		n := 0
 		for msg := range batch.Messages() {
 			n++
-			out[orderIDOf(msg)]++
+			id := orderIDOf(msg)
+			out.count[id]++
+			if md, err := msg.Metadata(); err == nil {
+				if t, ok := out.first[id]; !ok || md.Timestamp.Before(t) {
+					out.first[id] = md.Timestamp
+				}
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return nil, fmt.Errorf("read stream %s: %w", events.Stream, err)
+			return streamRead{}, fmt.Errorf("read stream %s: %w", events.Stream, err)
 		}
 		read += uint64(n)
 		if n == 0 {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("read stream %s: %d of %d messages read: %w", events.Stream, read, pending, ctx.Err())
+				return streamRead{}, fmt.Errorf("read stream %s: %d of %d messages read: %w", events.Stream, read, pending, ctx.Err())
 			}
 			// Messages can vanish under the reader (a limit or a purge):
 			// what is left is what there is.
 			info, err := cons.Info(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("read stream %s: %w", events.Stream, err)
+				return streamRead{}, fmt.Errorf("read stream %s: %w", events.Stream, err)
 			}
 			if info.NumPending == 0 {
 				break
@@ -127,14 +140,14 @@ func orderIDOf(msg jetstream.Msg) string {
 // publishedSince is readPublished for the runner: a stream that cannot be
 // read leaves what was published unknown (logged), rather than failing a
 // run whose other figures stand.
-func publishedSince(ctx context.Context, log *slog.Logger, natsURL string, since time.Time, opts ...nats.Option) map[string]int {
+func publishedSince(ctx context.Context, log *slog.Logger, natsURL string, since time.Time, opts ...nats.Option) streamRead {
 	if natsURL == "" {
-		return nil
+		return streamRead{}
 	}
 	pub, err := readPublished(ctx, natsURL, since, opts...)
 	if err != nil {
 		log.Warn("count published events", "nats", natsURL, "err", err)
-		return nil
+		return streamRead{}
 	}
 	return pub
 }

@@ -1,8 +1,9 @@
 package runner
 
 import (
-	"cmp"
+	"compress/gzip"
 	"io"
+	"net"
 	"slices"
 	"time"
 
@@ -60,26 +61,73 @@ func phaseAt(exp *spec.Experiment, off time.Duration) string {
 	return string(spec.After)
 }
 
+// onLinks is what marks a fault inside an exemplar: the faults as they
+// happened and the proxy each client address leads to.
+type onLinks struct {
+	faults []report.Fault
+	proxy  map[string]string // proxy listen address (host:port) → proxy name
+}
+
+// newOnLinks indexes the proxies of every endpoint set the run used (a
+// process fault can move a proxy).
+func newOnLinks(faults []report.Fault, eps ...map[string]string) *onLinks {
+	o := &onLinks{faults: faults, proxy: map[string]string{}}
+	for _, proxies := range eps {
+		for name, addr := range proxies {
+			o.proxy[addr] = name
+		}
+	}
+	return o
+}
+
+// linkOf names the link a client span called: the proxy its server
+// address is, else its fallacies.link attribute, else its callee.
+func (o *onLinks) linkOf(s tracing.Span) string {
+	if addr := s.Attrs["server.address"]; addr != "" {
+		if name, ok := o.proxy[net.JoinHostPort(addr, s.Attrs["server.port"])]; ok {
+			return name
+		}
+	}
+	if l := s.Attrs[attrLink]; l != "" {
+		return l
+	}
+	return tracing.Callee(s)
+}
+
+// faultOn returns the first fault on link whose window overlaps s.
+func (o *onLinks) faultOn(link string, s tracing.Span) (report.Fault, bool) {
+	if o == nil || link == "" {
+		return report.Fault{}, false
+	}
+	for _, f := range o.faults {
+		if f.Target == link && f.Start.Before(s.End) && f.End.After(s.Start) {
+			return f, true
+		}
+	}
+	return report.Fault{}, false
+}
+
 // exemplars picks the slowest and the slowest failed order trace of each
-// phase and draws them as waterfalls.
-func exemplars(ts traceSet, jaegerUI string) []report.Exemplar {
+// phase and draws them as waterfalls, marking in them the time faults on
+// links held calls (links may be nil).
+func exemplars(ts traceSet, jaegerUI string, links *onLinks) []report.Exemplar {
 	var out []report.Exemplar
 	for _, phase := range []string{report.PhaseBefore, report.PhaseDuring, report.PhaseAfter} {
 		traces := ts.orders[phase]
 		if t, ok := tracing.Slowest(traces); ok {
-			out = append(out, exemplar(t, phase, report.ExemplarSlowest, jaegerUI))
+			out = append(out, exemplar(t, phase, report.ExemplarSlowest, jaegerUI, links))
 		}
 		if t, ok := tracing.Failed(traces); ok {
-			out = append(out, exemplar(t, phase, report.ExemplarFailed, jaegerUI))
+			out = append(out, exemplar(t, phase, report.ExemplarFailed, jaegerUI, links))
 		}
 	}
 	return out
 }
 
-func exemplar(t tracing.Trace, phase, kind, jaegerUI string) report.Exemplar {
+func exemplar(t tracing.Trace, phase, kind, jaegerUI string, links *onLinks) report.Exemplar {
 	ex := report.Exemplar{
 		Phase: phase, Kind: kind, TraceID: t.ID, Root: tracing.ShortName(t.Root),
-		DurationMs: ms(t.Duration()), Error: t.Root.Error, Spans: waterfall(t),
+		DurationMs: ms(t.Duration()), Error: t.Root.Error, Spans: waterfall(t, links),
 	}
 	if jaegerUI != "" {
 		ex.JaegerURL = tracing.JaegerTraceURL(jaegerUI, t.ID)
@@ -88,8 +136,10 @@ func exemplar(t tracing.Trace, phase, kind, jaegerUI string) report.Exemplar {
 }
 
 // waterfall lays a trace out depth first, parents before children,
-// siblings by start time, offsets from the root's start.
-func waterfall(t tracing.Trace) []report.WaterfallSpan {
+// siblings by start time, offsets from the root's start. A client span
+// that ran while a fault was on its link names the fault and when the
+// call was outside its server span (the time the fault held it).
+func waterfall(t tracing.Trace, links *onLinks) []report.WaterfallSpan {
 	children := map[string][]tracing.Span{}
 	for _, s := range t.Spans {
 		if s.SpanID != t.Root.SpanID {
@@ -112,10 +162,23 @@ func waterfall(t tracing.Trace) []report.WaterfallSpan {
 				note += e.Name
 			}
 		}
-		out = append(out, report.WaterfallSpan{
+		ws := report.WaterfallSpan{
 			Service: s.Service, Name: tracing.ShortName(s), StartMs: ms(s.Start.Sub(t.Root.Start)),
 			DurationMs: ms(s.Duration()), Depth: depth, Error: s.Error, Note: note,
-		})
+		}
+		if s.Kind == tracing.KindClient && links != nil {
+			if f, ok := links.faultOn(links.linkOf(s), s); ok {
+				ws.Fault = f.Name
+				before, after, _ := tracing.OutsideServer(t, s)
+				if before > 0 {
+					ws.Held = append(ws.Held, report.Interval{StartMs: ws.StartMs, DurationMs: ms(before)})
+				}
+				if after > 0 {
+					ws.Held = append(ws.Held, report.Interval{StartMs: ws.StartMs + ws.DurationMs - ms(after), DurationMs: ms(after)})
+				}
+			}
+		}
+		out = append(out, ws)
 		kids := children[s.SpanID]
 		slices.SortFunc(kids, func(a, b tracing.Span) int { return a.Start.Compare(b.Start) })
 		for _, k := range kids {
@@ -126,60 +189,59 @@ func waterfall(t tracing.Trace) []report.WaterfallSpan {
 	return out
 }
 
-// tracesPerVariant bounds the order traces of one variant in traces.json.
-const tracesPerVariant = 300
+// Trace files a report folder holds.
+const (
+	// FileTraces holds, per variant, the exemplar order traces and the
+	// consumer traces linked to them: what the waterfalls and the trace
+	// hypotheses were read from, small enough to keep with every report
+	// and to drop into Jaeger UI as it is.
+	FileTraces = "traces.json"
+	// FileFullTraces holds every trace of the run, gzip-compressed; written
+	// only when Options.FullTraces asks for it.
+	FileFullTraces = "traces-full.json.gz"
+)
 
-// writeTraces writes traces.json: per variant a sample of at most
-// tracesPerVariant order traces (every exemplar, then failed ones, the
-// slowest, and an even spread over the run) with the consumer traces
-// linked to them. A whole run's traces would be tens of megabytes, too
-// much for Jaeger UI's file upload.
+// writeTraces writes traces.json: per variant its exemplar order traces
+// (the slowest and the slowest failed of each phase: the traces the
+// critical-path hypotheses read) and the consumer traces linked to them
+// (what trace.async_isolated compares), in Jaeger's JSON format.
 func writeTraces(w io.Writer, sets []traceSet) error {
 	var out []tracing.Trace
 	for _, s := range sets {
-		out = append(out, sampleTraces(s, tracesPerVariant)...)
+		out = append(out, exemplarTraces(s)...)
 	}
 	return tracing.WriteJaegerJSON(w, out)
 }
 
-func sampleTraces(s traceSet, limit int) []tracing.Trace {
+// writeFullTraces writes every trace of every variant, in Jaeger's JSON
+// format, gzip-compressed (the JSON of a 30-second run is tens of
+// megabytes; compressed, a tenth of that).
+func writeFullTraces(w io.Writer, sets []traceSet) error {
+	zw := gzip.NewWriter(w)
+	var out []tracing.Trace
+	for _, s := range sets {
+		out = append(out, s.all...)
+	}
+	if err := tracing.WriteJaegerJSON(zw, out); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// exemplarTraces returns the exemplar order traces of s and the consumer
+// traces that link to their producer spans.
+func exemplarTraces(s traceSet) []tracing.Trace {
 	orders := s.orders[string(spec.Always)]
 	picked := map[string]bool{}
 	var out []tracing.Trace
-	take := func(t tracing.Trace) {
-		if !picked[t.ID] && len(out) < limit {
-			picked[t.ID] = true
-			out = append(out, t)
-		}
-	}
-	for _, ex := range exemplars(s, "") {
+	for _, ex := range exemplars(s, "", nil) {
 		for _, t := range orders {
-			if t.ID == ex.TraceID {
-				take(t)
+			if t.ID == ex.TraceID && !picked[t.ID] {
+				picked[t.ID] = true
+				out = append(out, t)
 			}
 		}
 	}
-	var failed []tracing.Trace
-	for _, t := range orders {
-		if t.Root.Error {
-			failed = append(failed, t)
-		}
-	}
-	for _, t := range failed[:min(len(failed), limit/3)] {
-		take(t)
-	}
-	bySlowest := slices.Clone(orders)
-	slices.SortFunc(bySlowest, func(a, b tracing.Trace) int { return cmp.Compare(b.Duration(), a.Duration()) })
-	for _, t := range bySlowest[:min(len(bySlowest), limit/3)] {
-		take(t)
-	}
-	if n := len(orders); n > 0 {
-		step := max(1, n/max(1, limit-len(out)))
-		for i := 0; i < n; i += step {
-			take(orders[i])
-		}
-	}
-	// The consumer traces that link to a picked order's producer span.
 	producers := map[string]bool{}
 	for _, t := range out {
 		for _, sp := range t.Spans {

@@ -305,7 +305,8 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	if err != nil {
 		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
-	obs.published = publishedSince(ctx, vr.opts.log(), ep.NATS, start, events.TLSOptions(observer.ClientTLS)...)
+	pub := publishedSince(ctx, vr.opts.log(), ep.NATS, start, events.TLSOptions(observer.ClientTLS)...)
+	obs.published, obs.publishedAt = pub.count, pub.first
 	cons := check.CheckConsistency(res.History, obs.toChecker())
 	// What the sniffers saw, read while Toxiproxy still answers.
 	sn := sniffed(ctx, tinj, exp.Faults)
@@ -334,7 +335,13 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	}
 	m.addCatalogue(measured{exp: exp, start: start, load: res, obs: obs, traces: ts}, rv.Faults, cat)
 	fillVariant(&rv, res, obs, cons, m, start)
-	rv.Exemplars = exemplars(ts, vr.opts.JaegerUI)
+	proxies := []map[string]string{ep.Proxies}
+	if topo != nil {
+		proxies = append(proxies, topo.Endpoints().Proxies)
+	}
+	rv.Exemplars = exemplars(ts, vr.opts.JaegerUI, newOnLinks(rv.Faults, proxies...))
+	rv.Mechanisms = mechanisms(obs)
+	rv.Consumers = consumerSeries(exp, obs, start)
 	rv.Hypotheses = evaluate(exp, v.Name, vr.opts.Target != nil, m)
 	rv.Passed = true
 	for _, h := range rv.Hypotheses {
