@@ -82,6 +82,7 @@ func init() {
 		{"up", "start the system under test and keep it up until Ctrl-C", "[flags]", cmdUp},
 		{"place-order", "place orders through a running system and print what happened", "[flags]", cmdPlaceOrder},
 		{"reset", "remove the faults a run left behind (after a crash)", "[flags]", cmdReset},
+		{"reports", "manage report folders: prune --keep N deletes all but the N newest", "prune --keep N [--dir reports] [--dry-run]", cmdReports},
 		{"soak", "run the resilient variants in a loop at a multiple of their load; fail on leaks or lost events", "[flags] DIR|FILE...", cmdSoak},
 		{"serve", "run one service (used by the processes and compose topologies)", "SERVICE [--config FILE] [flags]", cmdServe},
 		{"health", "check a service's health (the containers' health check)", "[--http] ADDR|URL", cmdHealth},

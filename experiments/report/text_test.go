@@ -215,3 +215,34 @@ func TestWriteDirError(t *testing.T) {
 }
 
 var _ io.Writer = (*failWriter)(nil)
+
+func TestTextMechanisms(t *testing.T) {
+	ran := Consistency{Acknowledged: 10}
+	for _, tt := range []struct {
+		name string
+		v    Variant
+		want string // "" means no Mechanisms line
+	}{
+		{"acted", Variant{Name: "r", Passed: true, Consistency: ran, Mechanisms: []Mechanism{
+			{Kind: MechanismFallback, Where: "order.user", Count: 494},
+			{Kind: MechanismDuplicateSkipped, Where: "ledger", Count: 3},
+		}}, "  Mechanisms: 494 fallbacks served on order.user · 3 duplicates skipped by ledger\n"},
+		{"none acted", Variant{Name: "n", Passed: true, Consistency: ran}, "  Mechanisms: none acted"},
+		{"never read (aborted before the services were read)", Variant{Name: "a"}, ""},
+		{"testbed error", Variant{Name: "e", Error: "boom", Consistency: ran}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := Text(&buf, &Report{Experiment: "x", Variants: []Variant{tt.v}}); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.String()
+			if tt.want == "" && strings.Contains(got, "Mechanisms:") {
+				t.Errorf("a variant whose mechanisms were never read shows a Mechanisms line:\n%s", got)
+			}
+			if tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Errorf("want %q in:\n%s", tt.want, got)
+			}
+		})
+	}
+}

@@ -27,7 +27,7 @@ const (
 
 // WriteDir writes report.json, junit.xml and report.html into dir, creating
 // dir when needed. Each file is written to a temporary name and renamed into
-// place, so a reader never sees a half-written report. (traces.json is
+// place, so a reader never sees a half-written report. (The trace files are
 // written by the runner.)
 func WriteDir(dir string, r *Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -196,6 +196,9 @@ func TestReplicasHedge(t *testing.T) {
 			if sent, won := rs.Hedges(); sent != tt.wantHedge || won != tt.wantWon {
 				t.Fatalf("hedges sent %d won %d, want %d and %d", sent, won, tt.wantHedge, tt.wantWon)
 			}
+			if st := rs.pol.Stats(); st.GetHedgesSent() != tt.wantHedge || st.GetHedgesWon() != tt.wantWon {
+				t.Fatalf("LinkStats hedges sent %d won %d, want %d and %d", st.GetHedgesSent(), st.GetHedgesWon(), tt.wantHedge, tt.wantWon)
+			}
 			if tt.wantHedge > 0 && peers[1].calls.Load() != 1 {
 				t.Fatalf("the hedge went elsewhere than the next replica: replica 1 saw %d calls", peers[1].calls.Load())
 			}

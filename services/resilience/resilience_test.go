@@ -260,7 +260,7 @@ func TestAttemptTimeout(t *testing.T) {
 		return status.FromContextError(ctx.Err()).Err()
 	}
 	t.Run("attempt deadline", func(t *testing.T) {
-		pr, c, _ := setup(t, config.Link{Timeout: 50 * time.Millisecond}, serve.Options{})
+		pr, c, p := setup(t, config.Link{Timeout: 50 * time.Millisecond}, serve.Options{})
 		pr.set(blockUntilDone)
 		start := time.Now()
 		err := charge(t.Context(), c)
@@ -269,6 +269,9 @@ func TestAttemptTimeout(t *testing.T) {
 		}
 		if el := time.Since(start); el > 2*time.Second {
 			t.Fatalf("attempt deadline of 50ms took %v", el)
+		}
+		if d := p.Stats().GetDeadlines(); d != 1 {
+			t.Fatalf("deadlines %d, want 1", d)
 		}
 	})
 	t.Run("caller deadline not extended", func(t *testing.T) {
@@ -296,8 +299,8 @@ func TestAttemptTimeout(t *testing.T) {
 		if err := charge(t.Context(), c); err != nil {
 			t.Fatalf("charge: %v, want success on the third attempt", err)
 		}
-		if s := p.Stats(); s.Attempts != 3 || s.Retries != 2 {
-			t.Fatalf("attempts %d retries %d, want 3 and 2", s.Attempts, s.Retries)
+		if s := p.Stats(); s.Attempts != 3 || s.Retries != 2 || s.Deadlines != 2 {
+			t.Fatalf("attempts %d retries %d deadlines %d, want 3, 2 and 2", s.Attempts, s.Retries, s.Deadlines)
 		}
 	})
 }

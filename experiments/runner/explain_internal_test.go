@@ -1,0 +1,76 @@
+package runner
+
+import (
+	"testing"
+	"time"
+
+	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/experiments/spec"
+	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
+	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
+)
+
+// TestConsumerSeriesBacklog checks the per-second arithmetic on a consumer
+// that stalls: three events published in second 0, one applied at once,
+// one redelivered and applied twice in second 2, one applied in second 3.
+func TestConsumerSeriesBacklog(t *testing.T) {
+	start := time.Unix(1000, 0)
+	at := func(ms int) int64 { return start.Add(time.Duration(ms) * time.Millisecond).UnixNano() }
+	exp := &spec.Experiment{Load: spec.Workload{Duration: 2 * time.Second, Drain: 5 * time.Second}}
+	obs := &observation{
+		publishedAt: map[string]time.Time{
+			"a": time.Unix(0, at(100)), "b": time.Unix(0, at(200)), "c": time.Unix(0, at(300)),
+		},
+		applied: map[string][]*consumerv1.Application{"ledger": {
+			{OrderId: "a", PublishedUnixNano: at(100), AppliedUnixNano: at(150)},
+			{OrderId: "b", PublishedUnixNano: at(200), AppliedUnixNano: at(2500)},
+			{OrderId: "b", PublishedUnixNano: at(200), AppliedUnixNano: at(2600)}, // a duplicate: not applied twice
+			{OrderId: "c", PublishedUnixNano: at(300), AppliedUnixNano: at(3100)},
+		}},
+	}
+	got := consumerSeries(exp, obs, start)
+	if len(got) != 1 || got[0].Consumer != "ledger" {
+		t.Fatalf("series = %+v", got)
+	}
+	want := []report.ConsumerSecond{
+		{T: 0, Published: 3, Applied: 1, LagEvents: 2, LagMs: 800}, // b waited 0.8 s at the end of second 0
+		{T: 1, LagEvents: 2, LagMs: 1800},
+		{T: 2, Applied: 1, LagEvents: 1, LagMs: 2700}, // c is left
+		{T: 3, Applied: 1},
+	}
+	if s := got[0].Seconds; len(s) != len(want) {
+		t.Fatalf("seconds = %+v, want %+v", s, want)
+	}
+	for i, w := range want {
+		if g := got[0].Seconds[i]; g != w {
+			t.Errorf("second %d = %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func TestMechanismsInReportOrder(t *testing.T) {
+	obs := &observation{
+		order: &orderv1.GetStatsResponse{Links: []*orderv1.LinkStats{
+			{Link: "user", Fallbacks: 494, Deadlines: 494},
+			{Link: "payment", Retries: 7, HedgesSent: 3, HedgesWon: 2},
+		}},
+		stats: map[string]*consumerv1.GetStatsResponse{"ledger": {DuplicatesRecognised: 4}, "notification": {}},
+	}
+	got := mechanisms(obs)
+	want := []report.Mechanism{
+		{Kind: report.MechanismFallback, Where: "order.user", Count: 494},
+		{Kind: report.MechanismRetry, Where: "order.payment", Count: 7},
+		{Kind: report.MechanismDeadline, Where: "order.user", Count: 494},
+		{Kind: report.MechanismHedge, Where: "order.payment", Count: 3},
+		{Kind: report.MechanismHedgeWon, Where: "order.payment", Count: 2},
+		{Kind: report.MechanismDuplicateSkipped, Where: "ledger", Count: 4},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("mechanisms = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("mechanism %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
