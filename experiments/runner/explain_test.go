@@ -49,7 +49,7 @@ variants:
 faults:
   - { name: slow-user, at: 1500ms, for: 2s, target: user, kind: latency, latency: 150ms, direction: downstream }
 hypotheses:
-  - { when: after, check: "events.lost == 0" }
+  - { when: always, check: "events.lost == 0" }
 `)
 	res, err := Run(t.Context(), exp, Options{ReportsDir: t.TempDir(), FullTraces: true})
 	if err != nil {
