@@ -29,7 +29,8 @@ const CertTTL = 24 * time.Hour
 // PKI is the testbed's own certificate authority, made in memory for one
 // topology when security.mtls is on. Every service, and the runner that
 // observes them, gets a certificate of its own (ECDSA P-256, valid for
-// 127.0.0.1, ::1 and localhost, usable by servers and clients alike), and
+// 127.0.0.1, ::1, localhost and its own name, usable by servers and
+// clients alike), and
 // every server requires and verifies a client certificate of this CA:
 //
 //	CA (in memory, never written) ──issues──▶ user, payment, order, … , runner
@@ -98,7 +99,7 @@ func (p *PKI) Issue(name string) (Identity, error) {
 		NotAfter:     now.Add(p.ttl),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{"localhost"},
+		DNSNames:     []string{"localhost", name}, // name: the authority of a registry target, e.g. registry:///user
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)

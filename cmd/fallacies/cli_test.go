@@ -305,8 +305,27 @@ func TestKnobs(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	if !regexp.MustCompile(`(?m)^order\.user\.timeout\s+\S`).MatchString(r.stdout) {
-		t.Errorf("knobs does not list order.user.timeout:\n%s", r.stdout)
+	if !regexp.MustCompile(`(?m)^order\.user\.timeout\s+duration\s+0s to 10m\s+\S`).MatchString(r.stdout) {
+		t.Errorf("knobs does not list order.user.timeout with its range:\n%s", r.stdout)
+	}
+	if !regexp.MustCompile(`(?m)^order\.user\.bulkhead\s+int\s+0 to 100000\s+\S`).MatchString(r.stdout) {
+		t.Errorf("knobs does not list order.user.bulkhead with its range:\n%s", r.stdout)
+	}
+}
+
+// TestValidateKnobOutOfRange: a variant knob beyond its range is exit 2
+// with the position of the value.
+func TestValidateKnobOutOfRange(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k.yaml")
+	src := "name: k\nfallacy: latency-is-zero\nload: { rate: 10/s, duration: 1s }\nvariants:\n  naive:\n    user.history_bytes: 9223372036854775807\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(t, t.Context(), "validate", path)
+	want := path + ":6:25: variants.naive.user.history_bytes: 9223372036854775807 is out of range, need 0 to 4194304"
+	if r.code != exitUsage || !strings.Contains(r.stderr, want) {
+		t.Errorf("validate: exit %d, stderr %q, want exit 2 and %q", r.code, r.stderr, want)
 	}
 }
 

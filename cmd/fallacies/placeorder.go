@@ -92,7 +92,7 @@ func cmdKnobs(_ context.Context, e *env, args []string) error {
 		if k.Type == config.Enum {
 			t = fmt.Sprint(k.Values)
 		}
-		fmt.Fprintf(e.stdout, "%-34s %-22s %s\n", k.Name, t, k.Doc)
+		fmt.Fprintf(e.stdout, "%-34s %-22s %-18s %s\n", k.Name, t, k.Bounds(), k.Doc)
 	}
 	return nil
 }

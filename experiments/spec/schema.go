@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -183,15 +184,23 @@ func schemaVariants() obj {
 
 func schemaKnob(k config.Knob) obj {
 	desc := k.Doc + " (" + string(k.Type) + ")"
+	if b := k.Bounds(); b != "" {
+		desc = k.Doc + " (" + string(k.Type) + ", " + b + ")"
+	}
+	var off []any // "off" means 0
+	if k.Min == 0 {
+		off = []any{obj{{"const", "off"}}}
+	}
 	switch k.Type {
 	case config.Duration:
-		return obj{{"description", desc}, {"anyOf", []any{obj{{"$ref", refDuration}}, obj{{"const", "off"}}}}}
+		// JSON Schema cannot compare durations: the range is in the
+		// description, and validate enforces it.
+		return obj{{"description", desc}, {"anyOf", append([]any{obj{{"$ref", refDuration}}}, off...)}}
 	case config.Int:
-		return obj{{"description", desc}, {"anyOf", []any{
-			obj{{"type", "integer"}, {"minimum", 0}},
-			obj{{"type", "string"}, {"pattern", "^[0-9]+$"}},
-			obj{{"const", "off"}},
-		}}}
+		return obj{{"description", desc}, {"anyOf", append([]any{
+			obj{{"type", "integer"}, {"minimum", k.Min}, {"maximum", k.Max}},
+			obj{{"type", "string"}, {"pattern", rangePattern(k.Min, k.Max)}},
+		}, off...)}}
 	case config.Bool:
 		return obj{{"description", desc}, {"anyOf", []any{
 			obj{{"type", "boolean"}},
@@ -201,6 +210,42 @@ func schemaKnob(k config.Knob) obj {
 		return obj{{"description", desc}, {"enum", k.Values}}
 	}
 	return obj{{"description", desc}}
+}
+
+// rangePattern is a regular expression matching the decimal numbers
+// from lo to hi (0 <= lo <= 1, lo <= hi) without leading zeros.
+func rangePattern(lo, hi int64) string {
+	max := strconv.FormatInt(hi, 10)
+	var alts []string
+	if lo == 0 {
+		alts = append(alts, "0")
+	}
+	switch { // 1 to len(max)-1 digits
+	case len(max) == 2:
+		alts = append(alts, "[1-9]")
+	case len(max) > 2:
+		alts = append(alts, fmt.Sprintf("[1-9][0-9]{0,%d}", len(max)-2))
+	}
+	// len(max) digits, at most max: a smaller digit at position i after
+	// max's prefix, anything after it; or max itself.
+	for i := range len(max) {
+		lowest := byte('0')
+		if i == 0 {
+			lowest = '1'
+		}
+		if max[i] > lowest {
+			alt := max[:i] + string(lowest)
+			if max[i]-1 > lowest {
+				alt = max[:i] + "[" + string(lowest) + "-" + string(max[i]-1) + "]"
+			}
+			if rest := len(max) - i - 1; rest > 0 {
+				alt += fmt.Sprintf("[0-9]{%d}", rest)
+			}
+			alts = append(alts, alt)
+		}
+	}
+	alts = append(alts, max)
+	return "^(" + strings.Join(alts, "|") + ")$"
 }
 
 func schemaAttr(a faults.Attr, kind faults.Kind) obj {

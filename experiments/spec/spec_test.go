@@ -92,8 +92,12 @@ func TestParseBad(t *testing.T) {
 			`x.yaml:5:43: variants.naive.order.user.fallback: "cache" is not one of off, cached-profile`}},
 		{"knob without value", strings.Replace(head, "naive: {}", "naive: { order.user.breaker: }", 1), []string{
 			"x.yaml:5:42: variants.naive.order.user.breaker: want a bool value, got nothing (write on or off)"}},
-		{"system does not validate", strings.Replace(head, "naive: {}", "naive: { order.user.retries: 11 }", 1), []string{
-			"x.yaml:5:13: variants.naive: order.user.retries: 11, need 0 to 10"}},
+		{"knob out of its range", strings.Replace(head, "naive: {}", "naive: { order.user.retries: 11 }", 1), []string{
+			"x.yaml:5:42: variants.naive.order.user.retries: 11 is out of range, need 0 to 10"}},
+		{"knob near the int64 limit", strings.Replace(head, "naive: {}", "naive: { order.user.bulkhead: 9223372036854775807 }", 1), []string{
+			"x.yaml:5:43: variants.naive.order.user.bulkhead: 9223372036854775807 is out of range, need 0 to 100000"}},
+		{"system does not validate", strings.Replace(head, "naive: {}", "naive: { order.payment.hedge_after: 30ms }", 1), []string{
+			"x.yaml:5:13: variants.naive: order.payment.hedge_after: 30ms needs payment.replicas of at least 2 (got 0): a hedge goes to another replica"}},
 		{"fault of unknown kind", head + "faults:\n  - { at: 1s, target: user, kind: lag }\n", []string{
 			`x.yaml:7:35: faults[0].kind: "lag" is not a fault kind (known: latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, partition, blackhole, sniffer, kill, pause, restart, container-kill, container-pause, container-restart, container-disconnect)`}},
 		{"fault on unknown proxy", head + "faults:\n  - { at: 1s, target: usr, kind: latency, latency: 1ms }\n", []string{

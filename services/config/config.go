@@ -300,8 +300,8 @@ func (s System) Validate() error {
 	default:
 		return fmt.Errorf("payment.idempotency: %q is not local or shared", s.Payment.Idempotency)
 	}
-	if s.Client.Retries < 0 || s.Client.Retries > 10 {
-		return fmt.Errorf("client.retries: %d, need 0 to 10", s.Client.Retries)
+	if s.Client.Retries < 0 || s.Client.Retries > MaxRetries {
+		return fmt.Errorf("client.retries: %d, need 0 to %d", s.Client.Retries, MaxRetries)
 	}
 	if s.Client.RetryBackoff < 0 {
 		return fmt.Errorf("client.retry_backoff: %v is negative", s.Client.RetryBackoff)
@@ -311,11 +311,11 @@ func (s System) Validate() error {
 	default:
 		return fmt.Errorf("topology.restart_address: %q is not same or new", s.Topology.RestartAddress)
 	}
-	if s.User.Users < 1 {
-		return fmt.Errorf("user.users: %d, need at least 1", s.User.Users)
+	if s.User.Users < 1 || s.User.Users > MaxUsers {
+		return fmt.Errorf("user.users: %d, need 1 to %d", s.User.Users, MaxUsers)
 	}
-	if s.User.HistoryBytes < 0 || s.User.HistoryBytes > 16<<20 {
-		return fmt.Errorf("user.history_bytes: %d, need 0 to 16777216", s.User.HistoryBytes)
+	if s.User.HistoryBytes < 0 || s.User.HistoryBytes > MaxHistoryBytes {
+		return fmt.Errorf("user.history_bytes: %d, need 0 to %d", s.User.HistoryBytes, MaxHistoryBytes)
 	}
 	for _, c := range []struct {
 		name string
@@ -335,8 +335,8 @@ func (l Link) validate(name string) error {
 	switch {
 	case l.Timeout < 0:
 		return fmt.Errorf("%s.timeout: %v is negative", name, l.Timeout)
-	case l.Retries < 0 || l.Retries > 10:
-		return fmt.Errorf("%s.retries: %d, need 0 to 10", name, l.Retries)
+	case l.Retries < 0 || l.Retries > MaxRetries:
+		return fmt.Errorf("%s.retries: %d, need 0 to %d", name, l.Retries, MaxRetries)
 	case l.Retries > 0 && (l.BackoffBase <= 0 || l.BackoffMax < l.BackoffBase):
 		return fmt.Errorf("%s.backoff: base %v, max %v: need 0 < base <= max", name, l.BackoffBase, l.BackoffMax)
 	case l.Breaker && (l.BreakerFailures == 0 || l.BreakerOpenFor <= 0 || l.BreakerHalfOpen == 0):

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,8 +26,63 @@ type Knob struct {
 	Name   string
 	Type   Type
 	Values []string // for Enum
-	Doc    string
-	set    func(s *System, v value)
+	// Range bounds an Int or Duration knob: values outside it are refused
+	// by Parse. It is the range the implementation survives, driven end to
+	// end against a running topology by topology/knobs_test.go.
+	Range
+	Doc string
+	set func(s *System, v value)
+}
+
+// Range is the inclusive range of an Int knob's number or of a Duration
+// knob's length in nanoseconds.
+type Range struct{ Min, Max int64 }
+
+// ints is the range [lo, hi] of an Int knob.
+func ints(lo, hi int) Range { return Range{int64(lo), int64(hi)} }
+
+// durations is the range [lo, hi] of a Duration knob.
+func durations(lo, hi time.Duration) Range { return Range{int64(lo), int64(hi)} }
+
+// Bounds shared by several knobs.
+const (
+	// MaxDelay bounds artificial delays, backoffs and waits.
+	MaxDelay = time.Minute
+	// MaxDeadline bounds deadlines, ack waits and how long a breaker stays open.
+	MaxDeadline = 10 * time.Minute
+	// MaxRetries bounds the retries of a link and of the load client.
+	MaxRetries = 10
+	// MaxUsers bounds user.users (profiles are generated on first use).
+	MaxUsers = 1_000_000
+	// MaxHistoryBytes bounds user.history_bytes.
+	MaxHistoryBytes = 4 << 20
+	// MinAckWait is the shortest JetStream ack wait of a consumer.
+	MinAckWait = 100 * time.Millisecond
+)
+
+// Bounds is the knob's accepted range as text ("0 to 10", "0s to 1m"), or
+// "" for a Bool or Enum knob.
+func (k Knob) Bounds() string {
+	switch k.Type {
+	case Int:
+		return fmt.Sprintf("%d to %d", k.Min, k.Max)
+	case Duration:
+		return FormatDuration(time.Duration(k.Min)) + " to " + FormatDuration(time.Duration(k.Max))
+	}
+	return ""
+}
+
+// FormatDuration writes d without the zero units time.Duration.String
+// keeps: 1m, not 1m0s; 1h30m, not 1h30m0s.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 type value struct {
@@ -67,28 +124,40 @@ func Set(s *System, name, raw string) error {
 	return nil
 }
 
-// Parse checks that raw is a valid value for the knob.
+// Parse checks that raw is a valid value for the knob, within its Range.
 func (k Knob) Parse(raw string) (value, error) {
 	raw = strings.TrimSpace(raw)
 	switch k.Type {
 	case Duration:
-		if raw == "off" || raw == "0" {
-			return value{}, nil
+		d := time.Duration(0)
+		if raw != "off" && raw != "0" {
+			var err error
+			if d, err = time.ParseDuration(raw); err != nil {
+				if durationSyntax.MatchString(raw) { // well formed: too long for an int64
+					return value{}, fmt.Errorf("%s: %s is out of range, %s", k.Name, raw, k.want())
+				}
+				return value{}, fmt.Errorf("%s: %q is not a duration (want e.g. 100ms, 2s, or off)", k.Name, raw)
+			}
 		}
-		d, err := time.ParseDuration(raw)
-		if err != nil || d < 0 {
-			return value{}, fmt.Errorf("%s: %q is not a duration (want e.g. 100ms, 2s, or off)", k.Name, raw)
+		if int64(d) < k.Min || int64(d) > k.Max {
+			return value{}, fmt.Errorf("%s: %s is out of range, %s", k.Name, raw, k.want())
 		}
 		return value{d: d}, nil
 	case Int:
-		if raw == "off" {
-			return value{}, nil
+		i := int64(0)
+		if raw != "off" {
+			var err error
+			if i, err = strconv.ParseInt(raw, 10, 64); err != nil {
+				if errors.Is(err, strconv.ErrRange) {
+					return value{}, fmt.Errorf("%s: %s is out of range, %s", k.Name, raw, k.want())
+				}
+				return value{}, fmt.Errorf("%s: %q is not a whole number, %s", k.Name, raw, k.want())
+			}
 		}
-		i, err := strconv.Atoi(raw)
-		if err != nil || i < 0 {
-			return value{}, fmt.Errorf("%s: %q is not a whole number >= 0", k.Name, raw)
+		if i < k.Min || i > k.Max {
+			return value{}, fmt.Errorf("%s: %s is out of range, %s", k.Name, raw, k.want())
 		}
-		return value{i: i}, nil
+		return value{i: int(i)}, nil
 	case Bool:
 		switch raw {
 		case "on", "true", "yes":
@@ -106,6 +175,14 @@ func (k Knob) Parse(raw string) (value, error) {
 	return value{}, fmt.Errorf("%s: knob has unknown type %q", k.Name, k.Type)
 }
 
+// durationSyntax is the syntax of a Go duration with a unit.
+var durationSyntax = regexp.MustCompile(`^(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// want says what Parse accepts, for its errors.
+func (k Knob) want() string {
+	return "need " + k.Bounds()
+}
+
 var knobs = linkKnobs("user", func(s *System) *Link { return &s.Order.User }, true)
 
 func init() {
@@ -114,22 +191,22 @@ func init() {
 		Knob{Name: "order.publish_mode", Type: Enum, Values: []string{"jetstream", "core"},
 			Doc: "jetstream: durable, acked, deduplicated by Nats-Msg-Id; core: fire-and-forget",
 			set: func(s *System, v value) { s.Order.PublishMode = PublishMode(v.s) }},
-		Knob{Name: "order.publish_timeout", Type: Duration, Doc: "deadline of an acked JetStream publish",
+		Knob{Name: "order.publish_timeout", Type: Duration, Range: durations(0, MaxDelay), Doc: "deadline of an acked JetStream publish",
 			set: func(s *System, v value) { s.Order.PublishTimeout = v.d }},
-		Knob{Name: "order.publish_retries", Type: Int, Doc: "re-sends of an unacknowledged publish with the same Nats-Msg-Id",
+		Knob{Name: "order.publish_retries", Type: Int, Range: ints(0, 100), Doc: "re-sends of an unacknowledged publish with the same Nats-Msg-Id",
 			set: func(s *System, v value) { s.Order.PublishRetries = v.i }},
 		Knob{Name: "order.user_view", Type: Enum, Values: []string{"full", "basic"},
 			Doc: "full: profile with order history; basic: the lean request without it",
 			set: func(s *System, v value) { s.Order.UserView = View(v.s) }},
-		Knob{Name: "order.wait_for_notification", Type: Duration, Doc: "PlaceOrder waits until notification applied the event, at most this long (hidden sync); off: answer after publish",
+		Knob{Name: "order.wait_for_notification", Type: Duration, Range: durations(0, MaxDelay), Doc: "PlaceOrder waits until notification applied the event, at most this long (hidden sync); off: answer after publish",
 			set: func(s *System, v value) { s.Order.WaitForNotification = v.d }},
-		Knob{Name: "order.business_work", Type: Duration, Doc: "artificial work inside PlaceOrder",
+		Knob{Name: "order.business_work", Type: Duration, Range: durations(0, MaxDelay), Doc: "artificial work inside PlaceOrder",
 			set: func(s *System, v value) { s.Order.BusinessWork = v.d }},
-		Knob{Name: "user.users", Type: Int, Doc: "profiles seeded (ids u-0000, u-0001, …)",
+		Knob{Name: "user.users", Type: Int, Range: ints(1, MaxUsers), Doc: "profiles seeded (ids u-0000, u-0001, …)",
 			set: func(s *System, v value) { s.User.Users = v.i }},
-		Knob{Name: "user.history_bytes", Type: Int, Doc: "approximate size of each profile's order history in bytes",
+		Knob{Name: "user.history_bytes", Type: Int, Range: ints(0, MaxHistoryBytes), Doc: "approximate size of each profile's order history in bytes",
 			set: func(s *System, v value) { s.User.HistoryBytes = v.i }},
-		Knob{Name: "payment.processing_time", Type: Duration, Doc: "artificial delay inside Charge",
+		Knob{Name: "payment.processing_time", Type: Duration, Range: durations(0, MaxDelay), Doc: "artificial delay inside Charge",
 			set: func(s *System, v value) { s.Payment.ProcessingTime = v.d }},
 	)
 	knobs = append(knobs, catalogueKnobs()...)
@@ -145,16 +222,16 @@ func init() {
 		knobs = append(knobs,
 			Knob{Name: c.name + ".idempotent", Type: Bool, Doc: "skip (and count) an order already applied",
 				set: func(s *System, v value) { get(s).Idempotent = v.b }},
-			Knob{Name: c.name + ".ack_wait", Type: Duration, Doc: "JetStream ack wait before a redelivery",
+			Knob{Name: c.name + ".ack_wait", Type: Duration, Range: durations(MinAckWait, MaxDeadline), Doc: "JetStream ack wait before a redelivery",
 				set: func(s *System, v value) { get(s).AckWait = v.d }},
-			Knob{Name: c.name + ".max_deliver", Type: Int, Doc: "JetStream max deliveries (0: unlimited)",
+			Knob{Name: c.name + ".max_deliver", Type: Int, Range: ints(0, 1000), Doc: "JetStream max deliveries (0: unlimited)",
 				set: func(s *System, v value) {
 					get(s).MaxDeliver = v.i
 					if v.i == 0 {
 						get(s).MaxDeliver = -1
 					}
 				}},
-			Knob{Name: c.name + ".processing_time", Type: Duration, Doc: "artificial delay per event before the ack",
+			Knob{Name: c.name + ".processing_time", Type: Duration, Range: durations(0, MaxDelay), Doc: "artificial delay per event before the ack",
 				set: func(s *System, v value) { get(s).ProcessingTime = v.d }},
 		)
 	}
@@ -163,21 +240,21 @@ func init() {
 func linkKnobs(link string, get func(s *System) *Link, fallback bool) []Knob {
 	p := "order." + link + "."
 	ks := []Knob{
-		{Name: p + "timeout", Type: Duration, Doc: "deadline of each attempt; off: none",
+		{Name: p + "timeout", Type: Duration, Range: durations(0, MaxDeadline), Doc: "deadline of each attempt; off: none",
 			set: func(s *System, v value) { get(s).Timeout = v.d }},
-		{Name: p + "retries", Type: Int, Doc: "extra attempts on retryable codes (UNAVAILABLE, RESOURCE_EXHAUSTED, and DEADLINE_EXCEEDED of an attempt); off: none",
+		{Name: p + "retries", Type: Int, Range: ints(0, MaxRetries), Doc: "extra attempts on retryable codes (UNAVAILABLE, RESOURCE_EXHAUSTED, and DEADLINE_EXCEEDED of an attempt); off: none",
 			set: func(s *System, v value) { get(s).Retries = v.i }},
-		{Name: p + "backoff", Type: Duration, Doc: "first retry backoff, doubled each retry, with full jitter",
+		{Name: p + "backoff", Type: Duration, Range: durations(0, MaxDelay), Doc: "first retry backoff, doubled each retry, with full jitter",
 			set: func(s *System, v value) { get(s).BackoffBase = v.d }},
-		{Name: p + "backoff_max", Type: Duration, Doc: "cap of the retry backoff",
+		{Name: p + "backoff_max", Type: Duration, Range: durations(0, MaxDelay), Doc: "cap of the retry backoff",
 			set: func(s *System, v value) { get(s).BackoffMax = v.d }},
 		{Name: p + "breaker", Type: Bool, Doc: "gobreaker circuit breaker on the link",
 			set: func(s *System, v value) { get(s).Breaker = v.b }},
-		{Name: p + "breaker_failures", Type: Int, Doc: "consecutive failures that open the breaker",
+		{Name: p + "breaker_failures", Type: Int, Range: ints(1, 1_000_000), Doc: "consecutive failures that open the breaker",
 			set: func(s *System, v value) { get(s).BreakerFailures = uint32(v.i) }},
-		{Name: p + "breaker_open_for", Type: Duration, Doc: "how long the breaker stays open before it lets a probe through",
+		{Name: p + "breaker_open_for", Type: Duration, Range: durations(time.Millisecond, MaxDeadline), Doc: "how long the breaker stays open before it lets a probe through",
 			set: func(s *System, v value) { get(s).BreakerOpenFor = v.d }},
-		{Name: p + "bulkhead", Type: Int, Doc: "max calls in flight on the link, excess rejected at once; off: unlimited",
+		{Name: p + "bulkhead", Type: Int, Range: ints(0, 100_000), Doc: "max calls in flight on the link, excess rejected at once; off: unlimited",
 			set: func(s *System, v value) { get(s).Bulkhead = v.i }},
 	}
 	if fallback {

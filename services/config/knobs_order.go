@@ -8,7 +8,7 @@ func orderKnobs() []Knob {
 		{Name: "order.user_transport", Type: Enum, Values: []string{string(TransportGRPC), string(TransportHTTP)},
 			Doc: "grpc: fetch the profile as protobuf over gRPC (proxy user); http: as JSON over HTTP/1.1 (proxy user-http), where of the user link's policy only the timeout applies",
 			set: func(s *System, v value) { s.Order.UserTransport = Transport(v.s) }},
-		{Name: "order.max_concurrent", Type: Int,
+		{Name: "order.max_concurrent", Type: Int, Range: ints(0, MaxOrderConcurrency),
 			Doc: "PlaceOrder and GetOrder requests order works on at once, across both; the excess waits its turn in arrival order (a fixed worker pool); off: unlimited",
 			set: func(s *System, v value) { s.Order.MaxConcurrent = v.i }},
 		{Name: "order.publish_dedupe", Type: Bool,

@@ -14,19 +14,25 @@ import (
 	"github.com/fallacies/fallacies/services/serve"
 )
 
+// maxProfileBytes is the largest profile order accepts from user: the
+// largest history user.history_bytes allows and room for the rest (gRPC's
+// default of 4 MiB would refuse a profile the knob accepts).
+const maxProfileBytes = config.MaxHistoryBytes + 1<<20
+
 // dialUser connects the user link: pinned to deps.UserAddr, or, with
 // registry discovery, resolved in the registry over order's own NATS
 // connection and followed whenever the registry changes.
 func (s *Server) dialUser(deps Deps, o serve.Options) error {
 	var err error
+	opts := append(s.userPol.DialOptions(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxProfileBytes)))
 	if s.cfg.UserDiscovery == config.DiscoveryRegistry {
-		opts := append(s.userPol.DialOptions(), grpc.WithResolvers(discovery.NewResolver(s.js, s.log)))
+		opts = append(opts, grpc.WithResolvers(discovery.NewResolver(s.js, s.log)))
 		if s.userConn, err = serve.DialTarget(discovery.Target("user"), o, opts...); err != nil {
 			return fmt.Errorf("dial user through the registry: %w", err)
 		}
 		return nil
 	}
-	if s.userConn, err = serve.Dial(deps.UserAddr, o, s.userPol.DialOptions()...); err != nil {
+	if s.userConn, err = serve.Dial(deps.UserAddr, o, opts...); err != nil {
 		return fmt.Errorf("dial user %s: %w", deps.UserAddr, err)
 	}
 	return nil

@@ -37,7 +37,7 @@ import (
 )
 
 // MaxHistoryBytes is the largest history size a profile may be configured with.
-const MaxHistoryBytes = 16 << 20
+const MaxHistoryBytes = config.MaxHistoryBytes
 
 // MaxIDLength is the longest user id GetUser looks up, in bytes; a longer
 // one is INVALID_ARGUMENT (and is not echoed back).

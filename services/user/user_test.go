@@ -93,7 +93,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}{
 		{"no users", config.User{Users: 0}, "user.users: 0"},
 		{"negative history", config.User{Users: 1, HistoryBytes: -1}, "user.history_bytes: -1"},
-		{"huge history", config.User{Users: 1, HistoryBytes: MaxHistoryBytes + 1}, "user.history_bytes: 16777217"},
+		{"huge history", config.User{Users: 1, HistoryBytes: MaxHistoryBytes + 1}, "user.history_bytes: 4194305"},
 		{"negative balance", config.User{Users: 1, BalanceCents: -5}, "user.balance_cents: -5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
