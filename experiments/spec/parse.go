@@ -47,11 +47,11 @@ var (
 	directions   = []string{string(faults.Upstream), string(faults.Downstream), string(faults.Both)}
 	namePattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	identPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-	yamlLineErr  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
 type parser struct {
 	file         string
+	src          *source
 	errs         Errors          // the earliest errors found, at most 4*MaxErrors
 	total        int             // every error found
 	variantNames []string        // every variant named in the file, valid or not
@@ -60,7 +60,11 @@ type parser struct {
 
 func (p *parser) add(n *yaml.Node, path, msg, hint string) {
 	line, col := 1, 1
-	if n != nil && n.Line > 0 {
+	switch {
+	case n != nil && n.Kind == yaml.ScalarNode && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 && p.src != nil:
+		// A block scalar's value is on the lines after its header.
+		line, col = p.src.valuePos(n, 0)
+	case n != nil && n.Line > 0:
 		line, col = n.Line, n.Column
 	}
 	p.addAt(line, col, path, msg, hint)
@@ -410,6 +414,12 @@ func (p *parser) rate(n *yaml.Node, path string) (float64, bool) {
 // --- document ------------------------------------------------------------------
 
 func (p *parser) parse(data []byte) *Experiment {
+	p.src = newSource(data)
+	if off, what := badChar(data); off >= 0 {
+		line, col := p.src.pos(off)
+		p.addAt(line, col, "", what, "save the file as UTF-8 text")
+		return nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := p.decode(dec, &doc); err != nil {
@@ -511,12 +521,8 @@ func (p *parser) decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 	if err == nil || errors.Is(err, io.EOF) {
 		return err
 	}
-	if m := yamlLineErr.FindStringSubmatch(err.Error()); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		p.addAt(line, 1, "", "invalid YAML: "+m[2], "")
-	} else {
-		p.addAt(1, 1, "", "invalid YAML: "+strings.TrimPrefix(err.Error(), "yaml: "), "")
-	}
+	line, col, msg := p.src.syntaxPos(err)
+	p.addAt(line, col, "", "invalid YAML: "+msg, "")
 	return err
 }
 
@@ -1399,10 +1405,11 @@ func (p *parser) hypotheses(n *yaml.Node, e *Experiment, scheduleOK bool) {
 			if s, ok := p.str(en.val, path+".check"); ok {
 				// Line and Col point at the first character of the
 				// expression: inside the quotes of a quoted scalar.
-				h.Check, h.Line, h.Col = s, en.val.Line, en.val.Column
-				if en.val.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
-					h.Col++
-				}
+				// Line and Col point at the first character of the
+				// expression: inside the quotes of a quoted scalar, on
+				// the line after the header of a block scalar.
+				h.Check = s
+				h.Line, h.Col = p.src.valuePos(en.val, 0)
 				x, err := check.ParseExpr(s)
 				if err == nil && h.When != "" {
 					err = check.CheckWhen(x, string(h.When))
@@ -1410,13 +1417,8 @@ func (p *parser) hypotheses(n *yaml.Node, e *Experiment, scheduleOK bool) {
 				var xe *check.ExprError
 				switch {
 				case errors.As(err, &xe):
-					col := h.Col
-					// A block scalar or a folded line starts elsewhere:
-					// point at the value then.
-					if en.val.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 && !strings.Contains(s, "\n") {
-						col += xe.Col - 1
-					}
-					p.addAt(h.Line, col, path+".check", xe.Msg, xe.Hint)
+					line, col := p.src.valuePos(en.val, xe.Col-1)
+					p.addAt(line, col, path+".check", xe.Msg, xe.Hint)
 					good = false
 				case err != nil:
 					p.add(en.val, path+".check", err.Error(), "")

@@ -37,7 +37,7 @@ func TestParseBad(t *testing.T) {
 		{"a scalar document", "hello\n", []string{
 			`x.yaml:1:1: want a mapping of name, fallacy, description, load, variants, faults and hypotheses, got the string "hello"`}},
 		{"syntax error", "name: x\n  bad: [\n", []string{
-			"x.yaml:2:1: invalid YAML: mapping values are not allowed in this context"}},
+			"x.yaml:2:6: invalid YAML: mapping values are not allowed in this context"}},
 		{"two documents", head + "---\nname: y\n", []string{
 			"x.yaml:6:1: a second document (an experiment file holds one document; remove the ---)"}},
 		{"missing required fields", "name: x\n", []string{
