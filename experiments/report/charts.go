@@ -473,7 +473,7 @@ func waterfall(id string, e Exemplar) template.HTML {
 		switch {
 		case bx+bw+4+tw <= w-2:
 			s.text(bx+bw+4, y+14, "start", tclass, txt)
-		case bx-4-tw >= barL-label:
+		case bx-4-tw >= barL:
 			s.text(bx-4, y+14, "end", tclass, txt)
 		default: // a long bar: the label goes inside it
 			s.text(bx+bw-4, y+14, "end", tclass+" inbar", txt)
@@ -524,7 +524,9 @@ func consumerScales(r *Report, name string) (events, lag yScale) {
 			}
 		}
 	}
-	return linearY(maxEvents, chartBottom, chartTop), linearY(maxLag, chartBottom, chartTop)
+	// At least a second on the lag scale: a consumer a few milliseconds
+	// behind is keeping up, and should look like it.
+	return linearY(maxEvents, chartBottom, chartTop), linearY(math.Max(maxLag, 1000), chartBottom, chartTop)
 }
 
 // consumerSeriesOf returns v's series of consumer name; ok is false when v
@@ -548,7 +550,10 @@ func consumerChart(id string, v Variant, name string, d timeDomain, events, lag 
 		d, events, func(f float64) string { return fmtNum(f) }, v.Faults)
 	cs, _ := consumerSeriesOf(v, name)
 	var pub, app, behind, age polyline
+	var maxBehind int64
+	var maxWait float64
 	for i, s := range cs.Seconds {
+		maxBehind, maxWait = max(maxBehind, s.LagEvents), math.Max(maxWait, s.LagMs)
 		mid := c.x.at(float64(s.T) + 0.5)
 		if i == 0 {
 			behind.to(mid, events.at(0))
@@ -572,7 +577,12 @@ func consumerChart(id string, v Variant, name string, d timeDomain, events, lag 
 	}
 	c.s.end()
 	c.legend([2]string{"published", "published/s"}, [2]string{"applied", "applied/s"},
-		[2]string{"behind", "events behind"}, [2]string{"lag", "lag (right)"})
+		[2]string{"behind", "behind"}, [2]string{"lag", "oldest wait (right)"})
+	summary := fmt.Sprintf("at most %d behind, oldest waited %s", maxBehind, fmtMs(maxWait))
+	if maxBehind == 0 {
+		summary = "never behind at the end of a second"
+	}
+	c.s.text(chartRight-48, chartBottom-8, "end", "innote", summary)
 	c.s.group("hover")
 	w := c.x.at(1) - c.x.at(0)
 	for _, s := range cs.Seconds {
