@@ -92,6 +92,30 @@ type measured struct {
 	traces    traceSet
 }
 
+// eventPhase names the phase in which something the system did at t
+// happened: before the first fault went on, until the last one came off,
+// after; the faults as they really happened, as the boundary readings of
+// the counters. Without faults it is the schedule's phase.
+func (in measured) eventPhase(t time.Time) string {
+	if len(in.faults) == 0 {
+		return phaseAt(in.exp, t.Sub(in.start))
+	}
+	first, last := in.faults[0].Start, in.faults[0].End
+	for _, f := range in.faults {
+		if f.Start.Before(first) {
+			first = f.Start
+		}
+		last = later(last, f.End)
+	}
+	switch {
+	case t.Before(first):
+		return string(spec.Before)
+	case t.Before(last) || !phaseHasTime(in.exp, spec.After):
+		return string(spec.During)
+	}
+	return string(spec.After)
+}
+
 func computeMetrics(in measured) *metrics {
 	m := newMetrics(in.traces)
 	set := func(phase, name string, v check.Value) { m.values[phase][name] = v }
@@ -130,7 +154,7 @@ func computeMetrics(in measured) *metrics {
 				if at.Before(in.start) {
 					continue // an earlier run's, on a --target
 				}
-				p := phaseAt(in.exp, at.Sub(in.start))
+				p := in.eventPhase(at)
 				switch tr.GetTo() {
 				case "open":
 					opened[p]++

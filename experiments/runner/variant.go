@@ -27,6 +27,10 @@ import (
 // while faults without an end are still on.
 var testHookLoadDone func()
 
+// testHookMetrics, when set by a test, receives every metric a variant
+// computed, before the hypotheses are evaluated.
+var testHookMetrics func(variant string, m *metrics)
+
 // spanLimit bounds the spans one variant keeps in memory.
 const spanLimit = 1_000_000
 
@@ -334,6 +338,9 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		m.addSniffed(sn)
 	}
 	m.addCatalogue(measured{exp: exp, start: start, load: res, obs: obs, traces: ts}, rv.Faults, cat)
+	if testHookMetrics != nil {
+		testHookMetrics(v.Name, m)
+	}
 	fillVariant(&rv, res, obs, cons, m, start)
 	proxies := []map[string]string{ep.Proxies}
 	if topo != nil {
