@@ -9,6 +9,8 @@ RUNFLAGS  ?=
 PKGS      := ./...
 GHZ       := bin/ghz
 GHZ_VERSION := v0.121.0
+GRPCURL_VERSION := v1.9.3
+UP_FLAGS  ?=
 BENCHFLAGS ?=
 
 # Compose: `docker compose` (v2) when installed, else `docker-compose` (v1).
@@ -21,7 +23,7 @@ NATS_VERSION      := $(patsubst v%,%,$(shell awk '$$1=="github.com/nats-io/nats-
 export TOXIPROXY_VERSION NATS_VERSION
 STATIC    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w'
 
-.PHONY: bench soak help build test test-short test-compose vet experiment catalogue up up-embedded down images proto fuzz clean
+.PHONY: tools bench soak help build test test-short test-compose vet experiment catalogue up up-embedded down images proto fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,6 +50,18 @@ bench: build $(GHZ) ## measure the testbed itself, write BENCHMARKS.md, fail whe
 	  else echo "bench: Docker does not answer: the compose start-up is not measured"; fi; \
 	  $(BIN) bench --check --ghz $(GHZ) $$compose $(BENCHFLAGS)
 
+tools: bin/toxiproxy-cli bin/grpcurl $(GHZ) ## install pinned toxiproxy-cli, grpcurl and ghz into bin/ (from the Go module proxy)
+
+# toxiproxy-cli at the Toxiproxy version of go.mod; go install names it cli.
+bin/toxiproxy-cli:
+	@mkdir -p bin build/tools
+	GOBIN=$(abspath build/tools) $(GO) install github.com/Shopify/toxiproxy/v2/cmd/cli@v$(TOXIPROXY_VERSION)
+	mv build/tools/cli $@
+
+bin/grpcurl:
+	@mkdir -p bin
+	GOBIN=$(abspath bin) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
 # ghz cross-checks the load generator; pinned, since @latest resolves to an old release.
 $(GHZ):
 	@mkdir -p bin
@@ -56,8 +70,8 @@ $(GHZ):
 soak: build ## resilient variants of the catalogue in a loop at 2x load (SOAK_DURATION=10m); fails on leaks or lost events
 	SOAK_DURATION=$(or $(SOAK_DURATION),10m) $(BIN) soak experiments/
 
-up-embedded: build ## start the system under test on loopback until Ctrl-C (endpoints in endpoints.json)
-	$(BIN) up --endpoints-file endpoints.json $(if $(TOPOLOGY),--topology $(TOPOLOGY))
+up-embedded: build ## start the system under test on loopback until Ctrl-C (endpoints in endpoints.json; UP_FLAGS="--toxiproxy-api 127.0.0.1:18474")
+	$(BIN) up --endpoints-file endpoints.json $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(UP_FLAGS)
 
 images: ## build the container images FROM scratch from static binaries (no registry needed)
 	@mkdir -p $(DOCKERCTX)/bin $(DOCKERCTX)/cache

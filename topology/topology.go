@@ -213,7 +213,7 @@ func LoadEndpoints(path string) (Endpoints, error) {
 
 // WriteEndpoints writes the endpoints file atomically.
 func WriteEndpoints(path string, e Endpoints) error {
-	b, err := json.Marshal(e)
+	b, err := json.MarshalIndent(e, "", "  ") // one key a line, for people and line tools
 	if err != nil {
 		return err
 	}

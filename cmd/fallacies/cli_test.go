@@ -305,10 +305,10 @@ func TestKnobs(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	if !regexp.MustCompile(`(?m)^order\.user\.timeout\s+duration\s+0s to 10m\s+\S`).MatchString(r.stdout) {
+	if !regexp.MustCompile(`(?m)^order\.user\.timeout\s+duration\s+off\s+0s to 10m\s+\S`).MatchString(r.stdout) {
 		t.Errorf("knobs does not list order.user.timeout with its range:\n%s", r.stdout)
 	}
-	if !regexp.MustCompile(`(?m)^order\.user\.bulkhead\s+int\s+0 to 100000\s+\S`).MatchString(r.stdout) {
+	if !regexp.MustCompile(`(?m)^order\.user\.bulkhead\s+int \(calls\)\s+0\s+0 to 100000\s+\S`).MatchString(r.stdout) {
 		t.Errorf("knobs does not list order.user.bulkhead with its range:\n%s", r.stdout)
 	}
 }

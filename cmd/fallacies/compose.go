@@ -49,6 +49,6 @@ func cmdComposeWait(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "endpoints written to %s (fallacies run --target %s FILE)\n", *endpointsFile, *endpointsFile)
 	}
-	fmt.Fprintf(e.stdout, "\nTry:\n  fallacies place-order --order %s -n 5\n  toxiproxy-cli --host %s list\n  make down\n", ep.Services["order"], ep.ToxiproxyAPI)
+	fmt.Fprintf(e.stdout, "\nTry (make tools installs bin/toxiproxy-cli):\n  %s place-order --order %s -n 5\n  bin/toxiproxy-cli --host %s list\n  make down\n", selfPath(), ep.Services["order"], ep.ToxiproxyAPI)
 	return nil
 }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"google.golang.org/grpc/status"
@@ -83,18 +86,48 @@ func cmdPlaceOrder(ctx context.Context, e *env, args []string) error {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func cmdKnobs(_ context.Context, e *env, args []string) error {
-	fs := newFlags(e, "knobs", "", "list the knobs experiment variants can set")
-	if _, err := parse(fs, args); err != nil {
+	fs := newFlags(e, "knobs", "[--json]", "list the knobs experiment variants can set, with their defaults")
+	asJSON := fs.Bool("json", false, `print [{"name","type","default","doc"}] (with "unit", "range" and "values" where they apply) for tools`)
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	for _, k := range config.Knobs() {
-		t := string(k.Type)
-		if k.Type == config.Enum {
-			t = fmt.Sprint(k.Values)
-		}
-		fmt.Fprintf(e.stdout, "%-34s %-22s %-18s %s\n", k.Name, t, k.Bounds(), k.Doc)
+	if len(pos) > 0 {
+		return usageErr("unexpected argument %q", pos[0])
 	}
-	return nil
+	type knob struct {
+		Name    string   `json:"name"`
+		Type    string   `json:"type"`
+		Default string   `json:"default"`
+		Unit    string   `json:"unit,omitempty"`
+		Range   string   `json:"range,omitempty"`
+		Values  []string `json:"values,omitempty"`
+		Doc     string   `json:"doc"`
+	}
+	var ks []knob
+	for _, k := range config.Knobs() {
+		ks = append(ks, knob{Name: k.Name, Type: string(k.Type), Default: k.Default(), Unit: k.Unit, Range: k.Bounds(), Values: k.Values, Doc: k.Doc})
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ks)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KNOB\tTYPE\tDEFAULT\tRANGE\tWHAT IT DOES")
+	for _, k := range ks {
+		t := k.Type
+		switch {
+		case k.Type == string(config.Enum):
+			t = strings.Join(k.Values, "|")
+		case k.Type == string(config.Bool):
+			t = "on|off"
+		case k.Unit != "":
+			t = "int (" + k.Unit + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Name, t, k.Default, k.Range, k.Doc)
+	}
+	return tw.Flush()
 }
 
 // version is set at build time with -ldflags "-X main.version=…".

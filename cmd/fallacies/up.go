@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -80,14 +81,7 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "endpoints written to %s\n", *endpointsFile)
 	}
-	fmt.Fprintf(e.stdout, `
-Try:
-  fallacies place-order --order %s -n 5
-  toxiproxy-cli --host http://%s list
-  curl -s -XPOST %s/proxies/user/toxics -d '{"type":"latency","attributes":{"latency":300}}'
-
-Press Ctrl-C to stop.
-`, ep.Services["order"], trimScheme(ep.ToxiproxyAPI), ep.ToxiproxyAPI)
+	printTry(e.stdout, selfPath(), *endpointsFile, ep, sys.Security.MTLS)
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "\nstopping…")
 	return nil
@@ -113,8 +107,39 @@ func printEndpoints(w io.Writer, ep topology.Endpoints) {
 	tw.Flush()
 }
 
-func trimScheme(u string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+// printTry prints commands that work when pasted into another terminal
+// in the same folder: this binary by the path it was started with, the
+// tools of make tools in bin/, and the ports the system really uses.
+func printTry(w io.Writer, self, endpointsFile string, ep topology.Endpoints, mtls bool) {
+	api := ep.ToxiproxyAPI
+	target := "--order " + ep.Services["order"]
+	if endpointsFile != "" {
+		target = "--target " + endpointsFile
+	}
+	fmt.Fprintf(w, "\nTry, in another terminal in this folder (make tools installs bin/toxiproxy-cli and bin/grpcurl):\n")
+	fmt.Fprintf(w, "  %s place-order %s -n 5\n", self, target)
+	fmt.Fprintf(w, "  bin/toxiproxy-cli --host %s list\n", api)
+	fmt.Fprintf(w, "  bin/toxiproxy-cli --host %s toxic add --type latency --attribute latency=300 --toxicName by-hand user\n", api)
+	fmt.Fprintf(w, "  %s place-order %s -n 5\n", self, target)
+	fmt.Fprintf(w, "  bin/toxiproxy-cli --host %s toxic remove --toxicName by-hand user\n", api)
+	if !mtls {
+		fmt.Fprintf(w, "  bin/grpcurl -plaintext %s list\n", ep.Services["order"])
+	}
+	if endpointsFile != "" {
+		fmt.Fprintf(w, "  %s run --target %s experiments/latency.yaml\n", self, endpointsFile)
+	}
+	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")
+}
+
+// selfPath is how to call this binary again from the current folder: the
+// path it was started with when it has a folder in it (bin/fallacies),
+// else its name, found on PATH.
+func selfPath() string {
+	p := os.Args[0]
+	if filepath.Base(p) != "fallacies" || strings.HasPrefix(p, os.TempDir()) {
+		return "bin/fallacies" // go test, go run: the binary make build writes
+	}
+	return p
 }
 
 // knobFlags collects --set name=value flags.
