@@ -20,33 +20,39 @@ import (
 //	consumer applications    ──┴─▶ applied per second, backlog in events and in age
 
 // mechanisms lists the resilience mechanisms that acted during the run,
-// by the services' own counters, in report.MechanismKinds order then by
-// place. A mechanism that never acted is left out.
-func mechanisms(obs *observation) []report.Mechanism {
+// by the services' own counters less what they counted before the load
+// (before may be nil: a fresh system counted nothing), in
+// report.MechanismKinds order then by place. A mechanism that never acted
+// is left out.
+func mechanisms(obs *observation, before *counters) []report.Mechanism {
 	if obs == nil {
 		return nil
 	}
+	if before == nil {
+		before = &counters{}
+	}
 	var out []report.Mechanism
-	add := func(kind, where string, n int64) {
-		if n > 0 {
-			out = append(out, report.Mechanism{Kind: kind, Where: where, Count: n})
+	add := func(kind, where string, n, was int64) {
+		if n-was > 0 {
+			out = append(out, report.Mechanism{Kind: kind, Where: where, Count: n - was})
 		}
 	}
 	if obs.order != nil {
 		for _, l := range obs.order.GetLinks() {
+			b := before.links[l.GetLink()] // nil reads as zeros
 			where := "order." + l.GetLink()
-			add(report.MechanismFallback, where, l.GetFallbacks())
-			add(report.MechanismRetry, where, l.GetRetries())
-			add(report.MechanismDeadline, where, l.GetDeadlines())
-			add(report.MechanismBreakerOpen, where, l.GetBreakerOpened())
-			add(report.MechanismBreakerRejected, where, l.GetBreakerRejected())
-			add(report.MechanismBulkheadRejected, where, l.GetBulkheadRejected())
-			add(report.MechanismHedge, where, l.GetHedgesSent())
-			add(report.MechanismHedgeWon, where, l.GetHedgesWon())
+			add(report.MechanismFallback, where, l.GetFallbacks(), b.GetFallbacks())
+			add(report.MechanismRetry, where, l.GetRetries(), b.GetRetries())
+			add(report.MechanismDeadline, where, l.GetDeadlines(), b.GetDeadlines())
+			add(report.MechanismBreakerOpen, where, l.GetBreakerOpened(), b.GetBreakerOpened())
+			add(report.MechanismBreakerRejected, where, l.GetBreakerRejected(), b.GetBreakerRejected())
+			add(report.MechanismBulkheadRejected, where, l.GetBulkheadRejected(), b.GetBulkheadRejected())
+			add(report.MechanismHedge, where, l.GetHedgesSent(), b.GetHedgesSent())
+			add(report.MechanismHedgeWon, where, l.GetHedgesWon(), b.GetHedgesWon())
 		}
 	}
 	for _, name := range slices.Sorted(mapKeys(obs.stats)) {
-		add(report.MechanismDuplicateSkipped, name, obs.stats[name].GetDuplicatesRecognised())
+		add(report.MechanismDuplicateSkipped, name, obs.stats[name].GetDuplicatesRecognised(), before.consumers[name].GetDuplicatesRecognised())
 	}
 	slices.SortStableFunc(out, func(a, b report.Mechanism) int {
 		return slices.Index(report.MechanismKinds, a.Kind) - slices.Index(report.MechanismKinds, b.Kind)

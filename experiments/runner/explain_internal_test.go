@@ -56,7 +56,15 @@ func TestMechanismsInReportOrder(t *testing.T) {
 		}},
 		stats: map[string]*consumerv1.GetStatsResponse{"ledger": {DuplicatesRecognised: 4}, "notification": {}},
 	}
-	got := mechanisms(obs)
+	// What a system that was up before the run (a --target) had counted
+	// already is not this run's.
+	before := &counters{
+		links:     map[string]*orderv1.LinkStats{"user": {Fallbacks: 94, Deadlines: 94}},
+		consumers: map[string]*consumerv1.GetStatsResponse{"ledger": {DuplicatesRecognised: 1}},
+	}
+	obs.order.Links[0].Fallbacks, obs.order.Links[0].Deadlines = 588, 588
+	obs.stats["ledger"].DuplicatesRecognised = 5
+	got := mechanisms(obs, before)
 	want := []report.Mechanism{
 		{Kind: report.MechanismFallback, Where: "order.user", Count: 494},
 		{Kind: report.MechanismRetry, Where: "order.payment", Count: 7},
