@@ -248,10 +248,14 @@ type Fault struct {
 	For       time.Duration // 0: until the end of the run
 }
 
-// String describes the fault in one line for progress output.
+// String describes the fault in one line for progress output, e.g.
+// "latency on user (downstream) latency=300ms".
 func (f Fault) String() string {
 	s := fmt.Sprintf("%s on %s", f.Kind, f.Target)
 	if spec, ok := Lookup(f.Kind); ok {
+		if spec.Directional && f.Direction != "" {
+			s += " (" + string(f.Direction) + ")"
+		}
 		for _, a := range spec.Attrs {
 			if v, ok := f.Attrs[a.Name]; ok {
 				s += fmt.Sprintf(" %s=%d%s", a.Name, v, a.Unit)

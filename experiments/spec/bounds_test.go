@@ -3,6 +3,8 @@ package spec
 import (
 	"strings"
 	"testing"
+
+	"github.com/fallacies/fallacies/faults"
 )
 
 // TestLoadBounds: a load beyond the hard bounds is refused with the field,
@@ -88,5 +90,56 @@ func TestFaultAttributeBounds(t *testing.T) {
 				t.Fatalf("err = %v\nwant   %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestSuggestionsByMeaning: a value that means a known one, or begins or
+// abbreviates it, is answered with that value, not the nearest spelling
+// or the whole list; a duration written with spaces or unit words is
+// answered with how to write it.
+func TestSuggestionsByMeaning(t *testing.T) {
+	tests := []struct {
+		fault, want string
+	}{
+		{`kind: latency, latency: 1ms, direction: down`, `"down" is not a direction (did you mean downstream?)`},
+		{`kind: latency, latency: 1ms, direction: dn`, `"dn" is not a direction (did you mean downstream?)`},
+		{`kind: latency, latency: 1ms, direction: up`, `"up" is not a direction (did you mean upstream?)`},
+		{`kind: latency, latency: 1ms, direction: requests`, `"requests" is not a direction (did you mean upstream?)`},
+		{`kind: latency, latency: 1ms, direction: bidirectional`, `"bidirectional" is not a direction (did you mean both?)`},
+		{`kind: latency, latency: 1ms, direction: Downstream`, `"Downstream" is not a direction (did you mean downstream?)`},
+		{`kind: delay, latency: 1ms`, `"delay" is not a fault kind (did you mean latency?)`},
+		{`kind: throttle, rate: 5`, `"throttle" is not a fault kind (did you mean bandwidth?)`},
+		{`kind: latency, latency: 300 ms`, `"300 ms" is not a duration (write e.g. 300ms)`},
+		{`kind: latency, latency: 2 Seconds`, `"2 Seconds" is not a duration (write e.g. 2s)`},
+		{`kind: latency, latency: 300msec`, `"300msec" is not a duration (write e.g. 300ms)`},
+		{`kind: latency, latency: 300`, `"300" is not a duration (write e.g. 300ms)`},
+		{`kind: latency, ltncy: 3ms`, `unknown key (did you mean latency?)`},
+	}
+	for _, tt := range tests {
+		src := head + "faults:\n  - { at: 1s, target: user, " + tt.fault + " }\n"
+		_, err := Parse("x.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v\nwant it to contain %s", tt.fault, err, tt.want)
+		}
+	}
+	h := head + "faults: [ { at: 1s, for: 1s, target: user, kind: latency, latency: 1ms } ]\nhypotheses:\n  - { when: steady, check: \"events.lost == 0\" }\n"
+	if _, err := Parse("x.yaml", []byte(h)); err == nil || !strings.Contains(err.Error(), `"steady" is not a phase (did you mean before?)`) {
+		t.Errorf("when: steady: err = %v", err)
+	}
+}
+
+// TestDirectionDefaultsToDownstream: a toxic without direction acts
+// downstream, as in Toxiproxy; both must be asked for.
+func TestDirectionDefaultsToDownstream(t *testing.T) {
+	src := head + "faults:\n  - { at: 1s, for: 1s, target: user, kind: latency, latency: 100ms }\n  - { at: 1s, for: 1s, target: payment, kind: latency, latency: 100ms, direction: both }\n"
+	e, err := Parse("x.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Faults[0].Direction != faults.Downstream || e.Faults[1].Direction != faults.Both {
+		t.Errorf("directions %s, %s; want downstream, both", e.Faults[0].Direction, e.Faults[1].Direction)
+	}
+	if got := e.Faults[0].String(); got != "latency on user (downstream) latency=100ms jitter=0ms" {
+		t.Errorf("String() = %q", got)
 	}
 }

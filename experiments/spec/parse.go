@@ -36,6 +36,10 @@ func Parse(path string, data []byte) (*Experiment, error) {
 	return e, nil
 }
 
+// DefaultDirection is the direction of a toxic whose fault names none:
+// downstream, Toxiproxy's default.
+const DefaultDirection = faults.Downstream
+
 // Top-level keys, in the order the format reference lists them.
 var (
 	topKeys      = []string{"name", "fallacy", "description", "topology", "seed", "load", "variants", "faults", "hypotheses"}
@@ -227,7 +231,10 @@ const (
 	maxListed     = 64
 )
 
-// closestHint suggests the closest of known to s.
+// closestHint suggests what s most likely means among known: a word
+// that means the same (synonyms: down for downstream), then the nearest
+// in spelling, then the only one it begins or abbreviates (dur for
+// duration); when nothing is near, it lists known.
 func closestHint(s string, known []string) string {
 	if len(s) > maxSuggestLen || len(known) > maxListed {
 		return ""
@@ -238,10 +245,88 @@ func closestHint(s string, known []string) string {
 			best, bestD = k, d
 		}
 	}
+	// A word of the same meaning says the most; a near spelling next;
+	// then a prefix or an abbreviation.
+	if m := synonym(s, known); m != "" {
+		return "did you mean " + m + "?"
+	}
 	if best == "" || bestD > max(3, len(s)/2) {
+		if m := shortFor(s, known); m != "" {
+			return "did you mean " + m + "?"
+		}
 		return "known: " + strings.Join(known, ", ")
 	}
 	return "did you mean " + best + "?"
+}
+
+// synonyms are words people write for a value of the vocabulary.
+var synonyms = map[string][]string{
+	// directions
+	"downstream": {"down", "dn", "ds", "downward", "downwards", "response", "responses", "reply", "replies", "inbound", "server-to-client", "s2c", "read", "reads", "rx"},
+	"upstream":   {"up", "us", "upward", "upwards", "request", "requests", "outbound", "client-to-server", "c2s", "write", "writes", "tx"},
+	"both":       {"all", "any", "either", "bidirectional", "bi", "two-way", "duplex", "updown", "up-down", "up_down"},
+	// phases
+	"before": {"steady", "steady-state", "steady_state", "baseline", "pre", "start"},
+	"during": {"fault", "faults", "chaos", "while", "injection"},
+	"after":  {"recovery", "recover", "post", "end"},
+	"always": {"all", "whole", "run", "every", "total"},
+	// fault kinds
+	"latency":    {"delay", "lag", "slow", "slowness", "jitter"},
+	"bandwidth":  {"throttle", "throughput", "rate", "bw"},
+	"partition":  {"disconnect", "cut", "split", "down", "disable"},
+	"blackhole":  {"drop", "hang", "black-hole", "black_hole"},
+	"reset_peer": {"reset", "rst", "reset-peer"},
+	"slow_close": {"slow-close"},
+	"limit_data": {"limit-data", "limit"},
+}
+
+// synonym returns the one value of known that s means, or "".
+func synonym(s string, known []string) string {
+	low := strings.ToLower(strings.TrimSpace(s))
+	hit := ""
+	for _, k := range known {
+		if slices.Contains(synonyms[k], low) {
+			if hit != "" {
+				return ""
+			}
+			hit = k
+		}
+	}
+	return hit
+}
+
+// shortFor returns the one value of known that s begins or abbreviates,
+// or "".
+func shortFor(s string, known []string) string {
+	low := strings.ToLower(strings.TrimSpace(s))
+	if len(low) < 2 {
+		return ""
+	}
+	hit := ""
+	for _, k := range known {
+		if k != low && (strings.HasPrefix(k, low) || abbreviates(low, k)) {
+			if hit != "" {
+				return ""
+			}
+			hit = k
+		}
+	}
+	return hit
+}
+
+// abbreviates reports whether a is k with letters left out, keeping the
+// first (dn for down, ltncy for latency).
+func abbreviates(a, k string) bool {
+	if a == "" || k == "" || a[0] != k[0] || len(a) >= len(k) {
+		return false
+	}
+	i := 0
+	for j := 0; j < len(k) && i < len(a); j++ {
+		if k[j] == a[i] {
+			i++
+		}
+	}
+	return i == len(a)
 }
 
 // distance is the Levenshtein distance between a and b.
@@ -368,6 +453,8 @@ func (p *parser) duration(n *yaml.Node, path, unit string) (time.Duration, bool)
 		example := "10" + unit
 		if _, err := strconv.ParseFloat(v, 64); err == nil {
 			example = v + unit
+		} else if d, ok := spelledDuration(v); ok {
+			example = d
 		}
 		p.add(n, path, fmt.Sprintf("%q is not a duration", v), "write e.g. "+example)
 		return 0, false
@@ -377,6 +464,41 @@ func (p *parser) duration(n *yaml.Node, path, unit string) (time.Duration, bool)
 		return 0, false
 	}
 	return d, true
+}
+
+// durationUnits are the ways people write a unit of time, and the Go
+// unit each means.
+var durationUnits = []struct {
+	words []string
+	unit  string
+}{
+	{[]string{"milliseconds", "millisecond", "millisec", "millis", "msecs", "msec", "mss", "ms"}, "ms"},
+	{[]string{"microseconds", "microsecond", "micros", "usecs", "usec", "µs", "us"}, "us"},
+	{[]string{"nanoseconds", "nanosecond", "nanos", "nsecs", "nsec", "ns"}, "ns"},
+	{[]string{"seconds", "second", "secs", "sec", "s"}, "s"},
+	{[]string{"minutes", "minute", "mins", "min", "m"}, "m"},
+	{[]string{"hours", "hour", "hrs", "hr", "h"}, "h"},
+}
+
+// spelledDuration rewrites a duration written with spaces, capitals or
+// unit words (300 ms, 2 Seconds, 5 mins) as Go writes it, if that is
+// what it is.
+func spelledDuration(v string) (string, bool) {
+	num := strings.ToLower(strings.Join(strings.Fields(v), ""))
+	i := strings.IndexFunc(num, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i <= 0 {
+		return "", false
+	}
+	word := num[i:]
+	for _, u := range durationUnits {
+		if slices.Contains(u.words, word) {
+			d := num[:i] + u.unit
+			if _, err := time.ParseDuration(d); err == nil {
+				return d, true
+			}
+		}
+	}
+	return "", false
 }
 
 // rate parses 50/s, 3000/m or a bare number (per second) into a rate per
@@ -1018,7 +1140,13 @@ func (p *parser) fault(n *yaml.Node, path string, src int, e *Experiment, loadOK
 		}
 	}
 
-	base := faults.Fault{Kind: spec.Kind, Direction: faults.Both, Toxicity: 1, Attrs: map[string]int64{}}
+	// Without direction a toxic acts downstream (server to client), as
+	// Toxiproxy's own toxics do: both directions would double a latency.
+	// A fault that is no toxic acts on the whole link or process: both.
+	base := faults.Fault{Kind: spec.Kind, Direction: DefaultDirection, Toxicity: 1, Attrs: map[string]int64{}}
+	if !spec.Directional {
+		base.Direction = faults.Both
+	}
 	good := kindOK
 	if en, ok := f.get("name"); ok {
 		if s, ok := p.str(en.val, path+".name"); ok {
