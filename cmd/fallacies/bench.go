@@ -46,6 +46,9 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	r, err := bench.Run(ctx, cfg)
+	if ctx.Err() != nil {
+		return interrupted(ctx)
+	}
 	if err != nil {
 		return testbedErr(err)
 	}

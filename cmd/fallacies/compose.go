@@ -26,6 +26,9 @@ func cmdComposeWait(ctx context.Context, e *env, args []string) error {
 	}
 	start := time.Now()
 	if err := topology.WaitComposeHealthy(ctx, *project, *timeout); err != nil {
+		if ctx.Err() != nil {
+			return interrupted(ctx)
+		}
 		return testbedErr(err)
 	}
 	ep, err := topology.ComposeEndpoints(ctx, *project)

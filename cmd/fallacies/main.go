@@ -7,7 +7,8 @@
 //	fallacies validate experiments/*.yaml
 //
 // Exit codes: 0 every hypothesis held, 1 a hypothesis failed, 2 an invalid
-// experiment or usage, 3 the testbed itself failed.
+// experiment or usage, 3 the testbed itself failed (a crash included),
+// 130 or 143 a run interrupted by SIGINT or SIGTERM (faults removed).
 package main
 
 import (
@@ -20,6 +21,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/fallacies/fallacies/experiments/crash"
+	"github.com/fallacies/fallacies/experiments/runner"
 )
 
 // Exit codes.
@@ -64,6 +68,11 @@ type command struct {
 	summary string
 	usage   string // arguments after the flags
 	run     func(ctx context.Context, env *env, args []string) error
+	// starts is set on commands that start things (a system, load,
+	// faults): they trap SIGINT and SIGTERM to stop them in order. The
+	// others (validate, list, …) only read, and a signal kills them at
+	// once as it would any program.
+	starts bool
 }
 
 // env is what commands write to.
@@ -76,32 +85,102 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"run", "run experiment files (or folders of them) and report", "[flags] FILE|DIR...", cmdRun},
-		{"validate", "check experiment files without running anything", "FILE|DIR...", cmdValidate},
-		{"list", "list the experiments of the catalogue", "[DIR]", cmdList},
-		{"up", "start the system under test and keep it up until Ctrl-C", "[flags]", cmdUp},
-		{"place-order", "place orders through a running system and print what happened", "[flags]", cmdPlaceOrder},
-		{"reset", "remove the faults a run left behind (after a crash)", "[flags]", cmdReset},
-		{"reports", "manage report folders: prune --keep N deletes all but the N newest", "prune --keep N [--dir reports] [--dry-run]", cmdReports},
-		{"soak", "run the resilient variants in a loop at a multiple of their load; fail on leaks or lost events", "[flags] DIR|FILE...", cmdSoak},
-		{"serve", "run one service (used by the processes and compose topologies)", "SERVICE [--config FILE] [flags]", cmdServe},
-		{"health", "check a service's health (the containers' health check)", "[--http] ADDR|URL", cmdHealth},
-		{"compose-wait", "wait for a compose stack to be healthy and print its endpoints", "[flags]", cmdComposeWait},
-		{"bench", "measure the testbed itself and write BENCHMARKS.md", "[flags]", cmdBench},
-		{"knobs", "list the knobs experiment variants can set", "", cmdKnobs},
-		{"version", "print the version", "", cmdVersion},
+		{"run", "run experiment files (or folders of them) and report", "[flags] FILE|DIR...", cmdRun, true},
+		{"validate", "check experiment files without running anything", "FILE|DIR...", cmdValidate, false},
+		{"list", "list the experiments of the catalogue", "[DIR]", cmdList, false},
+		{"up", "start the system under test and keep it up until Ctrl-C", "[flags]", cmdUp, true},
+		{"place-order", "place orders through a running system and print what happened", "[flags]", cmdPlaceOrder, true},
+		{"reset", "remove the faults a run left behind (after a crash)", "[flags]", cmdReset, false},
+		{"reports", "manage report folders: prune --keep N deletes all but the N newest", "prune --keep N [--dir reports] [--dry-run]", cmdReports, false},
+		{"soak", "run the resilient variants in a loop at a multiple of their load; fail on leaks or lost events", "[flags] DIR|FILE...", cmdSoak, true},
+		{"serve", "run one service (used by the processes and compose topologies)", "SERVICE [--config FILE] [flags]", cmdServe, true},
+		{"health", "check a service's health (the containers' health check)", "[--http] ADDR|URL", cmdHealth, false},
+		{"compose-wait", "wait for a compose stack to be healthy and print its endpoints", "[flags]", cmdComposeWait, true},
+		{"bench", "measure the testbed itself and write BENCHMARKS.md", "[flags]", cmdBench, true},
+		{"knobs", "list the knobs experiment variants can set", "", cmdKnobs, false},
+		{"version", "print the version", "", cmdVersion, false},
 	}
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx := context.Background()
+	stop := func() {}
+	if c := lookup(os.Args[1:]); c != nil && c.starts {
+		ctx, stop = trapSignals(ctx)
+	}
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// run executes one command line and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// lookup returns the command args name, or nil.
+func lookup(args []string) *command {
+	if len(args) == 0 {
+		return nil
+	}
+	for i := range commands {
+		if commands[i].name == args[0] {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+// trapSignals returns a context that SIGINT or SIGTERM cancels with a
+// runner.Interrupt naming the signal. Later signals are absorbed until stop
+// is called, so that a second Ctrl-C cannot cut the removal of faults short.
+func trapSignals(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			cancel(interruptOf(sig))
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// interruptOf names sig and its conventional exit code, 128 + its number.
+func interruptOf(sig os.Signal) *runner.Interrupt {
+	name, code := sig.String(), 130
+	if s, ok := sig.(syscall.Signal); ok {
+		code = 128 + int(s)
+		switch s {
+		case syscall.SIGINT:
+			name = "SIGINT"
+		case syscall.SIGTERM:
+			name = "SIGTERM"
+		}
+	}
+	return &runner.Interrupt{Signal: name, ExitCode: code}
+}
+
+// interrupted is the exit of a command that ctx's end stopped: 130 after
+// SIGINT (or any other end of ctx), 143 after SIGTERM; the reason is on
+// the error.
+func interrupted(ctx context.Context) *exitError {
+	in := &runner.Interrupt{Signal: "a cancelled context", ExitCode: 130}
+	errors.As(context.Cause(ctx), &in)
+	return &exitError{code: in.ExitCode, err: in}
+}
+
+// run executes one command line and returns the exit code. A panic is a
+// crash of fallacies itself: exit 3, one line on stderr, the stack in a
+// file.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			code = crashed(stderr, args, crash.New(p))
+		}
+	}()
 	e := &env{stdout: stdout, stderr: stderr, stderrTTY: isTerminal(stderr)}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 {
@@ -113,12 +192,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	var cmd *command
-	for i := range commands {
-		if commands[i].name == args[0] {
-			cmd = &commands[i]
-		}
-	}
+	cmd := lookup(args)
 	if cmd == nil {
 		fmt.Fprintf(stderr, "fallacies: unknown command %q (run `fallacies --help` for the list)\n", args[0])
 		return exitUsage
@@ -146,6 +220,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitTestbed
 }
 
+// crashed reports a panic of a command: one line on stderr, the stack in
+// a file of the temporary folder; exit code 3.
+func crashed(stderr io.Writer, args []string, p *crash.Panic) int {
+	name := "fallacies"
+	if len(args) > 0 {
+		name += " " + args[0]
+	}
+	dir, err := os.MkdirTemp("", "fallacies-crash-")
+	where := ""
+	if err == nil {
+		if path, err := crash.WriteFile(dir, p); err == nil {
+			where = " (stack in " + path + ")"
+		}
+	}
+	fmt.Fprintf(stderr, "%s: internal error: %v%s\n", name, p, where)
+	return exitTestbed
+}
+
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, `fallacies: a testbed for the eight fallacies of distributed computing
 
@@ -161,7 +253,8 @@ Commands:
 Run "fallacies <command> --help" for the flags of a command.
 
 Exit codes: 0 every hypothesis held, 1 a hypothesis failed,
-            2 invalid experiment or usage, 3 the testbed itself failed.
+            2 invalid experiment or usage, 3 the testbed itself failed,
+            130/143 a run interrupted by SIGINT/SIGTERM (faults removed).
 `)
 }
 

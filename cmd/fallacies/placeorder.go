@@ -77,6 +77,9 @@ func cmdPlaceOrder(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "%s  %-9s %8.1fms  charge %s%s\n", id, "PLACED", ms(took), o.GetChargeId(), note)
 	}
+	if ctx.Err() != nil {
+		return interrupted(ctx)
+	}
 	if failed > 0 {
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d orders failed", failed, *n)}
 	}

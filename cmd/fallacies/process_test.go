@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -104,32 +105,35 @@ func TestSignals(t *testing.T) {
 	journal := tg.file + ".journal"
 
 	// startRun starts the long experiment and returns once its fault is on.
-	startRun := func(t *testing.T) *child {
+	startRun := func(t *testing.T, reports string) *child {
 		t.Helper()
-		c := startChild(t, "run", "--quiet", "--reports", t.TempDir(), "--target", tg.file, "testdata/long.yaml")
+		c := startChild(t, "run", "--quiet", "--reports", reports, "--target", tg.file, "testdata/long.yaml")
 		waitFor(t, 30*time.Second, "the slow-user toxic", c.done, func() bool { return toxicOn(t, api, "user", "slow-user") })
 		return c
 	}
 
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			c := startRun(t)
+			reports := t.TempDir()
+			c := startRun(t, reports)
 			if err := c.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			if code := c.wait(t, 30*time.Second); code != exitTestbed {
-				t.Errorf("exit %d, want %d\nstderr:\n%s", code, exitTestbed, c.stderr)
+			want := 128 + int(sig) // 130, 143: interrupted, not broken (3)
+			if code := c.wait(t, 30*time.Second); code != want {
+				t.Errorf("exit %d, want %d\nstderr:\n%s", code, want, c.stderr)
 			}
 			if !strings.Contains(c.stderr.String(), "every fault applied was removed") {
 				t.Errorf("stderr does not say the faults were removed:\n%s", c.stderr)
 			}
 			assertClean(t, api)
 			assertJournalClosed(t, journal, 1)
+			assertInterrupted(t, readReport(t, reportDir(t, reports)), want)
 		})
 	}
 
 	t.Run("SIGKILL then reset", func(t *testing.T) {
-		c := startRun(t)
+		c := startRun(t, t.TempDir())
 		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -289,4 +293,41 @@ func TestUp(t *testing.T) {
 	if _, err := apiClient.Get(apiURL(ep.ToxiproxyAPI) + "/version"); err == nil {
 		t.Errorf("toxiproxy API %s still answers after up stopped", ep.ToxiproxyAPI)
 	}
+}
+
+// TestCrash runs a binary whose load workers panic (the runner's crash
+// test, set at link time) against a target: a crash of the runner exits 3
+// (never 2, which means invalid input) with one line on stderr, the stack
+// in crash.txt of the report folder, and the fault removed.
+func TestCrash(t *testing.T) {
+	needBinary(t)
+	bin := filepath.Join(t.TempDir(), "fallacies-crash")
+	args := []string{"build", "-o", bin, "-ldflags", "-X github.com/fallacies/fallacies/experiments/runner.crashTest=load"}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	tg := startTarget(t)
+	reports := t.TempDir()
+	cmd := exec.Command(bin, "run", "--quiet", "--reports", reports, "--target", tg.file, "testdata/long.yaml")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitTestbed {
+		t.Fatalf("exit %d (%v), want %d\nstdout:\n%s\nstderr:\n%s", code, err, exitTestbed, stdout.String(), stderr.String())
+	}
+	oneLine(t, "stderr of a crash", stderr.String())
+	if !strings.Contains(stderr.String(), "panic: crash test") || !strings.Contains(stderr.String(), "crash.txt") {
+		t.Errorf("stderr %q should name the panic and the stack's file", stderr.String())
+	}
+	stack, err := os.ReadFile(filepath.Join(reportDir(t, reports), "crash.txt"))
+	if err != nil {
+		t.Fatalf("no stack file in the report folder: %v", err)
+	}
+	if !strings.Contains(string(stack), "goroutine") || !strings.Contains(string(stack), "experiments/load") {
+		t.Errorf("crash.txt holds no stack of the load's goroutine:\n%s", stack)
+	}
+	assertClean(t, tg.ep.ToxiproxyAPI)
 }

@@ -109,11 +109,12 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "junit: %s\n", *junit)
 	}
 	switch {
-	case ctx.Err() != nil:
-		fmt.Fprintln(e.stderr, "fallacies run: interrupted; every fault applied was removed")
-		return errSilent(exitTestbed)
 	case testbedFailure != nil:
 		return errSilent(exitTestbed)
+	case ctx.Err() != nil:
+		in := interrupted(ctx)
+		fmt.Fprintf(e.stderr, "fallacies run: %v; every fault applied was removed, the report keeps what was measured\n", in)
+		return errSilent(in.code)
 	case !suite.Passed:
 		return errSilent(exitFailed)
 	}

@@ -47,17 +47,72 @@ type jsonReport struct {
 	Experiment string `json:"experiment"`
 	Passed     bool   `json:"passed"`
 	Topology   string `json:"topology"`
-	Variants   []struct {
+	Error      string `json:"error"`
+	// Interrupted is set when a signal stopped the run.
+	Interrupted *struct {
+		Reason   string    `json:"reason"`
+		At       time.Time `json:"at"`
+		ExitCode int       `json:"exit_code"`
+	} `json:"interrupted"`
+	Variants []struct {
 		Name   string `json:"name"`
 		Passed bool   `json:"passed"`
+		Error  string `json:"error"`
 		Phases map[string]struct {
 			Requests  int `json:"requests"`
 			Successes int `json:"successes"`
 		} `json:"phases"`
 		Faults []struct {
-			Name string `json:"name"`
+			Name        string    `json:"name"`
+			Start       time.Time `json:"start"`
+			StartOffset float64   `json:"start_offset"`
 		} `json:"faults"`
+		Hypotheses []struct {
+			Expr     string `json:"expr"`
+			Passed   bool   `json:"passed"`
+			Skipped  bool   `json:"skipped"`
+			Abort    bool   `json:"abort"`
+			Observed string `json:"observed"`
+		} `json:"hypotheses"`
+		Stopped *struct {
+			Hypothesis     string  `json:"hypothesis"`
+			Phase          string  `json:"phase"`
+			Observed       string  `json:"observed"`
+			BreachedOffset float64 `json:"breached_offset"`
+			StoppedOffset  float64 `json:"stopped_offset"`
+		} `json:"stopped"`
 	} `json:"variants"`
+}
+
+// assertInterrupted checks the report of a run interrupted with exit code
+// code: marked so, the hypotheses not judged, the faults listed, and every
+// request made until the interruption counted (at least half of what the
+// arrival rate of testdata/long.yaml, 20/s, sent in the time it ran).
+func assertInterrupted(t *testing.T, rep jsonReport, code int) {
+	t.Helper()
+	if rep.Interrupted == nil || rep.Interrupted.ExitCode != code || rep.Passed || rep.Error != "" {
+		t.Fatalf("report: interrupted=%+v passed=%v error=%q; want interrupted with exit code %d, not passed, no testbed error", rep.Interrupted, rep.Passed, rep.Error, code)
+	}
+	if len(rep.Variants) != 1 || len(rep.Variants[0].Faults) != 1 {
+		t.Fatalf("report variants %+v; want one with the one fault", rep.Variants)
+	}
+	v := rep.Variants[0]
+	for _, h := range v.Hypotheses {
+		if !h.Skipped {
+			t.Errorf("hypothesis %s judged (passed=%v) in an interrupted run", h.Expr, h.Passed)
+		}
+	}
+	f := v.Faults[0]
+	loadStart := f.Start.Add(-time.Duration(f.StartOffset * float64(time.Second)))
+	ran := rep.Interrupted.At.Sub(loadStart)
+	total := 0
+	for _, p := range v.Phases {
+		total += p.Requests
+	}
+	if want := int(20 * ran.Seconds() / 2); total == 0 || total < want || v.Phases["before"].Requests == 0 {
+		t.Errorf("the interrupted report counts %d requests (before %d) after %v of load at 20/s; want at least %d, some before", total, v.Phases["before"].Requests, ran, max(want, 1))
+	}
+	t.Logf("interrupted after %v of load: %d requests in the report (%+v)", ran.Round(time.Millisecond), total, v.Phases)
 }
 
 func readReport(t *testing.T, dir string) jsonReport {
@@ -278,17 +333,16 @@ func TestRollbackOnCancel(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not return within 30s of its context being cancelled")
 	}
-	if r.code != exitTestbed {
-		t.Errorf("exit %d, want %d\nstderr:\n%s", r.code, exitTestbed, r.stderr)
+	if r.code != 130 {
+		t.Errorf("exit %d, want 130 (interrupted)\nstderr:\n%s", r.code, r.stderr)
 	}
 	if !strings.Contains(r.stderr, "interrupted") {
 		t.Errorf("stderr does not say the run was interrupted: %q", r.stderr)
 	}
 	assertClean(t, api)
-	// An interrupted run still leaves its report, marked failed.
-	if rep := readReport(t, reportDir(t, reports)); rep.Passed || len(rep.Variants) != 1 || len(rep.Variants[0].Faults) != 1 {
-		t.Errorf("report of the interrupted run: passed=%v variants=%+v; want failed with the one fault", rep.Passed, rep.Variants)
-	}
+	// An interrupted run still leaves its report, marked interrupted,
+	// with what was measured.
+	assertInterrupted(t, readReport(t, reportDir(t, reports)), 130)
 	assertJournalClosed(t, tg.file+".journal", 1)
 }
 

@@ -145,8 +145,7 @@ rounds:
 	case testbed != nil:
 		return testbedErr(testbed)
 	case ctx.Err() != nil:
-		fmt.Fprintln(e.stderr, "fallacies soak: interrupted")
-		return errSilent(exitTestbed)
+		return interrupted(ctx)
 	case !verdict.ok():
 		return &exitError{code: exitFailed, err: errors.New(verdict.summary())}
 	}

@@ -70,6 +70,10 @@ const (
 	MaxTimeout  = 60 * time.Second // per request; also the histograms' ceiling
 )
 
+// DefaultWatchEvery is how often Config.Watch is called when
+// Config.WatchEvery is 0.
+const DefaultWatchEvery = 200 * time.Millisecond
+
 // Request is one arrival handed to a Doer.
 type Request struct {
 	// Seq numbers arrivals from 1 in intended order, dropped ones included.
@@ -159,6 +163,14 @@ type Config struct {
 	// (requests still in flight are not in it yet). It may cancel the
 	// run's context to stop it early.
 	PhaseEnd func(phase string, figures *Phase)
+	// Watch, when set, is called every WatchEvery from a goroutine of
+	// Run's while the schedule runs, with the phase the schedule is in and
+	// a copy of that phase's figures so far (completed requests only;
+	// Throughput over the phase's wall time so far). It may cancel the
+	// run's context to stop it early, and must not block for long.
+	Watch func(phase string, figures *Phase)
+	// WatchEvery is the period of Watch; 0 means DefaultWatchEvery.
+	WatchEvery time.Duration
 	// Start is offset 0 of the schedule, so that load and a fault schedule
 	// share one origin; zero means when Run is called. A start in the past
 	// sends the arrivals already due at once.

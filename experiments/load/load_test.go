@@ -880,3 +880,56 @@ func TestTimerFloor(t *testing.T) {
 		t.Errorf("TimerFloor with a canceled context: %v, want context.Canceled", err)
 	}
 }
+
+// TestWatchSeesThePhaseAsItGoes checks that Watch is called every
+// WatchEvery with the phase the schedule is in and its figures so far,
+// and that cancelling from Watch stops the run at once.
+func TestWatchSeesThePhaseAsItGoes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		type seen struct {
+			phase    string
+			at       time.Duration
+			requests int64
+			wall     time.Duration
+		}
+		var log []seen
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		start := time.Now()
+		cfg := Config{
+			Rate: 10, Duration: 6 * time.Second, MaxInFlight: 100, Timeout: time.Second, Users: 1, RunID: "watch",
+			Phase: func(off time.Duration) string {
+				if off < 2*time.Second {
+					return PhaseBefore
+				}
+				return PhaseDuring
+			},
+			WatchEvery: 300 * time.Millisecond,
+			Watch: func(phase string, fig *Phase) {
+				log = append(log, seen{phase, time.Since(start), fig.Total.Requests, fig.Wall})
+				if phase == PhaseDuring && fig.Total.Requests >= 5 {
+					cancel()
+				}
+			},
+		}
+		res, err := Run(ctx, cfg, sleeper(time.Millisecond))
+		if err == nil || !res.Canceled {
+			t.Fatalf("err %v, canceled %v: want the run stopped by Watch", err, res.Canceled)
+		}
+		// Arrivals every 100 ms, each done 1 ms later; ticks every 300 ms
+		// (never at the 2 s phase change): 3 more before-phase requests
+		// each tick, then the during phase from 2 s on.
+		ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+		var want []seen
+		for i := 1; i <= 6; i++ {
+			want = append(want, seen{PhaseBefore, ms(300 * i), int64(3 * i), ms(300 * i)})
+		}
+		want = append(want, seen{PhaseDuring, ms(2100), 1, ms(100)}, seen{PhaseDuring, ms(2400), 4, ms(400)}, seen{PhaseDuring, ms(2700), 7, ms(700)})
+		if fmt.Sprint(log) != fmt.Sprint(want) {
+			t.Fatalf("watch saw\n%v\nwant\n%v", log, want)
+		}
+		if res.Duration > 2800*time.Millisecond {
+			t.Errorf("the run went on to %v after Watch cancelled it at 2.7s", res.Duration)
+		}
+	})
+}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/crash"
 )
 
 // Run drives d with cfg's arrival schedule until cfg.Duration has passed
@@ -41,6 +42,9 @@ func Run(ctx context.Context, cfg Config, d Doer) (*Result, error) {
 	if r.userID == nil {
 		r.userID = func(i int) string { return fmt.Sprintf("u-%04d", i) }
 	}
+	// A panic of a worker (in the Doer) stops the run and is its error.
+	ctx, r.crashed = context.WithCancelCause(ctx)
+	defer r.crashed(nil)
 	res := r.run(ctx)
 	if res.Canceled {
 		return res, fmt.Errorf("run load %s: %w", cfg.RunID, context.Cause(ctx))
@@ -58,10 +62,20 @@ type runner struct {
 	userID  func(int) string
 	start   time.Time
 	workers sync.WaitGroup
+	crashed context.CancelCauseFunc // cancels the run with a worker's panic
 
 	inFlight   atomic.Int64
 	inFlightOp [2]atomic.Int64
 	lastAcked  atomic.Int64 // highest seq of an acknowledged place_order
+
+	// cur is the phase the schedule is in, for Watch: its name, the wall
+	// time of its earlier stretches, and when its current stretch began.
+	cur struct {
+		sync.Mutex
+		phase string
+		wall  time.Duration
+		since time.Time
+	}
 
 	rng        *rand.Rand
 	share      float64 // of place_order
@@ -82,6 +96,7 @@ func (r *runner) run(ctx context.Context) *Result {
 	}
 	r.wall = map[string]time.Duration{}
 	stopProgress := r.startProgress()
+	stopWatch := r.startWatch()
 
 	sched := newSchedule(r.cfg)
 	timer := time.NewTimer(time.Hour)
@@ -103,6 +118,7 @@ func (r *runner) run(ctx context.Context) *Result {
 
 	canceled := false
 	prevOff, curPhase := time.Duration(0), r.phaseOf(0)
+	r.enterPhase(curPhase, 0, r.start)
 	var seq int64
 	for {
 		off, ok := sched.next()
@@ -119,8 +135,11 @@ func (r *runner) run(ctx context.Context) *Result {
 		seq++
 		phase := r.phaseOf(off)
 		r.wall[curPhase] += off - prevOff
-		if phase != curPhase && r.cfg.PhaseEnd != nil {
-			r.cfg.PhaseEnd(curPhase, r.rec.snapshotPhase(curPhase, r.wall[curPhase]))
+		if phase != curPhase {
+			r.enterPhase(phase, r.wall[phase], r.start.Add(off))
+			if r.cfg.PhaseEnd != nil {
+				r.cfg.PhaseEnd(curPhase, r.rec.snapshotPhase(curPhase, r.wall[curPhase]))
+			}
 		}
 		prevOff, curPhase = off, phase
 		r.dispatch(ctx, seq, off, phase)
@@ -137,6 +156,7 @@ func (r *runner) run(ctx context.Context) *Result {
 	r.rec.mu.Lock()
 	r.rec.advanceLocked(len(r.rec.seconds))
 	r.rec.mu.Unlock()
+	stopWatch()
 	r.workers.Wait()
 	stopProgress()
 	return r.result(end, canceled)
@@ -210,6 +230,13 @@ func (r *runner) dispatch(ctx context.Context, seq int64, off time.Duration, pha
 	r.workers.Add(1)
 	go func() {
 		defer r.workers.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				r.inFlightOp[op.index()].Add(-1)
+				r.inFlight.Add(-1)
+				r.crashed(crash.New(p))
+			}
+		}()
 		rctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 		out := r.d.Do(rctx, req)
 		cancel()
@@ -262,6 +289,7 @@ func (r *runner) startProgress() (stop func()) {
 	}
 	go func() {
 		defer close(exited)
+		defer r.recoverInto()
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
@@ -277,6 +305,60 @@ func (r *runner) startProgress() (stop func()) {
 		close(quit)
 		<-exited
 		r.cfg.Progress(snap(time.Now()))
+	}
+}
+
+// recoverInto, deferred in a goroutine of Run's, stops the run with the
+// goroutine's panic as its error.
+func (r *runner) recoverInto() {
+	if p := recover(); p != nil {
+		r.crashed(crash.New(p))
+	}
+}
+
+// enterPhase records that the schedule entered phase at time at, after
+// wall in it earlier.
+func (r *runner) enterPhase(phase string, wall time.Duration, at time.Time) {
+	r.cur.Lock()
+	defer r.cur.Unlock()
+	r.cur.phase, r.cur.wall, r.cur.since = phase, wall, at
+}
+
+// startWatch starts the goroutine calling Config.Watch, if any, and
+// returns the function that stops it.
+func (r *runner) startWatch() (stop func()) {
+	if r.cfg.Watch == nil {
+		return func() {}
+	}
+	every := r.cfg.WatchEvery
+	if every <= 0 {
+		every = DefaultWatchEvery
+	}
+	quit := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		defer r.recoverInto()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-tick.C:
+				r.cur.Lock()
+				phase, wall := r.cur.phase, r.cur.wall
+				if now.After(r.cur.since) {
+					wall += now.Sub(r.cur.since)
+				}
+				r.cur.Unlock()
+				r.cfg.Watch(phase, r.rec.snapshotPhase(phase, wall))
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-exited
 	}
 }
 

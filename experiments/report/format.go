@@ -150,12 +150,18 @@ func verdictLine(r *Report) string {
 			return "the run did not pass"
 		}
 		return fmt.Sprintf("%d of %d hypotheses failed", c.Failed, c.Total-c.Skipped)
-	default:
+	case 0:
 		s := fmt.Sprintf("all %d hypotheses held", c.Passed)
 		if c.Skipped > 0 {
 			s += fmt.Sprintf(" (%d skipped)", c.Skipped)
 		}
 		return s
+	default:
+		msg := "interrupted"
+		if r.Interrupted != nil {
+			msg = r.Interrupted.Reason
+		}
+		return msg + "; what was measured until then is kept, the hypotheses were not judged"
 	}
 }
 

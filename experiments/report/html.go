@@ -62,6 +62,7 @@ type variantView struct {
 	Name      string
 	Status    string // PASS, FAIL, ERROR
 	Error     string
+	Stopped   *Stop
 	Knobs     []Knob
 	Counts    Counts
 	Before    Phase
@@ -147,7 +148,7 @@ func buildView(r *Report) htmlView {
 	}
 	for i, v := range r.Variants {
 		vv := variantView{
-			Name: v.Name, Status: variantStatus(v), Error: v.Error, Knobs: v.Knobs,
+			Name: v.Name, Status: variantStatus(v), Error: v.Error, Stopped: v.Stopped, Knobs: v.Knobs,
 			Before: v.Phases[PhaseBefore], During: v.Phases[PhaseDuring], After: v.Phases[PhaseAfter],
 			Breakers: v.Breakers,
 		}

@@ -72,6 +72,31 @@ type Report struct {
 	Variants        []Variant `json:"variants"`            // in the order of the experiment file
 	Error           string    `json:"error,omitempty"`     // the testbed itself failed (exit code 3)
 	JaegerUI        string    `json:"jaeger_ui,omitempty"` // base URL of a Jaeger UI holding the traces
+	// Interrupted is set when a signal (Ctrl-C, SIGTERM) stopped the run
+	// before its end: what was measured until then is kept, the hypotheses
+	// are not judged.
+	Interrupted *Interruption `json:"interrupted,omitempty"`
+}
+
+// Interruption says what stopped a run from outside, and when.
+type Interruption struct {
+	Reason   string    `json:"reason"`    // e.g. "interrupted by SIGINT"
+	At       time.Time `json:"at"`        // when the runner saw it
+	ExitCode int       `json:"exit_code"` // 130 after SIGINT, 143 after SIGTERM
+}
+
+// Stop says when and why an abort hypothesis stopped a variant's run
+// before its end.
+type Stop struct {
+	Hypothesis string    `json:"hypothesis"`     // the check as written
+	Name       string    `json:"name,omitempty"` // the hypothesis's name, if it has one
+	Phase      string    `json:"phase"`          // the phase it was checked in
+	Observed   string    `json:"observed"`       // the value that breached it
+	BreachedAt time.Time `json:"breached_at"`    // when the runner saw the breach
+	StoppedAt  time.Time `json:"stopped_at"`     // when the load had stopped (in-flight requests cancelled)
+	// Seconds from the run start (the load's), like Fault's offsets.
+	BreachedOffset float64 `json:"breached_offset"`
+	StoppedOffset  float64 `json:"stopped_offset"`
 }
 
 // Variant is what one variant of an experiment measured: the same topology
@@ -79,20 +104,21 @@ type Report struct {
 type Variant struct {
 	Name        string                      `json:"name"`
 	Passed      bool                        `json:"passed"`
-	Knobs       []Knob                      `json:"knobs"`           // the knobs this variant sets, in file order
-	Phases      map[string]Phase            `json:"phases"`          // place_order by phase: before, during, after
-	Ops         map[string]map[string]Phase `json:"ops"`             // other operations (get_order, …) → phase → Phase
-	Load        Load                        `json:"load"`            // how the load generator kept its schedule
-	Hypotheses  []Hypothesis                `json:"hypotheses"`      // every hypothesis that applies to this variant
-	Faults      []Fault                     `json:"faults"`          // the faults as actually applied
-	Timeseries  []Second                    `json:"timeseries"`      // one entry per second of the run
-	Consistency Consistency                 `json:"consistency"`     // event and payment accounting after drain
-	Breakers    []BreakerTransition         `json:"breakers"`        // circuit breaker state changes in time order
-	Metrics     map[string]float64          `json:"metrics"`         // every scalar metric computed, by vocabulary name; durations in ms
-	Exemplars   []Exemplar                  `json:"exemplars"`       // slowest and failed traces per phase
-	Mechanisms  []Mechanism                 `json:"mechanisms"`      // what the resilience mechanisms did, by the services' own counters
-	Consumers   []ConsumerSeries            `json:"consumers"`       // per asynchronous consumer, events published and applied per second
-	Error       string                      `json:"error,omitempty"` // the testbed failed while running this variant
+	Knobs       []Knob                      `json:"knobs"`             // the knobs this variant sets, in file order
+	Phases      map[string]Phase            `json:"phases"`            // place_order by phase: before, during, after
+	Ops         map[string]map[string]Phase `json:"ops"`               // other operations (get_order, …) → phase → Phase
+	Load        Load                        `json:"load"`              // how the load generator kept its schedule
+	Hypotheses  []Hypothesis                `json:"hypotheses"`        // every hypothesis that applies to this variant
+	Faults      []Fault                     `json:"faults"`            // the faults as actually applied
+	Timeseries  []Second                    `json:"timeseries"`        // one entry per second of the run
+	Consistency Consistency                 `json:"consistency"`       // event and payment accounting after drain
+	Breakers    []BreakerTransition         `json:"breakers"`          // circuit breaker state changes in time order
+	Metrics     map[string]float64          `json:"metrics"`           // every scalar metric computed, by vocabulary name; durations in ms
+	Exemplars   []Exemplar                  `json:"exemplars"`         // slowest and failed traces per phase
+	Mechanisms  []Mechanism                 `json:"mechanisms"`        // what the resilience mechanisms did, by the services' own counters
+	Consumers   []ConsumerSeries            `json:"consumers"`         // per asynchronous consumer, events published and applied per second
+	Error       string                      `json:"error,omitempty"`   // the testbed failed while running this variant
+	Stopped     *Stop                       `json:"stopped,omitempty"` // an abort hypothesis stopped the run early
 }
 
 // Mechanism kinds as used in Mechanism.Kind, in the order reports list them.
@@ -333,13 +359,17 @@ func (r *Report) Count() Counts {
 }
 
 // ExitCode is the process exit code the report calls for: 0 when every
-// hypothesis held, 1 when one failed, 3 when the testbed itself failed.
-// (2, an invalid experiment, is decided before any report exists.)
+// hypothesis held, 1 when one failed, 3 when the testbed itself failed,
+// 130 or 143 when SIGINT or SIGTERM interrupted the run (the
+// Interruption's code). (2, an invalid experiment, is decided before any
+// report exists.)
 func (r *Report) ExitCode() int {
 	c := r.Count()
 	switch {
 	case c.Errors > 0:
 		return 3
+	case r.Interrupted != nil && r.Interrupted.ExitCode > 0:
+		return r.Interrupted.ExitCode
 	case c.Failed > 0 || !r.Passed:
 		return 1
 	default:
@@ -347,15 +377,17 @@ func (r *Report) ExitCode() int {
 	}
 }
 
-// Verdict is a one-word verdict: PASS, FAIL or ERROR.
+// Verdict is a one-word verdict: PASS, FAIL, ERROR or INTERRUPTED.
 func (r *Report) Verdict() string {
 	switch r.ExitCode() {
 	case 0:
 		return "PASS"
 	case 1:
 		return "FAIL"
-	default:
+	case 3:
 		return "ERROR"
+	default:
+		return "INTERRUPTED"
 	}
 }
 

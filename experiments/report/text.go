@@ -178,6 +178,10 @@ func (t *textWriter) variant(v Variant) {
 	if v.Error != "" {
 		fmt.Fprintln(w, "  error: "+oneLine(v.Error))
 	}
+	if st := v.Stopped; st != nil {
+		fmt.Fprintf(w, "  stopped: abort hypothesis %s breached at %s (%s phase, observed %s); load stopped at %s\n",
+			st.Hypothesis, fmtSec(st.BreachedOffset), st.Phase, dash(st.Observed), fmtSec(st.StoppedOffset))
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  PHASE\tREQUESTS\tSUCCESS\tP50\tP99\tMAX\tDROPPED\tERRORS")

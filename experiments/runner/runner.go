@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fallacies/fallacies/experiments/crash"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/topology"
@@ -86,9 +87,33 @@ type Result struct {
 // opposed to a failed hypothesis.
 var ErrTestbed = errors.New("testbed failure")
 
+// Interrupt is the cause a caller gives the run's context when a signal
+// stops it (context.WithCancelCause): the report says which, and calls for
+// its exit code. A context that ends without one is reported as an
+// interruption with exit code 130, as after Ctrl-C.
+type Interrupt struct {
+	Signal   string // e.g. SIGINT
+	ExitCode int    // 128 + the signal's number: 130 for SIGINT, 143 for SIGTERM
+}
+
+func (i *Interrupt) Error() string { return "interrupted by " + i.Signal }
+
+// interruption describes why ctx ended.
+func interruption(ctx context.Context, at time.Time) *report.Interruption {
+	var in *Interrupt
+	if errors.As(context.Cause(ctx), &in) {
+		return &report.Interruption{Reason: in.Error(), At: at, ExitCode: in.ExitCode}
+	}
+	return &report.Interruption{Reason: "interrupted: " + context.Cause(ctx).Error(), At: at, ExitCode: 130}
+}
+
 // Run runs one experiment and writes its report folder. The error is nil
 // when the experiment ran, whether or not its hypotheses held (see
-// Report.Passed); it wraps ErrTestbed when the testbed failed.
+// Report.Passed); it wraps ErrTestbed when the testbed failed. When ctx
+// ends first, the report keeps what was measured until then, is marked
+// interrupted (Report.Interrupted), and the error is nil: faults are off
+// either way. A panic of the runner is a testbed failure whose stack is
+// written to crash.txt in the report folder.
 func Run(ctx context.Context, exp *spec.Experiment, o Options) (res *Result, err error) {
 	kind := o.Topology
 	if kind == "" {
@@ -141,10 +166,16 @@ func Run(ctx context.Context, exp *spec.Experiment, o Options) (res *Result, err
 			exp: exp, variant: v, index: i, of: len(variants), kind: kind, opts: o, journal: journal,
 		}
 		rv, ts, err := vr.run(ctx)
+		if p, ok := crash.Find(err); ok {
+			// One line in the report and on stderr; the stack in a file.
+			if path, werr := crash.WriteFile(dir, p); werr == nil {
+				rv.Error = fmt.Sprintf("%s (stack in %s)", strings.TrimPrefix(err.Error(), ErrTestbed.Error()+": "), path)
+			}
+		}
 		rep.Variants = append(rep.Variants, rv)
 		traces = append(traces, ts)
 		if err != nil {
-			rep.Error = strings.TrimPrefix(err.Error(), ErrTestbed.Error()+": ")
+			rep.Error = strings.TrimPrefix(rv.Error, ErrTestbed.Error()+": ")
 			break
 		}
 		if aborted(rv) && i+1 < len(variants) {
@@ -154,8 +185,8 @@ func Run(ctx context.Context, exp *spec.Experiment, o Options) (res *Result, err
 			break
 		}
 	}
-	if ctx.Err() != nil && rep.Error == "" {
-		rep.Error = "interrupted: " + context.Cause(ctx).Error()
+	if ctx.Err() != nil {
+		rep.Interrupted = interruption(ctx, now())
 	}
 	rep.Passed = rep.Error == "" && len(rep.Variants) > 0
 	for _, v := range rep.Variants {

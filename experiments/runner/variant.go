@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/crash"
 	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/spec"
@@ -30,6 +30,12 @@ var testHookLoadDone func()
 // testHookMetrics, when set by a test, receives every metric a variant
 // computed, before the hypotheses are evaluated.
 var testHookMetrics func(variant string, m *metrics)
+
+// crashTest is set only by the crash test of cmd/fallacies, at link time
+// (go build -ldflags "-X …/experiments/runner.crashTest=load"): then the
+// load's requests panic in their worker goroutines, to prove that a crash
+// of the runner ends as a testbed failure with its faults removed.
+var crashTest string
 
 // spanLimit bounds the spans one variant keeps in memory.
 const spanLimit = 1_000_000
@@ -56,9 +62,20 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	prog.prefix = fmt.Sprintf("%s [%s %d/%d]", exp.Name, v.Name, vr.index+1, vr.of)
 	// Every way out — error, panic, cancellation — comes through here; the
 	// deferred cleanups below run first, so faults are off by then.
+	// cleanupFailed is set when taking a fault off or stopping the system
+	// failed: that is a testbed failure even when the run was interrupted.
+	var cleanupFailed bool
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: panic: %v\n%s", ErrTestbed, r, debug.Stack())
+			err = fmt.Errorf("%w: %w", ErrTestbed, crash.New(r))
+		}
+		_, panicked := crash.Find(err)
+		if ctx.Err() != nil && !cleanupFailed && !panicked {
+			// Interrupted from outside: what failed on the way out failed
+			// because of it. Keep what was measured; judge nothing.
+			err = nil
+			rv.Passed = false
+			rv.Hypotheses = notJudged(exp, v.Name, vr.opts.Target != nil, "not judged: the run was interrupted")
 		}
 		if err != nil {
 			rv.Error = err.Error()
@@ -126,6 +143,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 			defer cancel()
 			if stopErr := topo.Stop(c); stopErr != nil && err == nil {
 				err = fmt.Errorf("%w: stop topology: %v", ErrTestbed, stopErr)
+				cleanupFailed = true
 			}
 		}()
 		ep = topo.Endpoints()
@@ -164,6 +182,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		defer cancel()
 		if rmErr := sched.removeAll(c); rmErr != nil && err == nil {
 			err = fmt.Errorf("%w: remove faults: %v", ErrTestbed, rmErr)
+			cleanupFailed = true
 		}
 	}()
 
@@ -209,6 +228,12 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				schedErr = crash.New(p)
+				cancelRun()
+			}
+		}()
 		if schedErr = sched.run(runCtx, start); schedErr != nil {
 			cancelRun() // a fault that cannot be injected proves nothing
 		}
@@ -224,13 +249,23 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 			prog.update(s.Elapsed, s.Total, s.Phase, s.RPS, s.ErrorRate, s.InFlight, sched.active())
 		},
 	}
+	// Abort hypotheses are stop conditions: checked every
+	// abortCheckEvery on the figures of their phase so far, and once more
+	// when the phase ends; a breach stops the load at once.
 	var aborted abortState
-	lc.PhaseEnd = func(phase string, fig *load.Phase) {
-		if why := checkAbort(exp, v.Name, vr.opts.Target != nil, phase, fig); why != "" {
-			aborted.set(why)
-			prog.say("%s: aborting: %s", prog.prefix, why)
+	watch := func(phase string, fig *load.Phase, ended bool) {
+		if !ended && fig.Total.Requests < minAbortSample {
+			return
+		}
+		if st := checkAbort(exp, v.Name, vr.opts.Target != nil, phase, fig, start); st != nil && aborted.set(st) {
+			prog.say("%s: aborting: %s failed %.1fs into the run (%s phase): observed %s", prog.prefix, st.Hypothesis, st.BreachedOffset, st.Phase, st.Observed)
 			cancelRun()
 		}
+	}
+	if hasAbort(exp) {
+		lc.PhaseEnd = func(phase string, fig *load.Phase) { watch(phase, fig, true) }
+		lc.Watch = func(phase string, fig *load.Phase) { watch(phase, fig, false) }
+		lc.WatchEvery = abortCheckEvery
 	}
 	for _, s := range exp.Load.Steps {
 		lc.Steps = append(lc.Steps, load.Step{At: s.At, Rate: vr.opts.rate(s.Rate)})
@@ -240,7 +275,11 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	if err != nil {
 		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
+	if crashTest == "load" {
+		doer = load.DoerFunc(func(context.Context, load.Request) load.Outcome { panic("crash test: a load worker panicked") })
+	}
 	res, loadErr := load.Run(runCtx, lc, doer)
+	loadStopped := time.Now()
 	if testHookLoadDone != nil {
 		testHookLoadDone()
 	}
@@ -256,27 +295,41 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		}
 	}
 	rv.Faults = faultsReport(sched.history(), start)
-	if schedErr != nil {
-		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, schedErr)
+	if p, ok := crash.Find(loadErr); ok {
+		return rv, ts, fmt.Errorf("%w: load: %w", ErrTestbed, p)
 	}
-	if why := aborted.get(); why != "" {
-		// An abort hypothesis failed at the end of its phase: the run
-		// stopped there. Evaluate what was measured and fail the variant.
-		rv.Hypotheses = evaluate(exp, v.Name, vr.opts.Target != nil, abortMetrics(res))
+	if schedErr != nil {
+		return rv, ts, fmt.Errorf("%w: %w", ErrTestbed, schedErr)
+	}
+	if res != nil && ctx.Err() != nil {
+		// Interrupted from outside: keep every request made until then
+		// (the deferred function above marks the hypotheses not judged).
+		fillVariant(&rv, res, nil, check.Consistency{}, abortMetrics(res), start)
+		return rv, ts, nil
+	}
+	if st := aborted.get(); st != nil {
+		// An abort hypothesis was breached: the load stopped there.
+		// Evaluate what was measured and fail the variant.
+		st.StoppedAt, st.StoppedOffset = loadStopped, loadStopped.Sub(start).Seconds()
+		rv.Stopped = st
+		m := abortMetrics(res)
+		rv.Hypotheses = evaluate(exp, v.Name, vr.opts.Target != nil, m)
 		for i := range rv.Hypotheses {
-			if !rv.Hypotheses[i].Abort && !rv.Hypotheses[i].Passed {
-				rv.Hypotheses[i].Skipped, rv.Hypotheses[i].SkipReason = true, "not checked: the run was aborted ("+why+")"
+			h := &rv.Hypotheses[i]
+			switch {
+			case h.Abort && h.Expr == st.Hypothesis && h.Phase == st.Phase:
+				// As judged when it stopped the run.
+				h.Passed, h.Skipped, h.SkipReason, h.Observed = false, false, "", st.Observed
+			case !h.Abort && !h.Passed:
+				h.Skipped, h.SkipReason = true, fmt.Sprintf("not checked: the run was stopped at %.1fs by the abort hypothesis %s", st.StoppedOffset, st.Hypothesis)
 			}
 		}
-		fillVariant(&rv, res, &observation{}, check.Consistency{}, newMetrics(traceSet{}), start)
+		fillVariant(&rv, res, &observation{}, check.Consistency{}, m, start)
 		rv.Passed = false
 		return rv, ts, nil
 	}
 	if loadErr != nil {
 		return rv, ts, fmt.Errorf("%w: load: %v", ErrTestbed, loadErr)
-	}
-	if ctx.Err() != nil {
-		return rv, ts, context.Cause(ctx)
 	}
 
 	// Drain: give the consumers time to catch up, then read what every
@@ -360,31 +413,71 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	return rv, ts, nil
 }
 
-// abortState records why a run was aborted; set from the load's goroutine.
+// How abort hypotheses are watched: every abortCheckEvery, once their
+// phase has at least minAbortSample completed requests (a latency
+// percentile or a rate of two requests is noise), and at the phase's end
+// whatever its size.
+const (
+	abortCheckEvery = 200 * time.Millisecond
+	minAbortSample  = 10
+)
+
+// abortState records the first breach of an abort hypothesis; set from the
+// load's goroutines.
 type abortState struct {
-	mu  sync.Mutex
-	why string
+	mu   sync.Mutex
+	stop *report.Stop
 }
 
-func (a *abortState) set(why string) {
+// set records st unless a breach was recorded already; it reports whether
+// st is the one recorded.
+func (a *abortState) set(st *report.Stop) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.why == "" {
-		a.why = why
+	if a.stop != nil {
+		return false
 	}
+	a.stop = st
+	return true
 }
 
-func (a *abortState) get() string {
+func (a *abortState) get() *report.Stop {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.why
+	return a.stop
 }
 
-// checkAbort evaluates the abort hypotheses of a phase that just ended
-// against the load figures measured in it. It returns why the run must
-// stop, or "". A hypothesis that reads metrics only known at the end of
+// hasAbort reports whether exp has an abort hypothesis.
+func hasAbort(exp *spec.Experiment) bool {
+	for _, h := range exp.Hypotheses {
+		if h.Abort {
+			return true
+		}
+	}
+	return false
+}
+
+// notJudged lists the hypotheses that apply to the variant, each skipped
+// for reason.
+func notJudged(exp *spec.Experiment, variant string, target bool, reason string) []report.Hypothesis {
+	var out []report.Hypothesis
+	for _, h := range exp.Hypotheses {
+		if h.Variant != "" && h.Variant != variant && !target {
+			continue
+		}
+		out = append(out, report.Hypothesis{
+			Name: h.Name, Expr: h.Check, Phase: string(h.When), Variant: variant, Abort: h.Abort,
+			Skipped: true, SkipReason: reason,
+		})
+	}
+	return out
+}
+
+// checkAbort evaluates the abort hypotheses of phase against the load
+// figures measured in it so far. It returns the breach that must stop the
+// run, or nil. A hypothesis that reads metrics only known at the end of
 // the run (consistency, traces) cannot be decided here and does not abort.
-func checkAbort(exp *spec.Experiment, variant string, target bool, phase string, fig *load.Phase) string {
+func checkAbort(exp *spec.Experiment, variant string, target bool, phase string, fig *load.Phase, start time.Time) *report.Stop {
 	var m *metrics
 	for _, h := range exp.Hypotheses {
 		if !h.Abort || string(h.When) != phase || (h.Variant != "" && h.Variant != variant && !target) {
@@ -402,10 +495,14 @@ func checkAbort(exp *spec.Experiment, variant string, target bool, phase string,
 		}
 		ok, observed, err := check.Eval(h.Expr, env{m: m, phase: phase})
 		if err == nil && !ok {
-			return fmt.Sprintf("%s failed at the end of the %s phase: %s", h.Check, phase, observed)
+			now := time.Now()
+			return &report.Stop{
+				Hypothesis: h.Check, Name: h.Name, Phase: phase, Observed: observed,
+				BreachedAt: now, BreachedOffset: now.Sub(start).Seconds(),
+			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // abortMetrics are the load metrics of a run stopped early.
