@@ -331,3 +331,53 @@ func TestCrash(t *testing.T) {
 	}
 	assertClean(t, tg.ep.ToxiproxyAPI)
 }
+
+// TestRunRefusesExistingFaults runs `fallacies run --target` against a
+// real Toxiproxy that already carries a toxic and a disabled proxy: it
+// refuses with exit 2 naming both, before any load, unless
+// --allow-existing-faults.
+func TestRunRefusesExistingFaults(t *testing.T) {
+	needBinary(t)
+	tg := startTarget(t)
+	api := tg.ep.ToxiproxyAPI
+	addToxic(t, api, "user", `{"name":"by-hand","type":"latency","stream":"downstream","attributes":{"latency":300}}`)
+	req, err := http.NewRequest(http.MethodPost, apiURL(api)+"/proxies/payment", strings.NewReader(`{"enabled":false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if proxies(t, api)["payment"].Enabled {
+		t.Fatal("could not disable the payment proxy by hand")
+	}
+
+	reports := t.TempDir()
+	code, stdout, stderr := runChild(t, "run", "--quiet", "--reports", reports, "--target", tg.file, "testdata/hold.yaml")
+	if code != exitUsage {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitUsage, stdout, stderr)
+	}
+	for _, want := range []string{"proxy user: toxics by-hand (latency, downstream)", "proxy payment: disabled", "--allow-existing-faults", "fallacies reset"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(reports); len(entries) != 0 {
+		t.Errorf("a refused run wrote %d report folders: it started", len(entries))
+	}
+	if ps := proxies(t, api); ps["payment"].Enabled || len(ps["user"].Toxics) != 1 {
+		t.Errorf("the refused run touched the faults it found: %+v", ps)
+	}
+
+	// Asked for, the run goes ahead on top of them and leaves them as
+	// they were.
+	code, stdout, stderr = runChild(t, "run", "--quiet", "--reports", reports, "--allow-existing-faults", "--target", tg.file, "testdata/hold.yaml")
+	if code == exitUsage || code == exitTestbed {
+		t.Fatalf("with --allow-existing-faults: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if ps := proxies(t, api); ps["payment"].Enabled || !slices.Equal(toxicNames(ps), []string{"user/by-hand"}) {
+		t.Errorf("after the run, proxies %+v; want the hand-made toxic and the disabled proxy as they were", ps)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/runner"
 	"github.com/fallacies/fallacies/experiments/spec"
+	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 	"github.com/fallacies/fallacies/topology"
 )
 
@@ -20,6 +21,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	kind := fs.String("topology", "", "embedded, processes or compose (default: the file's, else embedded)")
 	target := fs.String("target", "", "run against a system already up: the endpoints `FILE` written by fallacies up --endpoints-file")
 	allowRemote := fs.Bool("allow-remote", false, "allow target addresses that are not loopback")
+	allowExisting := fs.Bool("allow-existing-faults", false, "with --target: run even when a proxy already has toxics or is disabled (the verdict then measures those faults too)")
 	reports := fs.String("reports", "reports", "folder for the report folders")
 	jaegerUI := fs.String("jaeger-ui", os.Getenv("FALLACIES_JAEGER_UI"), "Jaeger UI base URL, for links to exemplar traces (env FALLACIES_JAEGER_UI)")
 	junit := fs.String("junit", "", "also write one JUnit file for the whole suite here")
@@ -55,6 +57,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 		if err := topology.CheckLoopback(ep.Addresses(), *allowRemote); err != nil {
 			return usageErr("--target %s: %v", *target, err)
+		}
+		if !*allowExisting {
+			if err := refuseExistingFaults(ctx, *target, ep.ToxiproxyAPI); err != nil {
+				return err
+			}
 		}
 		opts.Target = &ep
 		opts.Journal = journalFor(*target)
@@ -119,6 +126,19 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return errSilent(exitFailed)
 	}
 	return nil
+}
+
+// refuseExistingFaults is a usage error when a proxy of the target's
+// Toxiproxy already has toxics or is disabled: a steady state measured on
+// top of someone's 300 ms would pass or fail for the wrong reason. An API
+// that does not answer is left to the run, which says so.
+func refuseExistingFaults(ctx context.Context, target, api string) error {
+	existing, err := toxiproxy.NewInjector(api, nil).Existing(ctx)
+	if err != nil || len(existing) == 0 {
+		return nil
+	}
+	return usageErr("fallacies run: --target %s: the system already carries faults, so the verdict would measure them too:\n  %s\nremove them (fallacies reset --target %s --all) or pass --allow-existing-faults",
+		target, strings.Join(existing, "\n  "), target)
 }
 
 // loadAll loads every experiment named by files and folders, printing every

@@ -135,6 +135,36 @@ func (i *Injector) Proxies(ctx context.Context) (map[string]ProxyInfo, error) {
 	return out, nil
 }
 
+// Existing describes the faults already on the proxies of the Toxiproxy,
+// one line per proxy that has toxics or is disabled, e.g.
+// `proxy user: toxics slow (latency, downstream)` or `proxy payment:
+// disabled`, sorted by proxy name; none when every proxy is clean.
+func (i *Injector) Existing(ctx context.Context) ([]string, error) {
+	proxies, err := i.Proxies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(proxies)) {
+		p := proxies[name]
+		var what []string
+		if !p.Enabled {
+			what = append(what, "disabled")
+		}
+		if len(p.Toxics) > 0 {
+			ts := make([]string, len(p.Toxics))
+			for k, t := range p.Toxics {
+				ts[k] = fmt.Sprintf("%s (%s, %s)", t.Name, t.Type, t.Stream)
+			}
+			what = append(what, "toxics "+strings.Join(ts, ", "))
+		}
+		if len(what) > 0 {
+			out = append(out, fmt.Sprintf("proxy %s: %s", name, strings.Join(what, "; ")))
+		}
+	}
+	return out, nil
+}
+
 // Sniffed returns the bytes seen by the sniffer on the proxy: those of the
 // sniffer toxics on it now or, when there is none, those the last sniffer
 // fault this Injector removed from it had seen. It needs the embedded
