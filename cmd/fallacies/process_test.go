@@ -380,4 +380,9 @@ func TestRunRefusesExistingFaults(t *testing.T) {
 	if ps := proxies(t, api); ps["payment"].Enabled || !slices.Equal(toxicNames(ps), []string{"user/by-hand"}) {
 		t.Errorf("after the run, proxies %+v; want the hand-made toxic and the disabled proxy as they were", ps)
 	}
+	// The way out the refusal names.
+	if code, stdout, stderr := runChild(t, "reset", "--target", tg.file, "--all"); code != exitOK {
+		t.Fatalf("reset --all: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	assertClean(t, api)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			if err := refuseExistingFaults(ctx, *target, ep.ToxiproxyAPI); err != nil {
 				return err
 			}
+		}
+		// The journal of runs against this target: refused at once when
+		// the file there is not one, before anything is touched.
+		if err := checkJournal(journalFor(*target)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+			return err
 		}
 		opts.Target = &ep
 		opts.Journal = journalFor(*target)

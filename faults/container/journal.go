@@ -1,11 +1,11 @@
 package container
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -45,8 +45,13 @@ type Journal struct {
 	f    *os.File
 }
 
-// OpenJournal opens the journal at path, creating it if needed.
+// OpenJournal opens the journal at path, creating it if needed. An
+// existing file that is not a journal (see faults.ReadJournal) is refused,
+// matching faults.ErrNotJournal, and never written to.
 func OpenJournal(path string) (*Journal, error) {
+	if _, err := faults.ReadJournal(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open container journal: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open container journal %s: %w", path, err)
@@ -97,19 +102,17 @@ func (j *Journal) write(r record) error {
 // later apply record of the same id (with the handles) replaces the first.
 func (j *Journal) Outstanding() ([]Entry, error) {
 	j.mu.Lock()
-	data, err := os.ReadFile(j.path)
+	lines, err := faults.ReadJournal(j.path)
 	j.mu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("read container journal %s: %w", j.path, err)
+		return nil, err
 	}
 	var order []string
 	open := map[string]Entry{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
-	for sc.Scan() {
+	for _, line := range lines {
 		var rec record
-		if line := bytes.TrimSpace(sc.Bytes()); len(line) == 0 || json.Unmarshal(line, &rec) != nil || rec.ID == "" {
-			continue
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return nil, fmt.Errorf("decode container journal record: %w", err)
 		}
 		switch rec.Op {
 		case opApply:
@@ -120,9 +123,6 @@ func (j *Journal) Outstanding() ([]Entry, error) {
 		case opRemoved, opFailed:
 			delete(open, rec.ID)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("scan container journal %s: %w", j.path, err)
 	}
 	var out []Entry
 	for _, id := range order {

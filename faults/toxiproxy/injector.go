@@ -510,9 +510,14 @@ func (i *Injector) RemoveAll(ctx context.Context) error {
 // enabled), recording each removal. With all, it then also deletes every
 // other toxic on every proxy of that Toxiproxy and enables every proxy.
 // It returns how many faults, toxics and proxies it removed or enabled.
-// journal may be nil.
+// journal may be nil. It checks that the API answers first, even with
+// nothing to remove: an API that does not answer is an error matching
+// ErrUnreachable, and nothing was removed.
 func Reset(ctx context.Context, apiURL string, journal *Journal, all bool) (removed int, err error) {
 	inj := NewInjector(apiURL, journal)
+	if err := inj.Ping(ctx); err != nil {
+		return 0, err
+	}
 	var errs []error
 	if journal != nil {
 		entries, err := journal.Outstanding()

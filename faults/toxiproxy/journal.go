@@ -1,12 +1,11 @@
 package toxiproxy
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -50,8 +49,13 @@ type Journal struct {
 }
 
 // OpenJournal opens the journal at path, creating it if needed. The
-// directory must exist.
+// directory must exist. An existing file that is not a journal (see
+// faults.ReadJournal) is refused, matching faults.ErrNotJournal, and
+// never written to.
 func OpenJournal(path string) (*Journal, error) {
+	if _, err := faults.ReadJournal(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
@@ -121,32 +125,29 @@ func (j *Journal) failed(id string, cause error) error {
 	return j.write(record{Op: opFailed, Entry: Entry{ID: id, Time: time.Now()}, Error: cause.Error()})
 }
 
-// Outstanding lists the faults applied and not removed, oldest first. A line
-// that does not parse (a write torn by a crash) is skipped: its fault was
-// never applied, since applying waits for the record to be on disk.
+// Outstanding lists the faults applied and not removed, oldest first. A
+// line torn by a crash is skipped: its fault was never applied, since
+// applying waits for the record to be on disk.
 func (j *Journal) Outstanding() ([]Entry, error) {
 	j.mu.Lock()
-	data, err := os.ReadFile(j.path)
+	lines, err := faults.ReadJournal(j.path)
 	j.mu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("read journal %s: %w", j.path, err)
+		return nil, err
 	}
-	return outstanding(bytes.NewReader(data))
+	return outstanding(lines)
 }
 
-func outstanding(r io.Reader) ([]Entry, error) {
+// outstanding lists the faults that the records of a journal (as
+// faults.ReadJournal returns them) say are applied and not removed, oldest
+// first.
+func outstanding(lines [][]byte) ([]Entry, error) {
 	var order []string
 	open := map[string]Entry{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
+	for _, line := range lines {
 		var rec record
-		if err := json.Unmarshal(line, &rec); err != nil || rec.ID == "" {
-			continue
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return nil, fmt.Errorf("decode journal record: %w", err)
 		}
 		switch rec.Op {
 		case opApply:
@@ -157,9 +158,6 @@ func outstanding(r io.Reader) ([]Entry, error) {
 		case opRemoved, opFailed:
 			delete(open, rec.ID)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("scan journal: %w", err)
 	}
 	out := make([]Entry, 0, len(open))
 	for _, id := range order {
