@@ -12,6 +12,7 @@ import (
 
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	"github.com/fallacies/fallacies/services/config"
+	"github.com/fallacies/fallacies/services/input"
 	"github.com/fallacies/fallacies/services/serve"
 	"github.com/fallacies/fallacies/services/user"
 	"github.com/fallacies/fallacies/topology"
@@ -42,6 +43,9 @@ func cmdPlaceOrder(ctx context.Context, e *env, args []string) error {
 	}
 	if *addr == "" {
 		return usageErr("say where order listens: --order HOST:PORT or --target FILE (see `fallacies up`)")
+	}
+	if err := input.UTF8(*userID); err != nil {
+		return usageErr("--user: %v", err)
 	}
 	if *n < 1 || *n > 10000 {
 		return usageErr("-n %d: want 1 to 10000", *n)

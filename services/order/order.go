@@ -253,7 +253,8 @@ func (s *Server) closeClients() error {
 
 // PlaceOrder checks the balance, charges and publishes; see the package
 // comment. A PlaceOrder repeated for an order already placed returns it
-// without doing anything again.
+// without doing anything again; repeated with another user or amount it
+// is ALREADY_EXISTS, naming both.
 func (s *Server) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest) (*orderv1.PlaceOrderResponse, error) {
 	if err := validatePlace(req); err != nil {
 		return nil, err
@@ -265,6 +266,9 @@ func (s *Server) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest)
 	}
 	defer release()
 	if o := s.lookup(req.GetOrderId()); o != nil && o.GetStatus() == orderv1.OrderStatus_ORDER_STATUS_PLACED {
+		if err := samePlace(o, req); err != nil {
+			return nil, err
+		}
 		return &orderv1.PlaceOrderResponse{Order: o}, nil
 	}
 	if err := sleepCtx(ctx, s.cfg.BusinessWork); err != nil {

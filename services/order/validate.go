@@ -5,6 +5,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
+	"github.com/fallacies/fallacies/services/input"
 )
 
 // Bounds on PlaceOrder's input.
@@ -30,12 +31,39 @@ func validatePlace(req *orderv1.PlaceOrderRequest) error {
 		return status.Error(codes.InvalidArgument, "user_id is empty")
 	case len(id) > MaxIDLength:
 		return status.Errorf(codes.InvalidArgument, "user_id: %d bytes, at most %d", len(id), MaxIDLength)
+	default:
+		if err := input.UTF8(id); err != nil {
+			return status.Errorf(codes.InvalidArgument, "user_id: %v", err)
+		}
 	}
 	if a := req.GetAmountCents(); a <= 0 || a > MaxAmountCents {
 		return status.Errorf(codes.InvalidArgument, "amount_cents %d: need 1 to %d", a, int64(MaxAmountCents))
 	}
-	if n := len(req.GetCardNumber()); n > MaxCardLength {
+	return validCard(req.GetCardNumber())
+}
+
+// validCard checks a card number when one is given (input.CardNumber).
+func validCard(card string) error {
+	if n := len(card); n > MaxCardLength {
 		return status.Errorf(codes.InvalidArgument, "card_number: %d bytes, at most %d", n, MaxCardLength)
+	}
+	if card == "" {
+		return nil
+	}
+	if err := input.CardNumber(card); err != nil {
+		return status.Errorf(codes.InvalidArgument, "card_number: %v", err)
+	}
+	return nil
+}
+
+// samePlace refuses an order id re-sent for another user or amount: the
+// order placed under it is not this request's, and answering with it
+// would pass one order off as another.
+func samePlace(placed *orderv1.Order, req *orderv1.PlaceOrderRequest) error {
+	if placed.GetUserId() != req.GetUserId() || placed.GetAmountCents() != req.GetAmountCents() {
+		return status.Errorf(codes.AlreadyExists,
+			"order_id %q was placed for user %q amount %d; this request is for user %q amount %d",
+			placed.GetOrderId(), placed.GetUserId(), placed.GetAmountCents(), req.GetUserId(), req.GetAmountCents())
 	}
 	return nil
 }
@@ -57,7 +85,7 @@ func validOrderID(id string) error {
 		switch c := id[i]; {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
 		default:
-			return status.Errorf(codes.InvalidArgument, "order_id %q: byte %d is %q; use letters, digits, '-', '_' and '.'", id, i, c)
+			return status.Errorf(codes.InvalidArgument, "order_id %q: byte %d is %s; use letters, digits, '-', '_' and '.'", id, i, input.Byte(id, i))
 		}
 	}
 	return nil

@@ -71,9 +71,11 @@ type Server struct {
 }
 
 // NewServer returns a gRPC server with health (serving) and reflection
-// registered. The caller registers its own service, then calls Serve.
+// registered, which answers a request whose text is not UTF-8 with
+// INVALID_ARGUMENT naming the field and the byte (utf8.go). The caller
+// registers its own service, then calls Serve.
 func NewServer(o Options, extra ...grpc.ServerOption) *Server {
-	opts := append([]grpc.ServerOption{}, extra...)
+	opts := append(utf8Options(), extra...)
 	if o.ServerCreds != nil {
 		opts = append(opts, grpc.Creds(o.ServerCreds))
 	}

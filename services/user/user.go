@@ -33,6 +33,7 @@ import (
 
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
 	"github.com/fallacies/fallacies/services/config"
+	"github.com/fallacies/fallacies/services/input"
 	"github.com/fallacies/fallacies/services/serve"
 )
 
@@ -161,6 +162,9 @@ func (s *Server) lookup(id string, view userv1.View) (*userv1.User, error) {
 	}
 	if len(id) > MaxIDLength {
 		return nil, status.Errorf(codes.InvalidArgument, "user_id: %d bytes, at most %d", len(id), MaxIDLength)
+	}
+	if err := input.UTF8(id); err != nil { // reachable over HTTP: gRPC refuses such a string itself
+		return nil, status.Errorf(codes.InvalidArgument, "user_id: %v", err)
 	}
 	switch view {
 	case userv1.View_VIEW_UNSPECIFIED, userv1.View_VIEW_FULL, userv1.View_VIEW_BASIC:

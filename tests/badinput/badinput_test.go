@@ -136,6 +136,11 @@ func TestBadInputEveryMethod(t *testing.T) {
 		{"PlaceOrder huge amount", place("bad-6", "u-0001", 1<<62, card), codes.InvalidArgument, "amount_cents"},
 		{"PlaceOrder amount over the balance", place("bad-7", "u-0001", 100_000_000_000, card), codes.FailedPrecondition, "balance"},
 		{"PlaceOrder long card_number", place("bad-8", "u-0001", 100, long), codes.InvalidArgument, "card_number"},
+		{"PlaceOrder card_number of letters", place("bad-9", "u-0001", 100, "abcd efgh ijkl mnop"), codes.InvalidArgument, "card_number: byte 0 is 'a': a card number is digits"},
+		{"PlaceOrder card_number failing Luhn", place("bad-10", "u-0001", 100, "4111 1111 1111 1112"), codes.InvalidArgument, "card_number: the Luhn check digit is wrong"},
+		{"PlaceOrder card_number too short", place("bad-11", "u-0001", 100, "4111"), codes.InvalidArgument, "card_number: 4 digits, need 12 to 19"},
+		{"PlaceOrder order_id with a non-ASCII letter", place("caf\u00e9", "u-0001", 100, card), codes.InvalidArgument, "order_id \"café\": byte 3 is 'é' U+00E9"},
+		{"PlaceOrder order_id with U+FFFD", place("o-\ufffd", "u-0001", 100, card), codes.InvalidArgument, "byte 2 is '�' U+FFFD"},
 
 		{"GetOrder empty order_id", getOrder(""), codes.InvalidArgument, "order_id"},
 		{"GetOrder long order_id", getOrder(long), codes.InvalidArgument, "order_id"},
@@ -160,6 +165,8 @@ func TestBadInputEveryMethod(t *testing.T) {
 		{"Charge long user_id", charge("o1", long, 100, "k1", card), codes.InvalidArgument, "user_id"},
 		{"Charge huge idempotency_key", charge("o1", "u-0001", 100, huge, card), codes.InvalidArgument, "idempotency_key"},
 		{"Charge long card_number", charge("o1", "u-0001", 100, "k1", long), codes.InvalidArgument, "card_number"},
+		{"Charge card_number of letters", charge("o1", "u-0001", 100, "k1", "four one one one"), codes.InvalidArgument, "card_number: byte 0 is 'f'"},
+		{"Charge card_number failing Luhn", charge("o1", "u-0001", 100, "k1", "4111111111111112"), codes.InvalidArgument, "card_number: the Luhn check digit is wrong"},
 
 		{"ListCharges negative page_size", listCharges(-1, ""), codes.InvalidArgument, "page_size"},
 		{"ListCharges page_size too large", listCharges(10_001, ""), codes.InvalidArgument, "page_size"},
@@ -267,6 +274,7 @@ func TestBadInputUserHTTP(t *testing.T) {
 		{"encoded traversal", "/users/%2e%2e%2fetc%2fpasswd", http.StatusNotFound, "user_id"},
 		{"encoded slash inside the id", "/users/u-0001%2F..%2Fu-0002", http.StatusNotFound, "user_id"},
 		{"NUL in the id", "/users/u-0001%00", http.StatusNotFound, "user_id"},
+		{"invalid UTF-8 in the id", "/users/u-%FF01", http.StatusBadRequest, "user_id: byte 2 is 0xff, not valid UTF-8"},
 		{"no id", "/users/", http.StatusNotFound, "no route"},
 		{"nested path", "/users/u-0001/secrets", http.StatusNotFound, "no route"},
 		{"wrong method", "/users/u-0001", http.StatusNotFound, "no route for DELETE"},
@@ -316,6 +324,44 @@ func TestBadInputUserHTTP(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode/100 != 3 || resp.Header.Get("Location") != "/healthz" {
 		t.Errorf("/users/../healthz: status %d, location %q: want a redirect to /healthz", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestBadInputReusedOrderID re-sends a placed order's id with another user
+// or amount: the answer is ALREADY_EXISTS naming both, never the first
+// order passed off as this one; the same request again is the first order.
+func TestBadInputReusedOrderID(t *testing.T) {
+	s := start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	first, err := s.order.PlaceOrder(ctx, &orderv1.PlaceOrderRequest{OrderId: "reused-1", UserId: "u-0001", AmountCents: 1999, CardNumber: card})
+	if err != nil {
+		t.Fatalf("first PlaceOrder: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		user   string
+		amount int64
+		want   string
+	}{
+		{"another user", "u-0002", 1999, `order_id "reused-1" was placed for user "u-0001" amount 1999; this request is for user "u-0002" amount 1999`},
+		{"another amount", "u-0001", 5, `order_id "reused-1" was placed for user "u-0001" amount 1999; this request is for user "u-0001" amount 5`},
+	} {
+		_, err := s.order.PlaceOrder(ctx, &orderv1.PlaceOrderRequest{OrderId: "reused-1", UserId: tt.user, AmountCents: tt.amount, CardNumber: card})
+		if st := status.Convert(err); st.Code() != codes.AlreadyExists || st.Message() != tt.want {
+			t.Errorf("%s: %v, want ALREADY_EXISTS %q", tt.name, err, tt.want)
+		}
+	}
+	again, err := s.order.PlaceOrder(ctx, &orderv1.PlaceOrderRequest{OrderId: "reused-1", UserId: "u-0001", AmountCents: 1999, CardNumber: card})
+	if err != nil || again.GetOrder().GetChargeId() != first.GetOrder().GetChargeId() {
+		t.Errorf("the same request again: %v, %v; want the first order %v", again, err, first)
+	}
+	charges, err := s.payment.ListCharges(ctx, &paymentv1.ListChargesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(charges.GetCharges()); n != 1 {
+		t.Errorf("%d charges, want the first order's only: %v", n, charges.GetCharges())
 	}
 }
 
