@@ -459,7 +459,10 @@ func waterfall(id string, e Exemplar) template.HTML {
 				fmt.Sprintf("fault %s held the call %s (%s–%s)", sp.Fault, fmtMs(h.DurationMs), fmtMs(h.StartMs), fmtMs(h.StartMs+h.DurationMs)))
 		}
 		txt := fmtMs(sp.DurationMs)
-		if sp.Fault != "" {
+		switch {
+		case sp.Fault != "" && fmtMs(held) == fmtMs(sp.DurationMs):
+			txt += " held by fault " + sp.Fault // all of it, as shown
+		case sp.Fault != "":
 			txt += " · " + fmtMs(held) + " held by fault " + sp.Fault
 		}
 		if sp.Note != "" {
