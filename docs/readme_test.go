@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +30,9 @@ const (
 	// the test's system listens elsewhere and the address is replaced.
 	documentedAPI = "127.0.0.1:8474"
 )
+
+// documentedExit is a command's comment stating its exit code: "# exit 1: why".
+var documentedExit = regexp.MustCompile(`#\s*exit (\d+)\b`)
 
 // readmeBlocks returns the shell blocks of README.md that follow mark.
 func readmeBlocks(t *testing.T, readme, mark string) [][]string {
@@ -214,15 +218,29 @@ func TestReadmeByHandFlow(t *testing.T) {
 		t.Fatalf("endpoints.json: toxiproxy_api %q: %v", ep["toxiproxy_api"], err)
 	}
 
+	// sh runs one documented command; it must exit 0, or with the code its
+	// comment documents ("# exit 1: …"), and then fail only as documented.
 	sh := func(t *testing.T, line string) string {
 		t.Helper()
+		want := 0
+		if m := documentedExit.FindStringSubmatch(line); m != nil {
+			want, _ = strconv.Atoi(m[1])
+		}
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "sh", "-c", line)
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("the documented command failed: %s\n%v\n%s", line, err, out)
+		code := cmd.ProcessState.ExitCode()
+		if code != want {
+			t.Fatalf("the documented command exited %d, want %d: %s\n%v\n%s", code, want, line, err, out)
+		}
+		if want == 1 && strings.Contains(line, "only the trace hypothes") {
+			for _, l := range strings.Split(string(out), "\n") {
+				if f := strings.Fields(l); len(f) > 0 && f[0] == "FAIL" && !strings.Contains(l, "trace.") {
+					t.Errorf("%s: a hypothesis that is not about traces failed, the README says only the trace one does:\n%s", line, l)
+				}
+			}
 		}
 		return string(out)
 	}

@@ -75,3 +75,23 @@ func TestReadmeListsEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFindsCatalogueNames checks that an experiment is found by its
+// catalogue name, and that a misspelt name or file is exit 2 with the
+// nearest name suggested.
+func TestRunFindsCatalogueNames(t *testing.T) {
+	t.Chdir("../..") // the repository root, where experiments/ is
+	r := cli(t, t.Context(), "validate", "latency")
+	if r.code != exitOK || !strings.HasPrefix(r.stdout, "experiments/latency.yaml: ok") {
+		t.Errorf("validate latency: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	for _, tt := range []struct{ arg, want string }{
+		{"latancy", "fallacies run: latancy: no such file, folder or experiment in experiments/ (did you mean latency? fallacies list shows the catalogue)\n"},
+		{"experiments/latancy.yaml", "fallacies run: experiments/latancy.yaml: no such file or folder (did you mean experiments/latency.yaml? fallacies list shows the catalogue)\n"},
+	} {
+		r := cli(t, t.Context(), "run", tt.arg)
+		if r.code != exitUsage || r.stderr != tt.want {
+			t.Errorf("run %s: exit %d, stderr %q; want exit 2, %q", tt.arg, r.code, r.stderr, tt.want)
+		}
+	}
+}

@@ -85,7 +85,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"run", "run experiment files (or folders of them) and report", "[flags] FILE|DIR...", cmdRun, true},
+		{"run", "run experiment files (or folders of them, or catalogue names) and report", "[flags] FILE|DIR|NAME...", cmdRun, true},
 		{"validate", "check experiment files without running anything", "FILE|DIR...", cmdValidate, false},
 		{"list", "list the experiments of the catalogue", "[DIR]", cmdList, false},
 		{"up", "start the system under test and keep it up until Ctrl-C", "[flags]", cmdUp, true},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	iofs "io/fs"
 	"os"
@@ -18,7 +19,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "run", "[flags] FILE|DIR...", "run experiment files (or folders of them) and report")
+	fs := newFlags(e, "run", "[flags] FILE|DIR|NAME...", "run experiment files (or folders of them, or catalogue names) and report")
 	kind := fs.String("topology", "", "embedded, processes or compose (default: the file's, else embedded)")
 	target := fs.String("target", "", "run against a system already up: the endpoints `FILE` written by fallacies up --endpoints-file")
 	allowRemote := fs.Bool("allow-remote", false, "allow target addresses that are not loopback")
@@ -27,6 +28,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	jaegerUI := fs.String("jaeger-ui", os.Getenv("FALLACIES_JAEGER_UI"), "Jaeger UI base URL, for links to exemplar traces (env FALLACIES_JAEGER_UI)")
 	junit := fs.String("junit", "", "also write one JUnit file for the whole suite here")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	seed := fs.Int64("seed", 0, "seed the run's random numbers with `N` instead of the file's seed (the report shows the seed of every run)")
 	fullTraces := fs.Bool("full-traces", false, "also write every captured trace to traces-full.json.gz (traces.json keeps only the exemplars')")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -43,6 +45,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	exps, err := loadAll(e, pos)
 	if err != nil {
 		return err
+	}
+	if flagSet(fs, "seed") {
+		for _, exp := range exps {
+			exp.Seed = *seed
+		}
 	}
 	opts := runner.Options{Topology: *kind, ReportsDir: *reports, JaegerUI: *jaegerUI, AllowRemote: *allowRemote, TTY: e.stderrTTY, FullTraces: *fullTraces}
 	if !*quiet {
@@ -152,6 +159,10 @@ func refuseExistingFaults(ctx context.Context, target, api string) error {
 func loadAll(e *env, paths []string) ([]*spec.Experiment, error) {
 	var files []string
 	for _, p := range paths {
+		p, err := spec.Resolve(p, spec.Catalogue)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
 		fi, err := os.Stat(p)
 		if err != nil {
 			return nil, usageErr("%s: no such file or folder", p)
@@ -276,4 +287,11 @@ func cmdList(_ context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%-20s %-24s %s\n", x.Name, x.Fallacy, x.Description)
 	}
 	return nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

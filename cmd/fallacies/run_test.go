@@ -47,6 +47,7 @@ type jsonReport struct {
 	Experiment string `json:"experiment"`
 	Passed     bool   `json:"passed"`
 	Topology   string `json:"topology"`
+	Seed       int64  `json:"seed"`
 	Error      string `json:"error"`
 	// Interrupted is set when a signal stopped the run.
 	Interrupted *struct {
@@ -209,13 +210,16 @@ func TestRunFails(t *testing.T) {
 	skipShort(t)
 	reports := t.TempDir()
 	suite := filepath.Join(t.TempDir(), "out", "suite.xml")
-	r := cli(t, t.Context(), "run", "--quiet", "--reports", reports, "--junit", suite, "testdata/fail.yaml")
+	r := cli(t, t.Context(), "run", "--quiet", "--reports", reports, "--junit", suite, "--seed", "4242", "testdata/fail.yaml")
 	if r.code != exitFailed {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	dir := reportDir(t, reports)
 	if rep := readReport(t, dir); rep.Passed || len(rep.Variants) != 1 || rep.Variants[0].Passed {
 		t.Errorf("report.json says passed=%v", rep.Passed)
+	}
+	if rep := readReport(t, dir); rep.Seed != 4242 {
+		t.Errorf("report.json: seed %d, want 4242 as --seed said", rep.Seed)
 	}
 	if tests, failures := junitCounts(t, dir); tests != 2 || failures != 1 {
 		t.Errorf("junit.xml: %d tests, %d failures; want 2, 1", tests, failures)

@@ -149,13 +149,13 @@ func verdictLine(r *Report) string {
 		if c.Failed == 0 {
 			return "the run did not pass"
 		}
-		return fmt.Sprintf("%d of %d hypotheses failed", c.Failed, c.Total-c.Skipped)
+		return fmt.Sprintf("%d of %d %s failed%s", c.Failed, c.Total-c.Skipped, checkNoun(c), checksNote(c))
 	case 0:
-		s := fmt.Sprintf("all %d hypotheses held", c.Passed)
+		s := fmt.Sprintf("all %d %s held", c.Passed, checkNoun(c))
 		if c.Skipped > 0 {
 			s += fmt.Sprintf(" (%d skipped)", c.Skipped)
 		}
-		return s
+		return s + checksNote(c)
 	default:
 		msg := "interrupted"
 		if r.Interrupted != nil {
@@ -163,6 +163,24 @@ func verdictLine(r *Report) string {
 		}
 		return msg + "; what was measured until then is kept, the hypotheses were not judged"
 	}
+}
+
+// checkNoun names what Counts count: hypotheses when each was checked once,
+// else checks (a hypothesis is checked in every variant it applies to).
+func checkNoun(c Counts) string {
+	if c.Total == c.Hypotheses {
+		return "hypotheses"
+	}
+	return "checks"
+}
+
+// checksNote says what the checks are when they are not the hypotheses:
+// ": 6 hypotheses × the variants they apply to".
+func checksNote(c Counts) string {
+	if c.Total == c.Hypotheses {
+		return ""
+	}
+	return fmt.Sprintf(": %d hypotheses × the variants they apply to", c.Hypotheses)
 }
 
 // fmtPerSecond formats a rate per second: "49.9/s".

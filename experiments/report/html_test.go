@@ -146,7 +146,7 @@ func TestHTML(t *testing.T) {
 		}
 	}
 	if banner == nil || !hasClass(banner, "fail") || !strings.Contains(textOf(banner), "FAIL") ||
-		!strings.Contains(textOf(banner), "1 of 7 hypotheses failed") {
+		!strings.Contains(textOf(banner), "1 of 7 checks failed: 6 hypotheses × the variants they apply to") {
 		t.Errorf("verdict banner missing or wrong")
 	}
 	if hypoRows != 8 || failRows != 1 {

@@ -327,10 +327,13 @@ type Suite struct {
 	DurationSeconds float64   `json:"duration_seconds"`
 }
 
-// Counts tallies the hypotheses of a report.
+// Counts tallies the hypotheses of a report. Total, Passed, Failed and
+// Skipped count checks: a hypothesis is checked once in every variant it
+// applies to, so a file with 6 hypotheses and 2 variants can make 9 checks.
 type Counts struct {
 	Total, Passed, Failed, Skipped int
 	Errors                         int // testbed errors: the report's and its variants'
+	Hypotheses                     int // distinct hypotheses of the file that were checked
 }
 
 // Count tallies the hypotheses of every variant of r and its testbed errors.
@@ -339,11 +342,14 @@ func (r *Report) Count() Counts {
 	if r.Error != "" {
 		c.Errors++
 	}
+	type key struct{ name, expr, phase string }
+	distinct := map[key]bool{}
 	for _, v := range r.Variants {
 		if v.Error != "" {
 			c.Errors++
 		}
 		for _, h := range v.Hypotheses {
+			distinct[key{h.Name, h.Expr, h.Phase}] = true
 			c.Total++
 			switch {
 			case h.Skipped:
@@ -355,6 +361,7 @@ func (r *Report) Count() Counts {
 			}
 		}
 	}
+	c.Hypotheses = len(distinct)
 	return c
 }
 

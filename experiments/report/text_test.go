@@ -30,7 +30,7 @@ func TestText(t *testing.T) {
 		"order.user: closed→open at 11.2s, open→half-open at 16.2s",
 		"b7ad6b7169203331b7ad6b7169203331",
 		"UNAVAILABLE 19, DEADLINE_EXCEEDED 6 (+1 more)",
-		"Verdict: FAIL — 1 of 7 hypotheses failed (exit 1)",
+		"Verdict: FAIL — 1 of 7 checks failed: 6 hypotheses × the variants they apply to (exit 1)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text lacks %q\n%s", want, out)
@@ -92,7 +92,7 @@ func TestTextVerdicts(t *testing.T) {
 		code int
 	}{
 		{"pass", pass, "Verdict: PASS — all 1 hypotheses held (1 skipped) (exit 0)", 0},
-		{"fail", sampleReport(), "Verdict: FAIL — 1 of 7 hypotheses failed (exit 1)", 1},
+		{"fail", sampleReport(), "Verdict: FAIL — 1 of 7 checks failed: 6 hypotheses × the variants they apply to (exit 1)", 1},
 		{"error", broken, "Verdict: ERROR — the testbed failed: variant a: inject fault cut: refused (exit 3)", 3},
 		{"not passed without failures", &Report{Experiment: "odd"}, "Verdict: FAIL — the run did not pass (exit 1)", 1},
 	}
