@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/faults"
@@ -231,10 +233,25 @@ hypotheses:
 	}
 }
 
-// TestLatencyExperimentEndToEnd checks the engine's numbers: the naive
-// variant's during-phase p50 exceeds its before-phase p50 by the injected
-// latency within 10%, and the resilient variant's p99 stays under its
-// deadline plus a margin.
+// TestLatencyExperimentEndToEnd runs a latency experiment through the
+// engine and reads what it did from the run's own traces
+// (traces-full.json.gz), not from wall-clock bounds on whole orders:
+//
+//   - naive: while the fault held, order's calls to user spent at least
+//     the injected 200 ms outside user's server span (on the wire, in the
+//     proxies, in the toxic): the fault was on that link, for real. How
+//     close to 200 ms is BENCHMARKS.md's accuracy promise, which
+//     faults/toxiproxy's accuracy tests hold the toxic to against a clean
+//     path sampled in turn; here the windows before and during the fault
+//     are seconds apart, and on a loaded two-core machine the noise
+//     between them (the clean link's p10 was measured moving from 0.7 ms
+//     to 20 ms) exceeds the 4 ms of the promise, so the figure is logged;
+//   - resilient: the 80 ms deadline cut every call made while the fault
+//     held (a response through the toxic takes at least 200 ms: none may
+//     have come back), and the calls lasted their deadline: p10 within
+//     BENCHMARKS.md's 2% or 1 ms plus the timer floor measured beside the
+//     run. Noise only ever adds time and no call ends before its
+//     deadline, so the fast tail is what the noise spared.
 func TestLatencyExperimentEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two 9-second variants")
@@ -252,11 +269,29 @@ faults:
 hypotheses:
   - { when: always, check: "events.lost == 0" }
 `)
+	const (
+		injected = 200 * time.Millisecond
+		deadline = 80 * time.Millisecond
+	)
+	// accuracy is BENCHMARKS.md's bound for a requested duration: 2% or
+	// 1 ms, whichever is larger, plus the machine's timer floor.
+	accuracy := func(requested, floor time.Duration) time.Duration {
+		return max(requested/50, time.Millisecond) + floor
+	}
+	floorDone := make(chan load.LatencySummary, 1)
+	go func() {
+		lag, err := load.TimerFloor(context.Background(), 200, 3000) // 15 s beside the run
+		if err != nil {
+			t.Errorf("timer floor: %v", err)
+		}
+		floorDone <- lag
+	}()
 	dir := t.TempDir()
-	res, err := Run(t.Context(), exp, Options{ReportsDir: dir})
+	res, err := Run(t.Context(), exp, Options{ReportsDir: dir, FullTraces: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	floor := (<-floorDone).P50
 	b, err := os.ReadFile(filepath.Join(res.Dir, "report.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -283,20 +318,62 @@ hypotheses:
 		if l.Sent != sent || l.Sent+l.Dropped != 360 || l.Dropped == 0 && l.TargetPerSecond != 40 || l.AchievedPerSecond <= 0 || l.SendWindowSeconds <= 0 {
 			t.Errorf("%s: load %+v, want 360 arrivals at 40/s, %d of them sent", v.Name, l, sent)
 		}
+		// The scheduler applies no fault before its time and removes none
+		// before its end (how late, on a loaded machine, is no promise).
+		if len(v.Faults) != 1 || v.Faults[0].StartOffset < 3 || v.Faults[0].EndOffset < 6 {
+			t.Fatalf("%s: faults as applied = %+v, want one from 3 s (or later) to 6 s (or later)", v.Name, v.Faults)
+		}
 	}
-	added := naive.Phases["during"].LatencyMs.P50 - naive.Phases["before"].LatencyMs.P50
-	t.Logf("naive: before p50 %.2fms, during p50 %.2fms, added %.1fms; resilient during p99 %.1fms",
-		naive.Phases["before"].LatencyMs.P50, naive.Phases["during"].LatencyMs.P50, added, resilient.Phases["during"].LatencyMs.P99)
-	if added < 180 || added > 220 {
-		t.Errorf("naive added p50 = %.1fms, want 200ms ± 10%%", added)
+
+	calls := linkCalls(t, res.Dir, "user.v1.UserService/GetUser")
+	// window splits the calls of variant v into those made before its
+	// fault and those made and ended while it held.
+	window := func(v report.Variant, calls []linkCall) (before, during []linkCall) {
+		f := v.Faults[0]
+		varStart := f.Start.Add(-time.Duration(f.StartOffset * float64(time.Second)))
+		for _, c := range calls {
+			switch {
+			case !c.start.Before(varStart) && c.end.Before(f.Start):
+				before = append(before, c)
+			case !c.start.Before(f.Start) && c.start.Add(injected).Before(f.End):
+				during = append(during, c)
+			}
+		}
+		return before, during
 	}
-	if p99 := resilient.Phases["during"].LatencyMs.P99; p99 >= 80+50 {
-		t.Errorf("resilient during p99 = %.1fms, want under the 80ms deadline + 50ms", p99)
+	outside := func(c linkCall) time.Duration { return c.outside }
+	took := func(c linkCall) time.Duration { return c.end.Sub(c.start) }
+
+	before, during := window(naive, calls)
+	if len(before) < 40 || len(during) < 40 {
+		t.Fatalf("naive: %d calls to user before the fault and %d during it in the traces, want about 100 of each", len(before), len(during))
 	}
-	if len(naive.Faults) != 1 || naive.Faults[0].EndOffset-naive.Faults[0].StartOffset < 2.9 {
-		t.Errorf("faults as applied = %+v", naive.Faults)
+	const q = 0.1
+	added := quantileOf(during, q, outside) - quantileOf(before, q, outside)
+	t.Logf("naive: order→user outside user's server span, p10 (p50): %v (%v) before, %v (%v) during, %d and %d calls: added %v (%+.2f%%); timer floor p50 %v",
+		quantileOf(before, q, outside), quantileOf(before, 0.5, outside), quantileOf(during, q, outside), quantileOf(during, 0.5, outside),
+		len(before), len(during), added, 100*(float64(added)/float64(injected)-1), floor)
+	if fast := quantileOf(during, q, outside); fast < injected {
+		t.Errorf("naive: calls to user spent %v outside user's server at p10 while the fault held, want at least the %v injected on the link", fast, injected)
 	}
-	for _, f := range []string{"report.json", "junit.xml", "report.html", "traces.json"} {
+	_, during = window(resilient, calls)
+	if len(during) < 40 {
+		t.Fatalf("resilient: %d calls to user during the fault in the traces, want about 100", len(during))
+	}
+	for _, c := range during {
+		if !c.failed {
+			t.Errorf("resilient: a call to user at %v came back after %v without error: the %v deadline did not cut it", c.start, took(c), deadline)
+			break
+		}
+	}
+	fast := quantileOf(during, q, took)
+	bound := accuracy(deadline, floor)
+	t.Logf("resilient: order→user during the fault: p10 %v (p50 %v) over %d calls against an %v deadline; bound +%v; every one cut: %v",
+		fast, quantileOf(during, 0.5, took), len(during), deadline, bound, !slices.ContainsFunc(during, func(c linkCall) bool { return !c.failed }))
+	if fast < deadline || fast > deadline+bound {
+		t.Errorf("resilient: calls to user lasted %v at p10, want their %v deadline, at most %v later", fast, deadline, bound)
+	}
+	for _, f := range []string{"report.json", "junit.xml", "report.html", "traces.json", FileFullTraces} {
 		if _, err := os.Stat(filepath.Join(res.Dir, f)); err != nil {
 			t.Error(err)
 		}

@@ -214,18 +214,15 @@ func TestBackoffNeverOutlivesCallerDeadline(t *testing.T) {
 	const deadline = 600 * time.Millisecond
 	ctx, cancel := context.WithTimeout(t.Context(), deadline)
 	defer cancel()
-	start := time.Now()
 	err := charge(ctx, c)
-	elapsed := time.Since(start)
 
 	// Backoffs are 100 ms, 200 ms, then 400 ms, which would end past the
 	// deadline (about 300 ms left): the loop gives up at once with the
-	// peer's error instead of sleeping into the deadline.
+	// peer's error instead of sleeping into the deadline. A retry is
+	// counted before its backoff starts, so two retries and three attempts
+	// say the third backoff never began, however slow the machine.
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("charge: %v, want the peer's Unavailable", err)
-	}
-	if elapsed >= deadline-100*time.Millisecond {
-		t.Fatalf("returned after %v, want well before the %v deadline", elapsed, deadline)
 	}
 	if s := p.Stats(); s.Retries != 2 || pr.calls.Load() != 3 {
 		t.Fatalf("retries %d, attempts on server %d; want 2 and 3", s.Retries, pr.calls.Load())
@@ -254,39 +251,53 @@ func TestBackoffCeiling(t *testing.T) {
 	}
 }
 
+// TestAttemptTimeout checks what the per-attempt deadline guarantees,
+// read where it arrives: the deadline the peer received with the call
+// (gRPC carries it) left it no more than the attempt's timeout, or the
+// caller's, whichever is shorter. No wall-clock bound on the call.
 func TestAttemptTimeout(t *testing.T) {
+	// blockUntilDone records how long the call's deadline left it when it
+	// arrived, then waits for its end.
+	var left atomic.Int64
 	blockUntilDone := func(ctx context.Context, _ int64) error {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			left.Store(-1)
+		} else {
+			left.Store(int64(time.Until(dl)))
+		}
 		<-ctx.Done()
 		return status.FromContextError(ctx.Err()).Err()
 	}
+	// wantLeft fails unless the peer saw a deadline, at most max away.
+	wantLeft := func(t *testing.T, max time.Duration) {
+		t.Helper()
+		switch l := time.Duration(left.Load()); {
+		case l < 0:
+			t.Fatal("the peer got the call without a deadline")
+		case l > max:
+			t.Fatalf("the peer got the call with %v left before its deadline, want at most %v", l, max)
+		}
+	}
 	t.Run("attempt deadline", func(t *testing.T) {
-		pr, c, p := setup(t, config.Link{Timeout: 50 * time.Millisecond}, serve.Options{})
+		pr, c, _ := setup(t, config.Link{Timeout: 50 * time.Millisecond}, serve.Options{})
 		pr.set(blockUntilDone)
-		start := time.Now()
 		err := charge(t.Context(), c)
 		if status.Code(err) != codes.DeadlineExceeded {
 			t.Fatalf("charge: %v, want DeadlineExceeded", err)
 		}
-		if el := time.Since(start); el > 2*time.Second {
-			t.Fatalf("attempt deadline of 50ms took %v", el)
-		}
-		if d := p.Stats().GetDeadlines(); d != 1 {
-			t.Fatalf("deadlines %d, want 1", d)
-		}
+		wantLeft(t, 50*time.Millisecond)
 	})
 	t.Run("caller deadline not extended", func(t *testing.T) {
 		pr, c, _ := setup(t, config.Link{Timeout: 10 * time.Second}, serve.Options{})
 		pr.set(blockUntilDone)
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
-		start := time.Now()
 		err := charge(ctx, c)
 		if status.Code(err) != codes.DeadlineExceeded {
 			t.Fatalf("charge: %v, want DeadlineExceeded", err)
 		}
-		if el := time.Since(start); el > 2*time.Second {
-			t.Fatalf("caller deadline of 50ms took %v: the attempt timeout extended it", el)
-		}
+		wantLeft(t, 50*time.Millisecond) // not the attempt's 10 s
 	})
 	t.Run("timed out attempt is retried", func(t *testing.T) {
 		pr, c, p := setup(t, config.Link{Timeout: 30 * time.Millisecond, Retries: 3, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond}, serve.Options{})
@@ -314,13 +325,19 @@ func TestBreaker(t *testing.T) {
 	pr, c, p := setup(t, cfg, o)
 	tracer := tp.Tracer("test")
 
-	// Caller mistakes never trip the breaker.
+	// Caller mistakes never trip the breaker. (These calls reach the
+	// peer: their median is what a rejection is measured against below.)
 	pr.set(fail(codes.InvalidArgument))
+	reached := make([]time.Duration, 0, 10)
 	for range 10 {
-		if err := charge(t.Context(), c); status.Code(err) != codes.InvalidArgument {
+		start := time.Now()
+		err := charge(t.Context(), c)
+		reached = append(reached, time.Since(start))
+		if status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("charge: %v, want InvalidArgument", err)
 		}
 	}
+	slices.Sort(reached)
 	if s := p.Stats(); s.BreakerState != "closed" || s.BreakerOpened != 0 {
 		t.Fatalf("after 10 InvalidArgument: state %q opened %d, want closed 0", s.BreakerState, s.BreakerOpened)
 	}
@@ -350,9 +367,11 @@ func TestBreaker(t *testing.T) {
 			t.Fatalf("open breaker: %v, want Unavailable \"circuit breaker open on payment\"", err)
 		}
 	}
+	// Fast: a rejection costs less than a call that reaches the peer,
+	// both measured here.
 	slices.Sort(durations)
-	if med := durations[len(durations)/2]; med >= 10*time.Millisecond {
-		t.Fatalf("median rejection took %v, want < 10ms", med)
+	if med, peer := durations[len(durations)/2], reached[len(reached)/2]; med >= peer {
+		t.Fatalf("median rejection took %v, want less than a call that reaches the peer (median %v)", med, peer)
 	}
 	if got := pr.calls.Load(); got != seen {
 		t.Fatalf("open breaker let %d calls reach the peer", got-seen)
