@@ -84,7 +84,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 
 	if opts.Target != nil {
-		warnNoTraces(e, exps, opts.Target.OTLP)
+		warnNoTraces(e, exps, *opts.Target)
 	}
 
 	suite := &report.Suite{Name: suiteName(pos)}
@@ -201,13 +201,15 @@ func suiteName(paths []string) string {
 	return "suite"
 }
 
-// warnNoTraces says, before a --target run starts, that its trace
-// hypotheses will fail: the runner captures the spans of the systems it
-// starts, but the services of `fallacies up` send theirs elsewhere.
-func warnNoTraces(e *env, exps []*spec.Experiment, otlp string) {
-	where := "nowhere (up was started without --otlp-endpoint)"
-	if otlp != "" {
-		where = "to " + otlp
+// warnNoTraces says, before a --target run starts, whether it captures
+// the target's spans (they come to the OTLP endpoint of its endpoints
+// file, which the run listens on) and, when it cannot, that its trace
+// hypotheses will fail, why, and what to do.
+func warnNoTraces(e *env, exps []*spec.Experiment, ep topology.Endpoints) {
+	addr, err := runner.TargetTraceAddress(ep)
+	if err == nil {
+		fmt.Fprintf(e.stderr, "fallacies run: capturing the target's spans at %s, where its services export them\n", addr)
+		return
 	}
 	for _, exp := range exps {
 		hs := runner.TraceHypotheses(exp)
@@ -218,9 +220,9 @@ func warnNoTraces(e *env, exps []*spec.Experiment, otlp string) {
 		if len(hs) > 1 {
 			noun = "hypotheses"
 		}
-		fmt.Fprintf(e.stderr, "fallacies run: %s: %d trace %s will fail with \"no value\" (%s): a --target run captures no traces, "+
-			"the services of the target send their spans %s, not to this run; run without --target to check them (the runner then starts the system and captures every span)\n",
-			exp.Path, len(hs), noun, strings.Join(hs, "; "), where)
+		fmt.Fprintf(e.stderr, "fallacies run: %s: %d trace %s will fail with \"no value\" (%s): this run captures no traces: %v; "+
+			"start fallacies up with --otlp-endpoint 127.0.0.1:PORT (a free port) so that this run receives them, or run without --target\n",
+			exp.Path, len(hs), noun, strings.Join(hs, "; "), err)
 	}
 }
 

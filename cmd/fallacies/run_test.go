@@ -361,7 +361,7 @@ func TestRunTargetSaysTraceHypothesesFail(t *testing.T) {
 	if r.code != exitFailed {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"2 trace hypotheses will fail", "consumers off the critical path; consumers on the critical path", "captures no traces", "run without --target"} {
+	for _, want := range []string{"2 trace hypotheses will fail", "consumers off the critical path; consumers on the critical path", "captures no traces: the target exports no spans", "--otlp-endpoint", "run without --target"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
 		}

@@ -129,8 +129,17 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		ep   topology.Endpoints
 		topo topology.Topology
 	)
+	var targetSpans bool
 	if vr.opts.Target != nil {
 		ep = *vr.opts.Target
+		if stop := receiveTargetSpans(ep, capture); stop != nil {
+			targetSpans = true
+			defer func() {
+				c, cancel := cleanupCtx()
+				defer cancel()
+				stop(c)
+			}()
+		}
 	} else {
 		topo, err = topology.Start(ctx, vr.kind, topology.Options{
 			System: v.System, Tracing: tr.ServeOptions, OTLPEndpoint: otlp, Binary: vr.opts.Binary, Logger: vr.opts.Logger,
@@ -379,6 +388,14 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		}
 	}
 	shutdownTracers(tr)
+	if targetSpans && len(res.History) > 0 {
+		// The target's exporters send their last batches in their own time.
+		var last time.Time
+		for _, a := range res.History {
+			last = later(last, a.Intended)
+		}
+		awaitSpans(ctx, capture, last, targetSpanWait)
+	}
 	ts = splitTraces(capture.Spans(), exp, start)
 
 	var faultsEnd time.Time
