@@ -219,7 +219,22 @@ func fmtMechanism(m Mechanism) string {
 	if !strings.Contains(m.Where, ".") {
 		on = " by " // a consumer, not a link
 	}
-	return fmt.Sprintf("%d %s%s%s", m.Count, label, on, m.Where)
+	s := fmt.Sprintf("%d %s%s%s", m.Count, label, on, m.Where)
+	var parts []string
+	only := ""
+	for _, p := range []string{PhaseBefore, PhaseDuring, PhaseAfter} {
+		if n, ok := m.Phases[p]; ok && n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", p, n))
+			only = p
+		}
+	}
+	switch {
+	case len(parts) == 1 && m.Phases[only] == m.Count:
+		s += ", all " + only + " the fault"
+	case len(parts) > 1:
+		s += " (" + strings.Join(parts, " · ") + ")"
+	}
+	return s
 }
 
 // noMechanism is what a variant in which no mechanism acted shows.

@@ -107,7 +107,12 @@ func normalizeVariant(v Variant) Variant {
 		ex[i] = e
 	}
 	v.Exemplars = ex
-	v.Mechanisms = nonNil(v.Mechanisms)
+	mech := make([]Mechanism, len(v.Mechanisms))
+	for i, m := range v.Mechanisms {
+		m.Phases = nonNilMap(m.Phases)
+		mech[i] = m
+	}
+	v.Mechanisms = mech
 	cons := make([]ConsumerSeries, len(v.Consumers))
 	for i, c := range v.Consumers {
 		secs := make([]ConsumerSecond, len(c.Seconds))

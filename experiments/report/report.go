@@ -148,6 +148,9 @@ type Mechanism struct {
 	Kind  string `json:"kind"`  // one of MechanismKinds
 	Where string `json:"where"` // the link (order.user, order.payment) or the consumer (ledger)
 	Count int64  `json:"count"` // how many times, over the whole run; never 0
+	// Phases splits Count by phase (before, during, after), where the
+	// counters were read at the phase boundaries.
+	Phases map[string]int64 `json:"phases"`
 }
 
 // ConsumerSeries is one asynchronous consumer seen second by second: the

@@ -227,6 +227,10 @@ func TestTextMechanisms(t *testing.T) {
 			{Kind: MechanismFallback, Where: "order.user", Count: 494},
 			{Kind: MechanismDuplicateSkipped, Where: "ledger", Count: 3},
 		}}, "  Mechanisms: 494 fallbacks served on order.user · 3 duplicates skipped by ledger\n"},
+		{"by phase", Variant{Name: "r", Passed: true, Consistency: ran, Mechanisms: []Mechanism{
+			{Kind: MechanismFallback, Where: "order.user", Count: 494, Phases: map[string]int64{"before": 0, "during": 494, "after": 0}},
+			{Kind: MechanismRetry, Where: "order.payment", Count: 7, Phases: map[string]int64{"before": 2, "during": 5}},
+		}}, "  Mechanisms: 494 fallbacks served on order.user, all during the fault · 7 retries sent on order.payment (before 2 · during 5)\n"},
 		{"none acted", Variant{Name: "n", Passed: true, Consistency: ran}, "  Mechanisms: none acted"},
 		{"never read (aborted before the services were read)", Variant{Name: "a"}, ""},
 		{"testbed error", Variant{Name: "e", Error: "boom", Consistency: ran}, ""},

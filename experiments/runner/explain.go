@@ -19,44 +19,59 @@ import (
 //	ORDERS stream timestamps ──┬─▶ published per second
 //	consumer applications    ──┴─▶ applied per second, backlog in events and in age
 
+// mechanismCounters reads each mechanism's counter from one reading of
+// the services' counters, by kind and place.
+type mechanismCounter struct {
+	kind string
+	read func(c *counters, where string) int64
+}
+
+var mechanismCounters = []mechanismCounter{
+	{report.MechanismFallback, func(c *counters, w string) int64 { return c.links[w].GetFallbacks() }},
+	{report.MechanismRetry, func(c *counters, w string) int64 { return c.links[w].GetRetries() }},
+	{report.MechanismDeadline, func(c *counters, w string) int64 { return c.links[w].GetDeadlines() }},
+	{report.MechanismBreakerOpen, func(c *counters, w string) int64 { return c.links[w].GetBreakerOpened() }},
+	{report.MechanismBreakerRejected, func(c *counters, w string) int64 { return c.links[w].GetBreakerRejected() }},
+	{report.MechanismBulkheadRejected, func(c *counters, w string) int64 { return c.links[w].GetBulkheadRejected() }},
+	{report.MechanismHedge, func(c *counters, w string) int64 { return c.links[w].GetHedgesSent() }},
+	{report.MechanismHedgeWon, func(c *counters, w string) int64 { return c.links[w].GetHedgesWon() }},
+	{report.MechanismDuplicateSkipped, func(c *counters, w string) int64 { return c.consumers[w].GetDuplicatesRecognised() }},
+}
+
 // mechanisms lists the resilience mechanisms that acted during the run,
-// by the services' own counters less what they counted before the load
-// (before may be nil: a fresh system counted nothing), in
-// report.MechanismKinds order then by place. A mechanism that never acted
-// is left out.
-func mechanisms(obs *observation, before *counters) []report.Mechanism {
-	if obs == nil {
+// by the services' own counters read at the phase boundaries (so that a
+// system up before the run, a --target, does not count its earlier runs),
+// with the share of each phase, in report.MechanismKinds order then by
+// place. A mechanism that never acted is left out; without the readings
+// that delimit the run there is nothing to say.
+func mechanisms(pc *phaseCounters) []report.Mechanism {
+	from, to := pc.window(string(spec.Always))
+	if from == nil || to == nil {
 		return nil
 	}
-	if before == nil {
-		before = &counters{}
-	}
 	var out []report.Mechanism
-	add := func(kind, where string, n, was int64) {
-		if n-was > 0 {
-			out = append(out, report.Mechanism{Kind: kind, Where: where, Count: n - was})
+	for _, mc := range mechanismCounters {
+		places := slices.Sorted(mapKeys(to.links))
+		if mc.kind == report.MechanismDuplicateSkipped {
+			places = slices.Sorted(mapKeys(to.consumers))
+		}
+		for _, where := range places {
+			n := delta(mc.read(from, where), mc.read(to, where))
+			if n <= 0 {
+				continue
+			}
+			m := report.Mechanism{Kind: mc.kind, Where: where, Count: n, Phases: map[string]int64{}}
+			if mc.kind != report.MechanismDuplicateSkipped {
+				m.Where = "order." + where
+			}
+			for _, p := range []string{string(spec.Before), string(spec.During), string(spec.After)} {
+				if f, t := pc.window(p); f != nil && t != nil {
+					m.Phases[p] = delta(mc.read(f, where), mc.read(t, where))
+				}
+			}
+			out = append(out, m)
 		}
 	}
-	if obs.order != nil {
-		for _, l := range obs.order.GetLinks() {
-			b := before.links[l.GetLink()] // nil reads as zeros
-			where := "order." + l.GetLink()
-			add(report.MechanismFallback, where, l.GetFallbacks(), b.GetFallbacks())
-			add(report.MechanismRetry, where, l.GetRetries(), b.GetRetries())
-			add(report.MechanismDeadline, where, l.GetDeadlines(), b.GetDeadlines())
-			add(report.MechanismBreakerOpen, where, l.GetBreakerOpened(), b.GetBreakerOpened())
-			add(report.MechanismBreakerRejected, where, l.GetBreakerRejected(), b.GetBreakerRejected())
-			add(report.MechanismBulkheadRejected, where, l.GetBulkheadRejected(), b.GetBulkheadRejected())
-			add(report.MechanismHedge, where, l.GetHedgesSent(), b.GetHedgesSent())
-			add(report.MechanismHedgeWon, where, l.GetHedgesWon(), b.GetHedgesWon())
-		}
-	}
-	for _, name := range slices.Sorted(mapKeys(obs.stats)) {
-		add(report.MechanismDuplicateSkipped, name, obs.stats[name].GetDuplicatesRecognised(), before.consumers[name].GetDuplicatesRecognised())
-	}
-	slices.SortStableFunc(out, func(a, b report.Mechanism) int {
-		return slices.Index(report.MechanismKinds, a.Kind) - slices.Index(report.MechanismKinds, b.Kind)
-	})
 	return out
 }
 

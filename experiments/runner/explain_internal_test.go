@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -49,36 +50,35 @@ func TestConsumerSeriesBacklog(t *testing.T) {
 }
 
 func TestMechanismsInReportOrder(t *testing.T) {
-	obs := &observation{
-		order: &orderv1.GetStatsResponse{Links: []*orderv1.LinkStats{
-			{Link: "user", Fallbacks: 494, Deadlines: 494},
-			{Link: "payment", Retries: 7, HedgesSent: 3, HedgesWon: 2},
-		}},
-		stats: map[string]*consumerv1.GetStatsResponse{"ledger": {DuplicatesRecognised: 4}, "notification": {}},
-	}
-	// What a system that was up before the run (a --target) had counted
-	// already is not this run's.
-	before := &counters{
-		links:     map[string]*orderv1.LinkStats{"user": {Fallbacks: 94, Deadlines: 94}},
-		consumers: map[string]*consumerv1.GetStatsResponse{"ledger": {DuplicatesRecognised: 1}},
-	}
-	obs.order.Links[0].Fallbacks, obs.order.Links[0].Deadlines = 588, 588
-	obs.stats["ledger"].DuplicatesRecognised = 5
-	got := mechanisms(obs, before)
-	want := []report.Mechanism{
-		{Kind: report.MechanismFallback, Where: "order.user", Count: 494},
-		{Kind: report.MechanismRetry, Where: "order.payment", Count: 7},
-		{Kind: report.MechanismDeadline, Where: "order.user", Count: 494},
-		{Kind: report.MechanismHedge, Where: "order.payment", Count: 3},
-		{Kind: report.MechanismHedgeWon, Where: "order.payment", Count: 2},
-		{Kind: report.MechanismDuplicateSkipped, Where: "ledger", Count: 4},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("mechanisms = %+v, want %+v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("mechanism %d = %+v, want %+v", i, got[i], want[i])
+	reading := func(userFallbacks, payRetries, hedges, won, dups int64) *counters {
+		return &counters{
+			links: map[string]*orderv1.LinkStats{
+				"user":    {Link: "user", Fallbacks: userFallbacks, Deadlines: userFallbacks},
+				"payment": {Link: "payment", Retries: payRetries, HedgesSent: hedges, HedgesWon: won},
+			},
+			consumers: map[string]*consumerv1.GetStatsResponse{"ledger": {DuplicatesRecognised: dups}, "notification": {}},
 		}
+	}
+	// A system up before the run (a --target) had counted 94 fallbacks
+	// and a duplicate already: not this run's.
+	pc := newPhaseCounters()
+	pc.mark(string(spec.Before), reading(94, 0, 0, 0, 1), nil)
+	pc.mark(string(spec.During), reading(94, 2, 0, 0, 1), nil)
+	pc.mark(string(spec.After), reading(588, 7, 3, 2, 1), nil)
+	pc.mark("end", reading(588, 7, 3, 2, 5), nil)
+	got := mechanisms(pc)
+	want := []report.Mechanism{
+		{Kind: report.MechanismFallback, Where: "order.user", Count: 494, Phases: map[string]int64{"before": 0, "during": 494, "after": 0}},
+		{Kind: report.MechanismRetry, Where: "order.payment", Count: 7, Phases: map[string]int64{"before": 2, "during": 5, "after": 0}},
+		{Kind: report.MechanismDeadline, Where: "order.user", Count: 494, Phases: map[string]int64{"before": 0, "during": 494, "after": 0}},
+		{Kind: report.MechanismHedge, Where: "order.payment", Count: 3, Phases: map[string]int64{"before": 0, "during": 3, "after": 0}},
+		{Kind: report.MechanismHedgeWon, Where: "order.payment", Count: 2, Phases: map[string]int64{"before": 0, "during": 2, "after": 0}},
+		{Kind: report.MechanismDuplicateSkipped, Where: "ledger", Count: 4, Phases: map[string]int64{"before": 0, "during": 0, "after": 4}},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("mechanisms =\n%v\nwant\n%v", got, want)
+	}
+	if m := mechanisms(newPhaseCounters()); m != nil {
+		t.Errorf("without readings: %v, want nothing", m)
 	}
 }

@@ -77,17 +77,15 @@ hypotheses:
 	}
 
 	t.Run("mechanisms", func(t *testing.T) {
-		count := func(v report.Variant, kind, where string) int64 {
+		find := func(v report.Variant, kind, where string) report.Mechanism {
 			for _, m := range v.Mechanisms {
 				if m.Kind == kind && m.Where == where {
-					return m.Count
+					return m
 				}
 			}
-			return 0
+			return report.Mechanism{}
 		}
-		// Every order placed while the fault was on went past the 50 ms
-		// deadline and was answered from the cache; the naive variant has
-		// no deadline and no fallback.
+		count := func(v report.Variant, kind, where string) int64 { return find(v, kind, where).Count }
 		fb, dl := count(resilient, report.MechanismFallback, "order.user"), count(resilient, report.MechanismDeadline, "order.user")
 		t.Logf("resilient: %d fallbacks, %d deadlines; naive mechanisms %v", fb, dl, naive.Mechanisms)
 		during := resilient.Phases[report.PhaseDuring].Requests
@@ -97,8 +95,11 @@ hypotheses:
 		if len(naive.Mechanisms) != 0 {
 			t.Errorf("naive mechanisms = %v, want none", naive.Mechanisms)
 		}
-		want := report.Mechanism{Kind: report.MechanismFallback, Where: "order.user", Count: fb}
-		line := fmtMechanismForTest(want)
+		m := find(resilient, report.MechanismFallback, "order.user")
+		if p := m.Phases; p["during"] == 0 || p["before"]+p["during"]+p["after"] != m.Count {
+			t.Errorf("fallbacks by phase %v do not add up to %d, or none during the fault", p, m.Count)
+		}
+		line := fmtMechanismForTest(m)
 		if !strings.Contains(text.String(), "Mechanisms: "+line) || !strings.Contains(string(html), line) {
 			t.Errorf("%q is missing from the terminal summary or report.html:\n%s", line, text.String())
 		}

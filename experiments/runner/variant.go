@@ -417,7 +417,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		proxies = append(proxies, topo.Endpoints().Proxies)
 	}
 	rv.Exemplars = exemplars(ts, vr.opts.JaegerUI, newOnLinks(rv.Faults, proxies...))
-	rv.Mechanisms = mechanisms(obs, first)
+	rv.Mechanisms = mechanisms(counts)
 	rv.Consumers = consumerSeries(exp, obs, start)
 	rv.Hypotheses = evaluate(exp, v.Name, vr.opts.Target != nil, m)
 	rv.Passed = true
