@@ -308,6 +308,9 @@ func FuzzParseExpr(f *testing.F) {
 		"order.throughput >= 2700/m",
 		"order.latency.p99 < 1m30µs",
 		"(((", "'", "-.5", "a.b.c(", "events.lost == -1e309",
+		strings.Repeat("(", 40) + "events.lost == 0" + strings.Repeat(")", 40),
+		strings.Repeat("not ", 40) + "trace.async_isolated",
+		"order.latency.p99 < 2 * before.order.latency.p99 and (events.lost == 0 or not trace.async_isolated)",
 	} {
 		f.Add(s)
 	}
@@ -318,10 +321,17 @@ func FuzzParseExpr(f *testing.F) {
 			if !errors.As(err, &ee) {
 				t.Fatalf("error %T is not an *ExprError", err)
 			}
-			if ee.Col < 1 || ee.Col > len([]rune(s))+1 {
-				t.Fatalf("col %d out of range for %q", ee.Col, s)
+			if ee.Col < 1 || ee.Col > len([]rune(s))+1 || ee.Msg == "" {
+				t.Fatalf("col %d out of range for %q, or no message: %v", ee.Col, s, ee)
 			}
 			return
+		}
+		// What parses is within the documented bounds.
+		if len(s) > MaxExprLen {
+			t.Fatalf("accepted %d bytes, more than %d", len(s), MaxExprLen)
+		}
+		if len(e.Metrics()) == 0 {
+			t.Fatalf("%q reads no metric", s)
 		}
 		// A parsed expression prints to a canonical form that parses to itself.
 		e2, err := ParseExpr(e.String())

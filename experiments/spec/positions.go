@@ -22,12 +22,37 @@ type source struct {
 
 func newSource(data []byte) *source {
 	s := &source{data: data, lines: []int{0}}
-	for i, b := range data {
-		if b == '\n' {
-			s.lines = append(s.lines, i+1)
+	for i := 0; i < len(data); {
+		if n := breakLen(data[i:]); n > 0 {
+			i += n
+			s.lines = append(s.lines, i)
+			continue
 		}
+		i++
 	}
 	return s
+}
+
+// breakLen is the length of the line break at the start of b, or 0. YAML
+// breaks lines at LF, CR LF and a lone CR, and yaml.v3 also at NEL, LS
+// and PS; its line numbers count them all.
+func breakLen(b []byte) int {
+	switch {
+	case len(b) == 0:
+		return 0
+	case b[0] == '\n':
+		return 1
+	case b[0] == '\r':
+		if len(b) > 1 && b[1] == '\n' {
+			return 2
+		}
+		return 1
+	case bytes.HasPrefix(b, []byte("\u0085")):
+		return 2
+	case bytes.HasPrefix(b, []byte("\u2028")), bytes.HasPrefix(b, []byte("\u2029")):
+		return 3
+	}
+	return 0
 }
 
 // pos returns the line and column of a byte offset.
@@ -43,7 +68,7 @@ func (s *source) offset(line, col int) int {
 		return -1
 	}
 	off := s.lines[line-1]
-	for c := 1; c < col && off < len(s.data) && s.data[off] != '\n'; c++ {
+	for c := 1; c < col && off < len(s.data) && breakLen(s.data[off:]) == 0; c++ {
 		_, n := utf8.DecodeRune(s.data[off:])
 		off += n
 	}
@@ -55,11 +80,17 @@ func (s *source) line(line int) string {
 	if line < 1 || line > len(s.lines) {
 		return ""
 	}
-	end := len(s.data)
+	start, end := s.lines[line-1], len(s.data)
 	if line < len(s.lines) {
-		end = s.lines[line] - 1
+		end = s.lines[line]
+		for i := start; i < end; i++ {
+			if breakLen(s.data[i:end]) == end-i {
+				end = i
+				break
+			}
+		}
 	}
-	return string(s.data[s.lines[line-1]:end])
+	return string(s.data[start:end])
 }
 
 // badChar finds the first byte YAML does not allow: one that is not

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/fallacies/fallacies/experiments/check"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
 )
@@ -510,6 +512,54 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// checkSafe fails when a loaded experiment is outside the documented
+// safety limits: load rates, durations and counts, fault schedules,
+// directions, toxicities and attribute bounds, expressions.
+func checkSafe(t *testing.T, e *Experiment) {
+	t.Helper()
+	l := e.Load
+	if e == nil || len(e.Variants) == 0 || l.Duration <= 0 {
+		t.Fatalf("valid experiment without variants or duration: %+v", e)
+	}
+	if l.Rate <= 0 || l.Rate > MaxLoadRate || l.Duration > MaxLoadDuration || l.Timeout <= 0 || l.Timeout > MaxLoadTimeout ||
+		l.Drain < 0 || l.Drain > MaxLoadDrain || l.MaxInFlight < 1 || l.Users < 1 || l.Retries < 0 || l.RetryBackoff < 0 {
+		t.Fatalf("load outside the limits: %+v", l)
+	}
+	for _, s := range l.Steps {
+		if s.Rate < 0 || s.Rate > MaxLoadRate || s.At < 0 || s.At >= l.Duration {
+			t.Fatalf("rate step outside the limits: %+v", s)
+		}
+	}
+	names := map[string]bool{}
+	for _, f := range e.Faults {
+		if f.At < 0 || f.For < 0 || f.At+f.For > l.Duration || f.At >= l.Duration {
+			t.Fatalf("fault outside the load: %+v", f)
+		}
+		if names[f.Name] || f.Name == "" {
+			t.Fatalf("fault name %q empty or taken twice", f.Name)
+		}
+		names[f.Name] = true
+		spec, ok := faults.Lookup(f.Kind)
+		if !ok {
+			t.Fatalf("unknown kind %q", f.Kind)
+		}
+		if f.Toxicity <= 0 || f.Toxicity > 1 || !slices.Contains(directions, string(f.Direction)) {
+			t.Fatalf("fault %+v: toxicity or direction out of range", f)
+		}
+		if len(f.Attrs) != len(spec.Attrs) {
+			t.Fatalf("fault %+v: attributes %v, want one per attribute of the kind", f, f.Attrs)
+		}
+		if name, err := spec.CheckAttrs(f.Attrs); err != nil {
+			t.Fatalf("fault %+v: %s: %v", f, name, err)
+		}
+	}
+	for _, h := range e.Hypotheses {
+		if h.Expr == nil || len(h.Check) > check.MaxExprLen || h.Line < 1 || h.Col < 1 {
+			t.Fatalf("hypothesis %+v", h)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(head))
 	f.Add([]byte(""))
@@ -517,29 +567,37 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte(head + "faults:\n  - { at: 5s, target: user, kind: latency, steps: [ {for: 5s, latency: 100ms}, {latency: 2ms} ] }\nhypotheses:\n  - { when: during, check: \"order.latency.p99 < 2 * before.order.latency.p99\" }\n"))
 	f.Add([]byte(head + "faults:\n  - { at: 5s, for: 1s, target: order, kind: kill }\n"))
+	f.Add([]byte(head + "faults:\n  - { at: 1s, target: user, kind: slicer, average_size: 16, size_variation: 8, delay: 1ms, direction: up }\n"))
+	f.Add([]byte(head + "faults:\n  - { at: 1s, target: user, kind: bandwidth, rate: 10000000 }\n"))
+	f.Add([]byte(head + "hypotheses:\n  - when: before\n    check: |\n      events.lost == 0 and\n      order.bogus > 1\n"))
+	f.Add([]byte(head + "hypotheses:\n  - { when: before, check: \"events.lost == 0 \\x61nd\n   (order.success_rate >= 99%)\" }\n"))
+	f.Add([]byte(head + "faults:\n  - at: 1s\n    target: user\n   kind: latency\n"))
+	f.Add([]byte("name: x\x00\n\xff"))
 	if data, err := os.ReadFile(filepath.Join("..", "latency.yaml")); err == nil {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := Parse("f.yaml", data)
 		if err == nil {
-			if e == nil || len(e.Variants) == 0 || e.Load.Duration <= 0 {
-				t.Fatalf("valid experiment without variants or duration: %+v", e)
-			}
-			for _, f := range e.Faults {
-				if f.At < 0 || f.For < 0 || f.At+f.For > e.Load.Duration {
-					t.Fatalf("fault outside the load: %+v", f)
-				}
-			}
+			checkSafe(t, e)
 			return
 		}
 		var errs Errors
-		if !errors.As(err, &errs) || len(errs) == 0 {
-			t.Fatalf("error %T %v is not a non-empty Errors", err, err)
+		if !errors.As(err, &errs) || len(errs) == 0 || len(errs) > MaxErrors+1 {
+			t.Fatalf("error %T %v is not a non-empty Errors of at most %d", err, err, MaxErrors+1)
 		}
+		src := newSource(data)
 		for i, e := range errs {
 			if e.Line < 1 || e.Col < 1 || e.Msg == "" {
 				t.Fatalf("bad error %+v", e)
+			}
+			// The position is in the file: a line of it, a column of
+			// that line or just past its end.
+			if e.Line > len(src.lines) || e.Col > utf8.RuneCountInString(src.line(e.Line))+2 {
+				t.Fatalf("error %v outside the file (%d lines; line %d is %q)", e, len(src.lines), e.Line, src.line(e.Line))
+			}
+			if len(e.Msg) > maxMessage+len("…") || len(e.Hint) > maxMessage+len("…") {
+				t.Fatalf("error of %d bytes: %.300v", len(e.Error()), e)
 			}
 			if i > 0 && (e.Line < errs[i-1].Line || e.Line == errs[i-1].Line && e.Col < errs[i-1].Col) {
 				t.Fatalf("errors not sorted: %v", errs)
