@@ -345,7 +345,7 @@ func schemaHypothesis() obj {
 		{"type", "object"},
 		{"required", []string{"when", "check"}},
 		{"properties", obj{
-			{"when", obj{{"description", "before: up to the first fault; during: from the first fault start to the last fault end; after: from there to the end; always: the whole run."}, {"enum", []string{"before", "during", "after", "always"}}}},
+			{"when", obj{{"description", "before: up to the first fault; during: from the first fault start to the last fault end; after: from there to the end; always: the whole run, the only one where whole-run metrics (consistency totals such as events.lost, while.*, drain and recovery times, sniffer.*, rogue.*) can be checked."}, {"enum", []string{"before", "during", "after", "always"}}}},
 			{"variant", obj{{"description", "The variant it applies to; default every variant."}, {"type", "string"}}},
 			{"check", obj{
 				{"description", "METRIC OP VALUE, with and, or, not and parentheses; OP is < <= > >= == != or [not] contains; VALUE is a number, 99%, 150ms, 45/s, a name, or [N *] another metric (before./during./after. read another phase). Metrics: docs/experiments.md, e.g. " + strings.Join(examples, ", ") + "."},
