@@ -23,8 +23,8 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageErr("unexpected argument %q (bench takes flags only)", pos[0])
+	if err := noArgs("bench", pos); err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -21,8 +21,11 @@ func cmdComposeWait(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageErr("unexpected argument %q", pos[0])
+	if err := noArgs("compose-wait", pos); err != nil {
+		return err
+	}
+	if *project == "" {
+		return usageErr("--project: want the compose project name, e.g. fallacies")
 	}
 	start := time.Now()
 	if err := topology.WaitComposeHealthy(ctx, *project, *timeout); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,12 +21,24 @@ func cmdHealth(ctx context.Context, e *env, args []string) error {
 	httpMode := fs.Bool("http", false, "GET the URL and succeed on a 2xx answer instead of a gRPC health check")
 	service := fs.String("service", "", "gRPC health service name to check (\"\": the whole server)")
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
+	allowRemote := fs.Bool("allow-remote", false, "allow an address that is not loopback")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usageErr("want one address, e.g. fallacies health 127.0.0.1:7001 or fallacies health --http http://127.0.0.1:8474/version")
+	}
+	if *httpMode && !strings.HasPrefix(pos[0], "http://") && !strings.HasPrefix(pos[0], "https://") {
+		return usageErr("--http %q: want an http:// or https:// URL, e.g. http://127.0.0.1:8474/version", pos[0])
+	}
+	if err := checkAddr("address", pos[0], false); err != nil {
+		return err
+	}
+	// The same guard as every command that dials: loopback only, unless
+	// asked; checked before anything is dialled.
+	if err := checkLoopback(pos, *allowRemote); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -276,8 +276,9 @@ func newFlags(e *env, name, usage, summary string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags, turning a flag error into a usage error. Flags may
-// come before or after positional arguments.
+// parse parses flags, turning a flag error into a usage error, and applies
+// the checks every flag gets (checkSetFlags). Flags may come before or
+// after positional arguments.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
@@ -289,7 +290,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return pos, nil
+			return pos, checkSetFlags(fs)
 		}
 		pos = append(pos, args[0])
 		args = args[1:]

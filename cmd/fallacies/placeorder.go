@@ -31,8 +31,8 @@ func cmdPlaceOrder(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageErr("unexpected argument %q", pos[0])
+	if err := noArgs("place-order", pos); err != nil {
+		return err
 	}
 	if *target != "" {
 		ep, err := topology.LoadEndpoints(*target)
@@ -47,8 +47,14 @@ func cmdPlaceOrder(ctx context.Context, e *env, args []string) error {
 	if err := input.UTF8(*userID); err != nil {
 		return usageErr("--user: %v", err)
 	}
+	if err := checkAddr("--order", *addr, false); err != nil {
+		return err
+	}
 	if *n < 1 || *n > 10000 {
 		return usageErr("-n %d: want 1 to 10000", *n)
+	}
+	if *amount <= 0 {
+		return usageErr("--amount %d: want an amount in cents above 0", *amount)
 	}
 	if err := checkLoopback([]string{*addr}, *allowRemote); err != nil {
 		return err
@@ -99,8 +105,8 @@ func cmdKnobs(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageErr("unexpected argument %q", pos[0])
+	if err := noArgs("knobs", pos); err != nil {
+		return err
 	}
 	type knob struct {
 		Name    string   `json:"name"`
@@ -142,7 +148,11 @@ var version = "dev"
 
 func cmdVersion(_ context.Context, e *env, args []string) error {
 	fs := newFlags(e, "version", "", "print the version")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("version", pos); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "fallacies %s\n", version)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -385,4 +386,41 @@ func TestRunRefusesExistingFaults(t *testing.T) {
 		t.Fatalf("reset --all: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	assertClean(t, api)
+}
+
+// TestReadOnlyCommandsDoNotTrapSignals checks that a command that starts
+// nothing leaves SIGTERM its default meaning: `fallacies health`, stuck on
+// a server that accepts and never answers, dies of the signal at once,
+// where a run (TestSignals) traps it to remove its faults first.
+func TestReadOnlyCommandsDoNotTrapSignals(t *testing.T) {
+	needBinary(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	c := startChild(t, "health", "--timeout", "60s", l.Addr().String())
+	select {
+	case conn := <-accepted: // the child is dialling: it is in the command
+		defer conn.Close()
+	case <-c.done:
+		t.Fatalf("health exited before connecting: %v\nstderr:\n%s", c.err, c.stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatal("health never connected")
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t, 10*time.Second); code != -1 {
+		t.Errorf("exit %d after SIGTERM, want -1 (killed by the signal, not trapped)\nstderr:\n%s", code, c.stderr)
+	}
+	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("process state %v: want killed by SIGTERM", c.cmd.ProcessState)
+	}
 }

@@ -27,8 +27,8 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageErr("unexpected argument %q", pos[0])
+	if err := noArgs("reset", pos); err != nil {
+		return err
 	}
 	if *target != "" {
 		ep, err := topology.LoadEndpoints(*target)
@@ -44,6 +44,9 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 	}
 	if *api == "" {
 		return usageErr("say which Toxiproxy: --target FILE or --toxiproxy-api URL")
+	}
+	if err := checkAddr("--toxiproxy-api", *api, false); err != nil {
+		return err
 	}
 	if err := checkLoopback([]string{*api}, *allowRemote); err != nil {
 		return err

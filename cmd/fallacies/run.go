@@ -37,10 +37,10 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if len(pos) == 0 {
 		return usageErr("name at least one experiment file or folder, e.g. fallacies run experiments/latency.yaml")
 	}
-	switch *kind {
-	case "", topology.KindEmbedded, topology.KindProcesses, topology.KindCompose:
-	default:
-		return usageErr("--topology %q: want embedded, processes or compose", *kind)
+	if *kind != "" {
+		if err := oneOf("topology", *kind, topology.KindEmbedded, topology.KindProcesses, topology.KindCompose); err != nil {
+			return err
+		}
 	}
 	exps, err := loadAll(e, pos)
 	if err != nil {
@@ -270,6 +270,9 @@ func cmdList(_ context.Context, e *env, args []string) error {
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if len(pos) > 1 {
+		return usageErr("unexpected argument %q: list takes one folder at most", pos[1])
 	}
 	dir := "experiments"
 	if len(pos) > 0 {

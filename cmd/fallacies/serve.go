@@ -41,6 +41,16 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 || (*cfgPath == "" && *listen == "") {
 		return usageErr("want SERVICE and --config FILE or --listen ADDR, e.g. fallacies serve user --listen 0.0.0.0:7002 (or --config user.json)")
 	}
+	for _, a := range []struct {
+		flag, val string
+		bind      bool
+	}{{"--listen", *listen, true}, {"--http-listen", *httpListen, true}, {"--user-addr", *userAddr, false}, {"--payment-addr", *paymentAddr, false}, {"--nats-url", *natsURL, false}} {
+		if a.val != "" {
+			if err := checkAddr(a.flag, a.val, a.bind); err != nil {
+				return err
+			}
+		}
+	}
 	c := topology.ServeConfig{System: config.Default()}
 	if *cfgPath != "" {
 		b, err := os.ReadFile(*cfgPath)

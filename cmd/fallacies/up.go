@@ -32,8 +32,19 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageErr("unexpected argument %q", pos[0])
+	if err := noArgs("up", pos); err != nil {
+		return err
+	}
+	if err := oneOf("topology", *kind, topology.KindEmbedded, topology.KindProcesses); err != nil {
+		return err
+	}
+	if err := checkAddr("--toxiproxy-api", *api, true); err != nil {
+		return err
+	}
+	if *otlp != "" {
+		if err := checkAddr("--otlp-endpoint", *otlp, false); err != nil {
+			return err
+		}
 	}
 	sys, err := knobs.system()
 	if err != nil {
