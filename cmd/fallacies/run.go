@@ -54,6 +54,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	opts := runner.Options{Topology: *kind, ReportsDir: *reports, JaegerUI: *jaegerUI, AllowRemote: *allowRemote, TTY: e.stderrTTY, FullTraces: *fullTraces}
 	if !*quiet {
 		opts.Progress = e.stderr
+		opts.Width = func() int { return terminalWidth(e.stderr) }
 	}
 	if *target != "" {
 		ep, err := topology.LoadEndpoints(*target)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // progress writes the live progress line: redrawn in place on a terminal,
@@ -13,6 +14,7 @@ import (
 type progress struct {
 	w      io.Writer
 	tty    bool
+	width  func() int // terminal columns; nil: 80
 	every  time.Duration
 	mu     sync.Mutex
 	last   time.Time
@@ -33,12 +35,15 @@ func (p *progress) update(elapsed, total time.Duration, phase string, rps, errRa
 	if len(faults) > 0 {
 		f = strings.Join(faults, "; ")
 	}
-	line := fmt.Sprintf("%s %-6s %4.0fs/%-4.0fs %6.0f req/s  errors %5.1f%%  in flight %4d  faults: %s",
-		p.prefix, phase, elapsed.Seconds(), total.Seconds(), rps, 100*errRate, inFlight, f)
+	clock := fmt.Sprintf("%.0fs/%.0fs", elapsed.Seconds(), total.Seconds())
+	line := fmt.Sprintf("%s %-6s %9s %4.0f req/s  errors %4.1f%%  in flight %3d  faults: %s",
+		p.prefix, phase, clock, rps, 100*errRate, inFlight, f)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		// Back to the line's start, the line cut to the terminal, then
+		// clear what a longer line before left: no wrap, no leftovers.
+		fmt.Fprintf(p.w, "\r%s\033[K", fit(line, p.columns()))
 		p.drawn = true
 		return
 	}
@@ -46,6 +51,28 @@ func (p *progress) update(elapsed, total time.Duration, phase string, rps, errRa
 		p.last = now
 		fmt.Fprintln(p.w, line)
 	}
+}
+
+// columns is the width a line drawn in place may take: one less than the
+// terminal's, since writing the last column makes some terminals wrap.
+func (p *progress) columns() int {
+	w := 80
+	if p.width != nil {
+		if n := p.width(); n > 0 {
+			w = n
+		}
+	}
+	return max(w-1, 10)
+}
+
+// fit cuts line to at most n runes (terminal columns: the progress line is
+// letters, digits and single-width symbols), ending a cut line with "…".
+func fit(line string, n int) string {
+	if utf8.RuneCountInString(line) <= n {
+		return line
+	}
+	r := []rune(line)
+	return strings.TrimRight(string(r[:n-1]), " ;,") + "…"
 }
 
 // say prints a line of its own, ending any line drawn in place.

@@ -55,6 +55,10 @@ type Options struct {
 	// TTY makes the progress line redraw in place instead of printing
 	// periodic lines.
 	TTY bool
+	// Width returns the terminal's width in columns, asked at every redraw
+	// so that a resized window is followed; nil means 80. A line drawn in
+	// place is cut to fit it, so it never wraps.
+	Width func() int
 	// Binary is the fallacies executable for the processes topology.
 	Binary string
 	// OnlyVariants, when not empty, runs only the variants with these

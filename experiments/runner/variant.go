@@ -59,6 +59,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		rv.Knobs = append(rv.Knobs, report.Knob{Name: k.Name, Value: k.Value})
 	}
 	prog := newProgress(vr.opts.Progress, vr.opts.TTY)
+	prog.width = vr.opts.Width
 	prog.prefix = fmt.Sprintf("%s [%s %d/%d]", exp.Name, v.Name, vr.index+1, vr.of)
 	// Every way out — error, panic, cancellation — comes through here; the
 	// deferred cleanups below run first, so faults are off by then.
