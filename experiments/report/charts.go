@@ -478,8 +478,10 @@ func waterfall(id string, e Exemplar) template.HTML {
 			s.text(bx+bw+4, y+14, "start", tclass, txt)
 		case bx-4-tw >= barL:
 			s.text(bx-4, y+14, "end", tclass, txt)
-		default: // a long bar: the label goes inside it
-			s.text(bx+bw-4, y+14, "end", tclass+" inbar", txt)
+		case bx+4+tw <= w-2: // a long bar: the label goes over it
+			s.text(bx+4, y+14, "start", tclass+" inbar", txt)
+		default:
+			s.text(w-2, y+14, "end", tclass+" inbar", txt)
 		}
 	}
 	return s.HTML()
