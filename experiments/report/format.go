@@ -187,12 +187,12 @@ func checksNote(c Counts) string {
 func fmtPerSecond(r float64) string { return strconv.FormatFloat(finite(r), 'f', 1, 64) + "/s" }
 
 // fmtRateError formats how far an achieved rate is off its target:
-// "-0.20%", or "-" without a target.
+// "-0.20%", "+0.01%", or "-" without a target.
 func fmtRateError(achieved, target float64) string {
 	if finite(target) == 0 {
 		return "-"
 	}
-	return strconv.FormatFloat(100*(finite(achieved)/target-1), 'f', 2, 64) + "%"
+	return fmt.Sprintf("%+.2f%%", 100*(finite(achieved)/target-1))
 }
 
 // mechanismLabels says what each mechanism kind did, for a count.
