@@ -91,12 +91,14 @@ func TestArchitectureRules(t *testing.T) {
 		for _, imp := range imps {
 			in := internal(pkgs, imp)
 			switch {
-			case has(p, "services") && in && !has(imp, "services"):
-				t.Errorf("%s imports %s: a service imports only services/...", p, imp)
+			case has(p, "services") && in && !has(imp, "services") && !has(imp, "internal"):
+				t.Errorf("%s imports %s: a service imports only services/... and internal/...", p, imp)
+			case has(p, "internal") && in:
+				t.Errorf("%s imports %s: internal/... imports nothing of the module", p, imp)
 			case p == "faults" && in:
 				t.Errorf("faults imports %s: the vocabulary imports nothing of the module", imp)
-			case has(p, "faults") && p != "faults" && in && imp != "faults":
-				t.Errorf("%s imports %s: an injector imports only faults", p, imp)
+			case has(p, "faults") && p != "faults" && in && imp != "faults" && !has(imp, "internal"):
+				t.Errorf("%s imports %s: an injector imports only faults and internal/...", p, imp)
 			case (p == "tracing" || p == "experiments/report") && in:
 				t.Errorf("%s imports %s: it imports nothing of the module", p, imp)
 			case p == "experiments/check" && slices.Contains([]string{"os", "io", "io/fs", "net", "net/http"}, imp):

@@ -22,12 +22,15 @@ import (
 // ServeConfig is what one service process needs: the system configuration
 // and the addresses it listens on and dials (always proxy addresses).
 type ServeConfig struct {
-	Service     string        `json:"service"`
-	System      config.System `json:"system"`
-	Listen      string        `json:"listen"`                 // gRPC; host:0 for a random port
-	HTTPListen  string        `json:"http_listen,omitempty"`  // user only
-	UserAddr    string        `json:"user_addr,omitempty"`    // order only
-	PaymentAddr string        `json:"payment_addr,omitempty"` // order only
+	Service    string        `json:"service"`
+	System     config.System `json:"system"`
+	Listen     string        `json:"listen"`                // gRPC; host:0 for a random port
+	HTTPListen string        `json:"http_listen,omitempty"` // user only
+	// HTTPHosts are host names user's JSON API answers to besides its
+	// addresses (user only; compose: the toxiproxy container's name).
+	HTTPHosts   []string `json:"http_hosts,omitempty"`
+	UserAddr    string   `json:"user_addr,omitempty"`    // order only
+	PaymentAddr string   `json:"payment_addr,omitempty"` // order only
 	// UserHTTPAddr is the proxy of user's JSON API (order only).
 	UserHTTPAddr string `json:"user_http_addr,omitempty"`
 	NATSURL      string `json:"nats_url,omitempty"` // order, notification, ledger; payment with shared keys
@@ -116,6 +119,7 @@ func ServeOne(ctx context.Context, c ServeConfig, so serve.Options, out io.Write
 		if httpTLS != nil {
 			hl = tls.NewListener(hl, httpTLS)
 		}
+		us.SetHTTPHosts(c.HTTPHosts...)
 		go func() { errc <- us.ServeHTTP(hl) }()
 		running++
 	}

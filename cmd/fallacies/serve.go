@@ -29,6 +29,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	cfgPath := fs.String("config", "", "JSON service configuration (topology.ServeConfig) written by the processes topology")
 	listen := fs.String("listen", "", "gRPC listen address, e.g. 0.0.0.0:7001 (overrides the config file's)")
 	httpListen := fs.String("http-listen", "", "user only: JSON-over-HTTP listen address")
+	httpHosts := fs.String("http-hosts", "", "user only: comma-separated host names the JSON-over-HTTP API answers to besides loopback and its own address, e.g. toxiproxy (any other Host header is refused with 403)")
 	userAddr := fs.String("user-addr", "", "order only: address of user (a proxy)")
 	paymentAddr := fs.String("payment-addr", "", "order only: address of payment (a proxy)")
 	natsURL := fs.String("nats-url", "", "order, notification, ledger: NATS URL (a proxy), e.g. nats://toxiproxy:24222")
@@ -69,6 +70,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		if o.val != "" {
 			*o.dst = o.val
 		}
+	}
+	if *httpHosts != "" {
+		c.HTTPHosts = strings.Split(*httpHosts, ",")
 	}
 	if c.System, err = serveSystem(c.System, os.Getenv(envSystem), os.Getenv(envSet), knobs); err != nil {
 		return err

@@ -25,7 +25,7 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 	endpointsFile := fs.String("endpoints-file", "", "also write the endpoints as JSON to this `FILE` (for fallacies run --target)")
 	otlp := fs.String("otlp-endpoint", "", "export every service's spans over OTLP/gRPC to this endpoint, a URL or host:port, e.g. http://127.0.0.1:4317 (default: the OTEL_EXPORTER_OTLP_ENDPOINT variable; none: no tracing)")
 	jaegerUI := fs.String("jaeger-ui", os.Getenv("FALLACIES_JAEGER_UI"), "Jaeger UI base URL to print, e.g. http://127.0.0.1:16686 (env FALLACIES_JAEGER_UI)")
-	allowRemote := fs.Bool("allow-remote", false, "allow a --toxiproxy-api bind address or an OTLP endpoint that is not loopback")
+	allowRemote := fs.Bool("allow-remote", false, "allow a --toxiproxy-api bind address or an OTLP endpoint that is not loopback (the API then also answers requests addressed to that address; other host names and cross-site requests are still refused with 403)")
 	var knobs knobFlags
 	fs.Var(&knobs, "set", "set a knob, `NAME=VALUE`, e.g. --set order.user.timeout=100ms (repeatable; fallacies knobs lists them)")
 	pos, err := parse(fs, args)

@@ -4,7 +4,9 @@
 //
 //   - Server: a Toxiproxy server embedded as a library, serving Toxiproxy's
 //     own HTTP API (so the toxiproxy-cli and the standard Go client work
-//     against it) plus a few routes of ours under /fallacies/.
+//     against it) plus a few routes of ours under /fallacies/, behind
+//     internal/httpguard: a request from a web page (another Origin) or
+//     by another host name (DNS rebinding) is refused with 403.
 //   - Injector: a faults.Injector that speaks Toxiproxy's HTTP API, so it
 //     works against the embedded Server or any real toxiproxy-server.
 //   - Journal and Reset: every fault is written to a JSON-lines journal and
@@ -34,6 +36,8 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/fallacies/fallacies/internal/httpguard"
 )
 
 // Server is an embedded Toxiproxy server: the proxies run in this process
@@ -82,7 +86,9 @@ func Start(ctx context.Context, api net.Listener, log *slog.Logger) (*Server, er
 	mux.HandleFunc("GET /fallacies/sniffer/{proxy}", s.handleSniffer)
 	mux.Handle("/", apiServer.Routes())
 	s.http = &http.Server{
-		Handler:           mux,
+		// Only programs on this machine: no cross-site request, no DNS
+		// rebinding (internal/httpguard).
+		Handler:           httpguard.Wrap(mux, api.Addr()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/fallacies/fallacies/internal/httpguard"
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/input"
@@ -56,6 +57,9 @@ type Server struct {
 	log  *slog.Logger
 	grpc *serve.Server
 	http *http.Server
+	// httpHosts are host names the JSON API answers to besides its
+	// addresses (internal/httpguard).
+	httpHosts []string
 
 	slots []slot // one per profile, filled on first use
 
@@ -114,14 +118,24 @@ func (s *Server) Serve(lis net.Listener) error {
 	return nil
 }
 
+// SetHTTPHosts names the host names, besides its addresses, by which
+// clients reach the JSON API (in the compose topology: the toxiproxy
+// container, whose user-http proxy order calls). Call it before ServeHTTP.
+func (s *Server) SetHTTPHosts(names ...string) { s.httpHosts = names }
+
 // ServeHTTP serves the JSON API on lis until Shutdown:
 //
 //	GET /users/{id}?view=basic|full   the profile as JSON (snake_case names)
 //	GET /healthz                      200 while serving
 //
-// It returns nil after Shutdown.
+// A request from a web page (an Origin other than the API's own) or by a
+// host name other than a loopback one is refused with 403
+// (internal/httpguard). It returns nil after Shutdown.
 func (s *Server) ServeHTTP(lis net.Listener) error {
 	s.log.Info("serving http", "addr", lis.Addr().String())
+	// Only programs on this machine: no cross-site request, no DNS
+	// rebinding (internal/httpguard).
+	s.http.Handler = httpguard.Wrap(s.http.Handler, lis.Addr(), s.httpHosts...)
 	if err := s.http.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve user http on %s: %w", lis.Addr(), err)
 	}

@@ -327,6 +327,46 @@ func TestBadInputUserHTTP(t *testing.T) {
 	}
 }
 
+// TestBadInputUserHTTPCrossSite: user's JSON face refuses what a web page
+// could send (another Origin, a rebound host name) with 403 and answers
+// curl as before.
+func TestBadInputUserHTTPCrossSite(t *testing.T) {
+	s := start(t)
+	_, port, _ := strings.Cut(s.ep.UserHTTP, ":")
+	for _, tt := range []struct {
+		name, host, origin string
+		want               int
+	}{
+		{"curl", "", "", http.StatusOK},
+		{"curl by localhost", "localhost:" + port, "", http.StatusOK},
+		{"a web page elsewhere", "", "http://evil.example", http.StatusForbidden},
+		{"DNS rebinding", "evil.example:" + port, "", http.StatusForbidden},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+s.ep.UserHTTP+"/users/u-0001?view=basic", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: status %d (%s), want %d", tt.name, resp.StatusCode, clip(string(body)), tt.want)
+		}
+		if tt.want == http.StatusForbidden && strings.Contains(string(body), "u-0001") {
+			t.Errorf("%s: a refused request got the profile: %s", tt.name, clip(string(body)))
+		}
+	}
+}
+
 // TestBadInputReusedOrderID re-sends a placed order's id with another user
 // or amount: the answer is ALREADY_EXISTS naming both, never the first
 // order passed off as this one; the same request again is the first order.
