@@ -20,7 +20,7 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 	flags := newFlags(e, "reset", "[flags]", "remove the faults a run left behind (after a crash)")
 	target := flags.String("target", "", "endpoints file of the running system (its journal is FILE.journal)")
 	api := flags.String("toxiproxy-api", "", "Toxiproxy API URL (instead of --target)")
-	journalPath := flags.String("journal", "", "fault journal (default: the target's); a file that is not one is refused and left untouched")
+	journalPath := flags.String("journal", "", "fault journal (default: the target's); a file that is not one is refused and left untouched. Alone, the faults it lists are removed where they were applied: reports/NAME-TIME/faults.journal of a run that started its own topology")
 	all := flags.Bool("all", false, "also remove every toxic on that Toxiproxy and enable every proxy, journaled or not")
 	allowRemote := flags.Bool("allow-remote", false, "allow a Toxiproxy that is not on loopback")
 	pos, err := parse(flags, args)
@@ -42,8 +42,17 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 			*journalPath = journalFor(*target)
 		}
 	}
+	if *api == "" && *journalPath == "" {
+		return usageErr("say which Toxiproxy: --target FILE or --toxiproxy-api URL (or which run: --journal FILE)")
+	}
 	if *api == "" {
-		return usageErr("say which Toxiproxy: --target FILE or --toxiproxy-api URL")
+		// A run that started its own topology (processes, compose) has
+		// no endpoints file: its journal, in its report folder, knows
+		// where each fault went.
+		if *all {
+			return usageErr("--all needs the Toxiproxy: --target FILE or --toxiproxy-api URL")
+		}
+		return resetJournal(ctx, e, *journalPath, *allowRemote)
 	}
 	if err := checkAddr("--toxiproxy-api", *api, false); err != nil {
 		return err
@@ -90,14 +99,12 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	var cj *container.Journal
-	if cpath := *journalPath + ".containers"; *journalPath != "" {
-		if err := checkJournal(cpath); err == nil {
-			if cj, err = container.OpenJournal(cpath); err != nil {
-				return testbedErr(err)
-			}
-			defer cj.Close()
-		} else if !errors.Is(err, fs.ErrNotExist) {
+	if *journalPath != "" {
+		if cj, err = openContainerJournal(*journalPath); err != nil {
 			return err
+		}
+		if cj != nil {
+			defer cj.Close()
 		}
 	}
 
@@ -124,14 +131,87 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "reset %s --all: removed %d more toxic(s) or disabled proxies; every proxy is enabled and has no toxics\n", *api, n)
 	}
-	// Container faults of the compose topology are journaled beside.
-	if cj != nil {
-		n, err := container.Reset(ctx, cj)
-		if err != nil {
-			return testbedErr(fmt.Errorf("%w (removed %d container fault(s) before that)", err, n))
-		}
-		fmt.Fprintf(e.stdout, "reset containers: removed %d container fault(s) listed in %s\n", n, cj.Path())
+	return resetContainers(ctx, e, cj)
+}
+
+// resetJournal removes what the journal at path lists as still on, each
+// network fault at the Toxiproxy it was applied to, then the container
+// faults journaled beside. Every journal is read and every address
+// checked before anything is touched.
+func resetJournal(ctx context.Context, e *env, path string, allowRemote bool) error {
+	if err := checkJournal(path); errors.Is(err, fs.ErrNotExist) {
+		return usageErr("--journal %s: no such file", path)
+	} else if err != nil {
+		return err
 	}
+	journal, err := toxiproxy.OpenJournal(path)
+	if err != nil {
+		return testbedErr(err)
+	}
+	defer journal.Close()
+	entries, err := journal.Outstanding()
+	if err != nil {
+		return testbedErr(err)
+	}
+	var apis []string
+	listed := map[string]int{}
+	for _, en := range entries {
+		api := toxiproxy.NewInjector(en.API, nil).URL()
+		if listed[api] == 0 {
+			apis = append(apis, api)
+		}
+		listed[api]++
+	}
+	if err := checkLoopback(apis, allowRemote); err != nil {
+		return err
+	}
+	cj, err := openContainerJournal(path)
+	if err != nil {
+		return err
+	}
+	if cj != nil {
+		defer cj.Close()
+	}
+	if len(apis) == 0 {
+		fmt.Fprintf(e.stdout, "the journal %s lists no network fault still on\n", path)
+	}
+	for _, api := range apis {
+		removed, err := toxiproxy.Reset(ctx, api, journal, false)
+		if err != nil {
+			return testbedErr(fmt.Errorf("%w (removed %d of the %d fault(s) the journal %s listed as still on there)", err, removed, listed[api], path))
+		}
+		fmt.Fprintf(e.stdout, "reset %s: removed %d fault(s) of the %d the journal %s listed as still on there\n", api, removed, listed[api], path)
+	}
+	return resetContainers(ctx, e, cj)
+}
+
+// openContainerJournal opens the container faults of the compose topology,
+// journaled beside the network faults in JOURNAL.containers; nil when there
+// is none.
+func openContainerJournal(journalPath string) (*container.Journal, error) {
+	cpath := journalPath + ".containers"
+	if err := checkJournal(cpath); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	cj, err := container.OpenJournal(cpath)
+	if err != nil {
+		return nil, testbedErr(err)
+	}
+	return cj, nil
+}
+
+// resetContainers undoes what the container journal lists; cj may be nil.
+func resetContainers(ctx context.Context, e *env, cj *container.Journal) error {
+	if cj == nil {
+		return nil
+	}
+	n, err := container.Reset(ctx, cj)
+	if err != nil {
+		return testbedErr(fmt.Errorf("%w (removed %d container fault(s) before that)", err, n))
+	}
+	fmt.Fprintf(e.stdout, "reset containers: removed %d container fault(s) listed in %s\n", n, cj.Path())
 	return nil
 }
 

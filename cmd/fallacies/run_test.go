@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/experiments/report/schematest"
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 )
 
@@ -116,12 +117,12 @@ func assertInterrupted(t *testing.T, rep jsonReport, code int) {
 	t.Logf("interrupted after %v of load: %d requests in the report (%+v)", ran.Round(time.Millisecond), total, v.Phases)
 }
 
+// readReport reads the report.json of a report folder, after validating it
+// against docs/report.schema.json: every real run the tests make checks
+// the published contract.
 func readReport(t *testing.T, dir string) jsonReport {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := schematest.ValidateDir(t, dir)
 	var r jsonReport
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("report.json: %v", err)
@@ -274,7 +275,8 @@ func TestRollback(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(t, tg)
 			}
-			r := cli(t, t.Context(), "run", "--quiet", "--reports", t.TempDir(), "--target", tg.file, tt.file)
+			reports := t.TempDir()
+			r := cli(t, t.Context(), "run", "--quiet", "--reports", reports, "--target", tg.file, tt.file)
 			if r.code != tt.code {
 				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, r.stdout, r.stderr)
 			}
@@ -286,6 +288,9 @@ func TestRollback(t *testing.T) {
 			}
 			assertClean(t, tg.ep.ToxiproxyAPI)
 			assertJournalClosed(t, tg.file+".journal", tt.applies)
+			if rep := readReport(t, reportDir(t, reports)); rep.Topology != "target" {
+				t.Errorf("report.json topology %q, want target", rep.Topology)
+			}
 		})
 	}
 }

@@ -118,7 +118,7 @@ func TestHTML(t *testing.T) {
 			}
 			if hasClass(n, "fail") {
 				failRows++
-				if !strings.Contains(textOf(n), "observed 142ms, expected order.latency.p99 < 100ms") {
+				if !strings.Contains(textOf(n), "observed order.latency.p99 = 142ms, expected order.latency.p99 < 100ms") {
 					t.Errorf("failed hypothesis row = %q", textOf(n))
 				}
 			}
@@ -162,7 +162,7 @@ func TestHTML(t *testing.T) {
 		}
 	}
 	text := textOf(doc)
-	for _, want := range []string{"4bf92f3577b34da6a3ce929d0e0e4736", "user-latency", "order.user", "ghost", "UNAVAILABLE 19", "get_order", "order.fallbacks"} {
+	for _, want := range []string{"4bf92f3577b34da6a3ce929d0e0e4736", "user-latency", "order.user", "ghost", "UNAVAILABLE 19", "get_order", "during.fallback.user"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("page text lacks %q", want)
 		}

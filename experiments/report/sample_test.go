@@ -51,10 +51,10 @@ func sampleReport() *Report {
 		Load: Load{TargetPerSecond: 50, AchievedPerSecond: 49.9, SendWindowSeconds: 29.98, Sent: 1500,
 			SendLagMs: Latency{0.45, 0.8, 1.13, 2.1, 2.4, 0.5}},
 		Hypotheses: []Hypothesis{
-			{Expr: "order.success_rate >= 99%", Phase: PhaseBefore, Variant: "naive", Passed: true, Observed: "100%"},
-			{Name: "the fault bit", Expr: "order.latency.p50 >= 300ms", Phase: PhaseDuring, Variant: "naive", Passed: true, Observed: "305ms"},
-			{Expr: "events.lost == 0", Phase: PhaseAfter, Variant: "naive", Passed: true, Observed: "0"},
-			{Expr: "trace: notification not on critical path of order", Phase: PhaseDuring, Variant: "naive", Passed: true, Observed: "off the critical path in 497 of 497 traces"},
+			{Expr: "order.success_rate >= 99%", Phase: PhaseBefore, Variant: "naive", Passed: true, Observed: "order.success_rate = 100%"},
+			{Name: "the fault bit", Expr: "order.latency.p50 >= 300ms", Phase: PhaseDuring, Variant: "naive", Passed: true, Observed: "order.latency.p50 = 305ms"},
+			{Expr: "events.lost == 0", Phase: PhaseAfter, Variant: "naive", Passed: true, Observed: "events.lost = 0"},
+			{Expr: "trace.critical_path(order.PlaceOrder) contains user.GetUser", Phase: PhaseDuring, Variant: "naive", Passed: true, Observed: "trace.critical_path(order.PlaceOrder) = [order.PlaceOrder, user.GetUser, payment.Charge, order.orders.created publish]"},
 		},
 		Faults:     []Fault{fault},
 		Timeseries: sampleSeconds(false),
@@ -63,8 +63,8 @@ func sampleReport() *Report {
 			Consumers: map[string]ConsumerConsistency{"notification": {Applied: 1497}, "ledger": {Applied: 1497}},
 		},
 		Metrics: map[string]float64{
-			"order.success_rate": 0.998, "order.latency.p50": 2.3, "order.latency.p99": 349,
-			"events.lost": 0, "order.retries.per_request": 0,
+			"always.order.success_rate": 0.998, "before.order.latency.p50": 2.1, "during.order.latency.p50": 305, "during.order.latency.p99": 349,
+			"always.events.lost": 0, "during.retries.user": 0,
 		},
 		Exemplars: []Exemplar{sampleExemplar(PhaseDuring, ExemplarSlowest, "4bf92f3577b34da6a3ce929d0e0e4736", 362, false)},
 	}
@@ -78,10 +78,10 @@ func sampleReport() *Report {
 			PhaseAfter:  samplePhase(500, 500, nil, Latency{2.4, 4.0, 6.3, 9.9, 12.5, 2.7}),
 		},
 		Hypotheses: []Hypothesis{
-			{Expr: "order.success_rate >= 99%", Phase: PhaseBefore, Variant: "resilient", Passed: true, Observed: "100%"},
-			{Name: "the fix held", Expr: "order.latency.p99 < 100ms", Phase: PhaseDuring, Variant: "resilient", Passed: false, Observed: "142ms", Abort: false},
-			{Expr: "events.lost == 0", Phase: PhaseAfter, Variant: "resilient", Passed: true, Observed: "0"},
-			{Expr: "trace: retries per request <= 2", Phase: PhaseDuring, Variant: "resilient", Skipped: true, SkipReason: "no traces captured in phase during"},
+			{Expr: "order.success_rate >= 99%", Phase: PhaseBefore, Variant: "resilient", Passed: true, Observed: "order.success_rate = 100%"},
+			{Name: "the fix held", Expr: "order.latency.p99 < 100ms", Phase: PhaseDuring, Variant: "resilient", Passed: false, Observed: "order.latency.p99 = 142ms", Abort: false},
+			{Expr: "events.lost == 0", Phase: PhaseAfter, Variant: "resilient", Passed: true, Observed: "events.lost = 0"},
+			{Expr: "trace.retry_amplification.p99 <= 2", Phase: PhaseAfter, Variant: "resilient", Skipped: true, SkipReason: "not checked: the run was stopped at 12.4s by the abort hypothesis order.success_rate >= 99%"},
 		},
 		Faults:     []Fault{fault},
 		Timeseries: sampleSeconds(true),
@@ -98,8 +98,8 @@ func sampleReport() *Report {
 			{Link: "order.user", From: BreakerHalfOpen, To: BreakerClosed, At: sampleStart.Add(21600 * time.Millisecond), Offset: 21.6},
 		},
 		Metrics: map[string]float64{
-			"order.success_rate": 0.981, "order.latency.p50": 2.4, "order.latency.p99": 142,
-			"events.lost": 0, "order.retries.per_request": 0.31, "order.fallbacks": 412,
+			"always.order.success_rate": 0.981, "during.order.latency.p50": 3.1, "during.order.latency.p99": 142,
+			"always.events.lost": 0, "during.retries.user": 155, "during.fallback.user": 412,
 		},
 		Exemplars: []Exemplar{
 			sampleExemplar(PhaseDuring, ExemplarSlowest, "0af7651916cd43dd8448eb211c80319c", 171, false),
@@ -149,23 +149,21 @@ func sampleSeconds(resilient bool) []Second {
 func sampleExemplar(phase, kind, id string, dur float64, failed bool) Exemplar {
 	userDur := dur - 4
 	spans := []WaterfallSpan{
-		{Service: "loadgen", Name: "orderv1.OrderService/PlaceOrder", StartMs: 0, DurationMs: dur, Depth: 0, Error: failed},
-		{Service: "order", Name: "orderv1.OrderService/PlaceOrder", StartMs: 0.3, DurationMs: dur - 0.6, Depth: 1, Error: failed},
-		{Service: "order", Name: "userv1.UserService/GetUser", StartMs: 0.5, DurationMs: userDur * 0.5, Depth: 2, Error: failed, Note: "attempt 1"},
-		{Service: "user", Name: "userv1.UserService/GetUser", StartMs: 0.9, DurationMs: userDur*0.5 - 1, Depth: 3},
+		{Service: "order", Name: "order.PlaceOrder", StartMs: 0, DurationMs: dur, Depth: 0, Error: failed},
+		{Service: "order", Name: "user.GetUser", StartMs: 0.3, DurationMs: userDur * 0.5, Depth: 1, Error: failed},
+		{Service: "user", Name: "user.GetUser", StartMs: 0.7, DurationMs: userDur*0.5 - 1, Depth: 2},
 	}
 	if !failed {
 		spans = append(spans,
-			WaterfallSpan{Service: "order", Name: "paymentv1.PaymentService/Charge", StartMs: userDur*0.5 + 1, DurationMs: 1.2, Depth: 2},
-			WaterfallSpan{Service: "payment", Name: "paymentv1.PaymentService/Charge", StartMs: userDur*0.5 + 1.2, DurationMs: 0.8, Depth: 3},
-			WaterfallSpan{Service: "order", Name: "orders.created publish", StartMs: userDur*0.5 + 2.5, DurationMs: 0.4, Depth: 2},
-			WaterfallSpan{Service: "notification", Name: "orders.created process", StartMs: userDur*0.5 + 3.1, DurationMs: 0.7, Depth: 3, Note: "linked, async"},
+			WaterfallSpan{Service: "order", Name: "payment.Charge", StartMs: userDur*0.5 + 1, DurationMs: 1.2, Depth: 1},
+			WaterfallSpan{Service: "payment", Name: "payment.Charge", StartMs: userDur*0.5 + 1.2, DurationMs: 0.8, Depth: 2},
+			WaterfallSpan{Service: "order", Name: "order.orders.created publish", StartMs: userDur*0.5 + 2.5, DurationMs: 0.4, Depth: 1},
 		)
 	} else {
-		spans = append(spans, WaterfallSpan{Service: "order", Name: "breaker order.user", StartMs: userDur * 0.5, DurationMs: 0.1, Depth: 2, Error: true, Note: "breaker open"})
+		spans = append(spans, WaterfallSpan{Service: "order", Name: "user.GetUser", StartMs: userDur * 0.5, DurationMs: 0.1, Depth: 1, Error: true, Note: "breaker.rejected"})
 	}
 	return Exemplar{
-		Phase: phase, Kind: kind, TraceID: id, Root: "orderv1.OrderService/PlaceOrder",
+		Phase: phase, Kind: kind, TraceID: id, Root: "order.PlaceOrder",
 		DurationMs: dur, Error: failed, JaegerURL: fmt.Sprintf("http://127.0.0.1:16686/trace/%s", id), Spans: spans,
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/experiments/report/schematest"
 	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
@@ -231,6 +232,7 @@ hypotheses:
 	if res == nil || res.Report.Passed || !strings.Contains(res.Report.Error, "panic") {
 		t.Fatalf("report = %+v", res)
 	}
+	schematest.ValidateDir(t, res.Dir) // the report of a run that panicked keeps the published shape
 }
 
 // TestLatencyExperimentEndToEnd runs a latency experiment through the
@@ -292,10 +294,7 @@ hypotheses:
 		t.Fatal(err)
 	}
 	floor := (<-floorDone).P50
-	b, err := os.ReadFile(filepath.Join(res.Dir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := schematest.ValidateDir(t, res.Dir)
 	var rep report.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)

@@ -37,6 +37,11 @@ var testHookMetrics func(variant string, m *metrics)
 // of the runner ends as a testbed failure with its faults removed.
 var crashTest string
 
+// testHookTeardown, when set by a test, runs on every way out of a variant
+// that started its own topology: after the faults were removed, before the
+// topology is stopped.
+var testHookTeardown func(topology.Topology)
+
 // spanLimit bounds the spans one variant keeps in memory.
 const spanLimit = 1_000_000
 
@@ -149,6 +154,9 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 			return rv, ts, fmt.Errorf("%w: start %s topology: %v", ErrTestbed, vr.kind, err)
 		}
 		defer func() {
+			if testHookTeardown != nil {
+				testHookTeardown(topo)
+			}
 			c, cancel := cleanupCtx()
 			defer cancel()
 			if stopErr := topo.Stop(c); stopErr != nil && err == nil {

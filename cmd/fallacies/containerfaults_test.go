@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fallacies/fallacies/faults/container"
+	"github.com/fallacies/fallacies/topology"
+)
+
+// needDocker skips unless Docker and compose answer (and the compose tests
+// are not turned off with FALLACIES_COMPOSE_TEST=0, as in topology), then
+// builds the images.
+func needDocker(t *testing.T) []string {
+	t.Helper()
+	needBinary(t)
+	if os.Getenv("FALLACIES_COMPOSE_TEST") == "0" {
+		t.Skip("compose tests turned off by FALLACIES_COMPOSE_TEST=0")
+	}
+	if out, err := exec.Command("docker", "info").CombinedOutput(); err != nil {
+		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		t.Skipf("no usable Docker engine (`docker info` failed: %v): %s", err, first)
+	}
+	cli, err := topology.ComposeCommand(t.Context())
+	if err != nil {
+		t.Skipf("no compose: %v", err)
+	}
+	cmd := exec.CommandContext(t.Context(), "make", "--no-print-directory", "images")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make images: %v\n%s", err, out)
+	}
+	return cli
+}
+
+// TestContainerFaultsAfterSIGKILL kills `fallacies run` on the compose
+// topology while the payment container is paused and the user container
+// disconnected: nothing runs on the way out, so both stay so, and
+// `fallacies reset --journal` of the run's report folder must unpause and
+// reconnect them, until an order placed through the stack succeeds.
+func TestContainerFaultsAfterSIGKILL(t *testing.T) {
+	cli := needDocker(t)
+	reports := t.TempDir()
+	c := startChild(t, "run", "--quiet", "--reports", reports, "testdata/containerhold.yaml")
+
+	// The report folder and its container journal name the project.
+	var journal, project string
+	waitFor(t, 5*time.Minute, "the container faults to be journaled", c.done, func() bool {
+		dirs, _ := filepath.Glob(filepath.Join(reports, "*", "faults.journal.containers"))
+		if len(dirs) != 1 {
+			return false
+		}
+		j, err := container.OpenJournal(dirs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		out, err := j.Outstanding()
+		if err != nil || len(out) == 0 {
+			return false
+		}
+		journal, project = strings.TrimSuffix(dirs[0], ".containers"), out[0].Project
+		return true
+	})
+	t.Cleanup(func() {
+		// The killed run leaves its project up: take it down.
+		args := append(slices.Clone(cli[1:]), "-p", project, "-f", filepath.Join("..", "..", "docker-compose.yml"), "down", "-v", "--remove-orphans", "-t", "1")
+		if out, err := exec.Command(cli[0], args...).CombinedOutput(); err != nil {
+			t.Errorf("compose down %s: %v\n%s", project, err, out)
+		}
+	})
+	d := container.Docker{Project: project}
+	state := func() (payment, user container.Container) {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		p, err := d.Find(ctx, "payment")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := d.Find(ctx, "user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, u
+	}
+	held := func() bool {
+		p, u := state()
+		return p.Status == "paused" && len(u.Networks) == 0
+	}
+	waitFor(t, time.Minute, "payment paused and user disconnected", c.done, held)
+
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t, 30*time.Second); code != -1 {
+		t.Errorf("exit %d after SIGKILL, want -1 (killed)", code)
+	}
+	if !held() {
+		p, u := state()
+		t.Fatalf("after SIGKILL payment is %s and user on %v: nothing left for reset to do, the test proves nothing", p.Status, u.Networks)
+	}
+
+	code, stdout, stderr := runChild(t, "reset", "--journal", journal)
+	if code != exitOK || !strings.Contains(stdout, "removed 2 container fault(s)") {
+		t.Fatalf("reset --journal: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	p, u := state()
+	if p.Status != "running" {
+		t.Errorf("payment after reset: %s, want running", p.Status)
+	}
+	if !slices.ContainsFunc(slices.Collect(maps.Values(u.Networks)), func(a []string) bool { return slices.Contains(a, "user") }) {
+		t.Errorf("user after reset is on %v, want back on its network under its service name", u.Networks)
+	}
+	// Connected means an order goes through user and payment again.
+	ep, err := topology.ComposeEndpoints(t.Context(), project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "an order to go through the reset stack", nil, func() bool {
+		code, _, _ := runChild(t, "place-order", "--order", ep.Services["order"], "--timeout", "2s")
+		return code == exitOK
+	})
+	if code, stdout, _ := runChild(t, "reset", "--journal", journal); code != exitOK || !strings.Contains(stdout, "removed 0 container fault(s)") {
+		t.Errorf("second reset: exit %d, stdout %q; want nothing left to remove", code, stdout)
+	}
+}
