@@ -152,6 +152,16 @@ func TestReadmeByHandFlow(t *testing.T) {
 	if len(ups) != 1 || len(ups[0]) != 1 || !strings.HasPrefix(ups[0][0], "make up-embedded") {
 		t.Fatalf("README.md: want one %s block with `make up-embedded`, got %q", markUp, ups)
 	}
+	// The flags it passes, with every documented port made free.
+	var upFlags []string
+	if m := regexp.MustCompile(`UP_FLAGS="([^"]*)"`).FindStringSubmatch(ups[0][0]); m != nil {
+		upFlags = strings.Fields(m[1])
+	}
+	for i, f := range upFlags {
+		if strings.HasPrefix(f, "127.0.0.1:") {
+			upFlags[i] = "127.0.0.1:" + freePort(t)
+		}
+	}
 	runs := readmeBlocks(t, readme, markRun)
 	if len(runs) == 0 {
 		t.Fatalf("README.md has no %s block", markRun)
@@ -176,8 +186,10 @@ func TestReadmeByHandFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The system, as make up-embedded UP_FLAGS="--toxiproxy-api 127.0.0.1:0" starts it.
-	up := exec.Command(filepath.Join(dir, "bin", "fallacies"), "up", "--endpoints-file", "endpoints.json", "--toxiproxy-api", "127.0.0.1:0")
+	// The system, as make up-embedded starts it, with the README's
+	// UP_FLAGS and its Toxiproxy API on a free port.
+	args := append([]string{"up", "--endpoints-file", "endpoints.json", "--toxiproxy-api", "127.0.0.1:0"}, upFlags...)
+	up := exec.Command(filepath.Join(dir, "bin", "fallacies"), args...)
 	up.Dir = dir
 	var upOut, upErr syncBuffer
 	up.Stdout, up.Stderr = &upOut, &upErr
@@ -304,4 +316,16 @@ func assertNoToxics(t *testing.T, apiURL string) {
 	if len(proxies) == 0 {
 		t.Errorf("toxiproxy at %s lists no proxy", apiURL)
 	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
 }
