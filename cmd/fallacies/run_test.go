@@ -88,8 +88,9 @@ type jsonReport struct {
 
 // assertInterrupted checks the report of a run interrupted with exit code
 // code: marked so, the hypotheses not judged, the faults listed, and every
-// request made until the interruption counted (at least half of what the
-// arrival rate of testdata/long.yaml, 20/s, sent in the time it ran).
+// request made until the interruption counted (at least a quarter of what
+// the arrival rate of testdata/long.yaml, 20/s, schedules in the time it
+// ran: a loaded machine sends late, but never nothing).
 func assertInterrupted(t *testing.T, rep jsonReport, code int) {
 	t.Helper()
 	if rep.Interrupted == nil || rep.Interrupted.ExitCode != code || rep.Passed || rep.Error != "" {
@@ -111,7 +112,7 @@ func assertInterrupted(t *testing.T, rep jsonReport, code int) {
 	for _, p := range v.Phases {
 		total += p.Requests
 	}
-	if want := int(20 * ran.Seconds() / 2); total == 0 || total < want || v.Phases["before"].Requests == 0 {
+	if want := int(20 * ran.Seconds() / 4); total == 0 || total < want || v.Phases["before"].Requests == 0 {
 		t.Errorf("the interrupted report counts %d requests (before %d) after %v of load at 20/s; want at least %d, some before", total, v.Phases["before"].Requests, ran, max(want, 1))
 	}
 	t.Logf("interrupted after %v of load: %d requests in the report (%+v)", ran.Round(time.Millisecond), total, v.Phases)

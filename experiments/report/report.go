@@ -81,7 +81,7 @@ type Report struct {
 // Interruption says what stopped a run from outside, and when.
 type Interruption struct {
 	Reason   string    `json:"reason"`    // e.g. "interrupted by SIGINT"
-	At       time.Time `json:"at"`        // when the runner saw it
+	At       time.Time `json:"at"`        // when the run's context ended (before the clean-up)
 	ExitCode int       `json:"exit_code"` // 130 after SIGINT, 143 after SIGTERM
 }
 

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/crash"
@@ -140,6 +141,13 @@ func Run(ctx context.Context, exp *spec.Experiment, o Options) (res *Result, err
 		now = o.Now
 	}
 	started := now()
+	// When the run's context ends, as it happens (the report's
+	// interruption time is then, not after the clean-up).
+	var interruptedAt atomic.Pointer[time.Time]
+	defer context.AfterFunc(ctx, func() {
+		t := now()
+		interruptedAt.Store(&t)
+	})()
 	dir, err := newReportDir(reportsDir(o), exp.Name, started)
 	if err != nil {
 		return nil, fmt.Errorf("%w: report folder: %v", ErrTestbed, err)
@@ -190,7 +198,11 @@ func Run(ctx context.Context, exp *spec.Experiment, o Options) (res *Result, err
 		}
 	}
 	if ctx.Err() != nil {
-		rep.Interrupted = interruption(ctx, now())
+		at := now()
+		if t := interruptedAt.Load(); t != nil {
+			at = *t
+		}
+		rep.Interrupted = interruption(ctx, at)
 	}
 	rep.Passed = rep.Error == "" && len(rep.Variants) > 0
 	for _, v := range rep.Variants {
