@@ -13,14 +13,14 @@ import (
 // vocabularyRun is a short real experiment that makes every metric of the
 // vocabulary happen: before [0, 2 s), during [2 s, 5 s), after [5 s, 7 s).
 // From 2 s to 3 s user answers 1.5 s late (order's user calls time out,
-// are retried once and answered by the fallback), and from 2 s to 3.8 s
-// the notification consumer is cut off from NATS (its events wait) while
-// a sniffer listens on the publishing link. From 4 s to 5 s payment
-// answers 1.5 s late (order's payment calls time out, trip the breaker,
-// and leave charges behind: ghosts); the breaker closes again a second
-// after it opened, after the heal. The deadlines are far from the
-// services' own latency, so that a loaded machine does not time calls out
-// outside the faults.
+// are retried once and answered by the fallback); from 2 s to 3.8 s the
+// notification consumer is cut off from NATS (its events wait); a sniffer
+// listens on the publishing link from 2 s to 5 s. From 3.5 s to 4.5 s
+// payment answers 1.5 s late (order's payment calls time out from 4.1 s
+// on, trip the breaker, and leave charges behind: ghosts); the breaker
+// stays open a second, so it closes after 5 s, in the after phase. The
+// deadlines are far from the services' own latency, so that a machine
+// under ordinary load does not time calls out outside the faults.
 const vocabularyRun = `
 name: vocabulary
 fallacy: latency-is-zero
@@ -39,8 +39,8 @@ variants:
 faults:
   - { name: slow-user, at: 2s, for: 1s, target: user, kind: latency, latency: 1500ms, direction: downstream }
   - { name: cut-notification, at: 2s, for: 1800ms, target: nats-notification, kind: partition }
-  - { name: wiretap, at: 2s, for: 1800ms, target: nats-order, kind: sniffer }
-  - { name: slow-payment, at: 4s, for: 1s, target: payment, kind: latency, latency: 1500ms, direction: downstream }
+  - { name: wiretap, at: 2s, for: 3s, target: nats-order, kind: sniffer }
+  - { name: slow-payment, at: 3500ms, for: 1s, target: payment, kind: latency, latency: 1500ms, direction: downstream }
 hypotheses:
   - { when: always, check: "not rogue.charge_succeeded", name: the rogue client is sent }
 `
@@ -50,15 +50,7 @@ hypotheses:
 // produced is documented, and that an event placed in one phase is
 // counted in that phase only.
 func TestVocabulary(t *testing.T) {
-	var m *metrics
-	testHookMetrics = func(_ string, got *metrics) { m = got }
-	defer func() { testHookMetrics = nil }()
-	if _, err := Run(t.Context(), mustParse(t, vocabularyRun), Options{ReportsDir: t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
-	if m == nil {
-		t.Fatal("no metrics computed")
-	}
+	m := runVocabulary(t)
 
 	// Documented and produced: the same set. Every value the runner put
 	// in any phase names an entry of the vocabulary; every entry has a
@@ -96,7 +88,21 @@ func TestVocabulary(t *testing.T) {
 		}
 	}
 
-	// Events placed in one phase, counted there only.
+	// Events placed in one phase, counted there only. That needs a run
+	// where nothing outside the faults came near a deadline: on a machine
+	// so loaded that calls time out without a fault, the run is made
+	// again, and the check is skipped if it never is.
+	for attempt := 1; ; attempt++ {
+		why := loudOutsideFaults(m)
+		if why == "" {
+			break
+		}
+		if attempt == 3 {
+			t.Skipf("no quiet run in %d attempts (%s): the machine is too loaded to place events in one phase", attempt, why)
+		}
+		t.Logf("attempt %d: %s; running again", attempt, why)
+		m = runVocabulary(t)
+	}
 	type row struct {
 		metric string
 		placed string // the phase where the run placed the events
@@ -121,6 +127,7 @@ func TestVocabulary(t *testing.T) {
 		{"order.errors.DEADLINE_EXCEEDED", "during", only("during")},
 		{"breaker.payment.rejected", "during", func(b, d, a float64) bool { return b == 0 && d > 0 }}, // and after, until the breaker closes
 		{"retry.user.amplification", "during", func(b, d, a float64) bool { return b == 1 && d > 1 && a == 1 }},
+		{"trace.retry_amplification.max", "during", func(b, d, a float64) bool { return b == 1 && d >= 2 && a == 1 }},
 		{"notification.lag.max", "during", func(b, d, a float64) bool { return d > b && d > a }},
 	}
 	var table []string
@@ -167,4 +174,32 @@ func TestVocabulary(t *testing.T) {
 		t.Errorf("trace.error_origin during = %+v (%v), want a service", v, ok)
 	}
 	t.Logf("| metric | placed | before | during | after |\n|---|---|---|---|---|\n%s", strings.Join(table, "\n"))
+}
+
+// runVocabulary runs vocabularyRun and returns the metrics it computed.
+func runVocabulary(t *testing.T) *metrics {
+	t.Helper()
+	var m *metrics
+	testHookMetrics = func(_ string, got *metrics) { m = got }
+	defer func() { testHookMetrics = nil }()
+	if _, err := Run(t.Context(), mustParse(t, vocabularyRun), Options{ReportsDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if m == nil {
+		t.Fatal("no metrics computed")
+	}
+	return m
+}
+
+// loudOutsideFaults says why a run of vocabularyRun may have placed events
+// outside its faults on its own (a PlaceOrder before or after them as slow
+// as the shortest deadline, 400 ms: one of its calls may have timed out),
+// or "".
+func loudOutsideFaults(m *metrics) string {
+	for _, p := range []string{"before", "after"} {
+		if v, ok := (env{m: m, phase: p}).Lookup("order.latency.max", ""); !ok || v.Num >= 0.4 {
+			return fmt.Sprintf("the slowest order %s the faults took %.0f ms", p, v.Num*1000)
+		}
+	}
+	return ""
 }
