@@ -119,9 +119,13 @@ func StartCompose(ctx context.Context, o Options) (t *Compose, err error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	t = &Compose{project: "fallacies-" + randomSuffix(), file: file, cli: cli, env: env, logger: logger}
+	started := t // a failing return sets t to nil before this runs
 	defer func() {
 		if err != nil {
-			t.Stop(ctx)
+			// ctx may be what ended the start: stop under a deadline of its own.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			started.Stop(sctx)
 			t = nil
 		}
 	}()
