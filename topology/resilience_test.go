@@ -42,9 +42,15 @@ func TestLatencyOnUser(t *testing.T) {
 			top := startEmbedded(t, system(t, tt.knobs...))
 			ep := top.Endpoints()
 			cl := dialAll(t, ep)
-			// One order before the fault: the connections are up and the
-			// profile is cached.
-			mustPlace(t, cl.order, orderIDs(t, "warm", 1))
+			// One order placed before the fault: the connections are up and
+			// the profile is cached. (On a loaded machine the first may miss
+			// a 100 ms deadline with nothing cached yet: poll.)
+			n := 0
+			eventually(t, 20*time.Second, func() error {
+				n++
+				_, err := placeOrder(t.Context(), cl.order, orderID(t, "warm", n), 5*time.Second)
+				return err
+			})
 
 			inj := newInjector(t, ep)
 			inj.apply(faults.Fault{Kind: faults.Latency, Target: faults.ProxyUser, Direction: faults.Downstream,
