@@ -43,7 +43,12 @@ func (p *progress) update(elapsed, total time.Duration, phase string, rps, errRa
 	if p.tty {
 		// Back to the line's start, the line cut to the terminal, then
 		// clear what a longer line before left: no wrap, no leftovers.
-		fmt.Fprintf(p.w, "\r%s\033[K", fit(line, p.columns()))
+		if n := p.columns(); utf8.RuneCountInString(line) > n {
+			// Narrow: the numbers shortened so that the faults show.
+			line = fmt.Sprintf("%s %s %s %.0f/s err %.1f%% · %s", p.prefix, phase, clock, rps, 100*errRate, f)
+			line = fit(line, n)
+		}
+		fmt.Fprintf(p.w, "\r%s\033[K", line)
 		p.drawn = true
 		return
 	}
