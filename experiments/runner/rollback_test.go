@@ -68,16 +68,16 @@ hypotheses:
 		t.Fatalf("err = %v, want the panic reported as a testbed failure", err)
 	}
 	if p, ok := atPanic["payment"]; !ok || !p.Stopped() {
-		t.Fatalf("at the panic payment is %+v (found %v): not paused, the test proves nothing", p, ok)
+		t.Fatalf("at the panic payment is pid %d state %c (found %v): not paused, the test proves nothing", p.PID, p.State, ok)
 	}
 	if l, ok := atPanic["ledger"]; ok && l.Alive() {
-		t.Fatalf("at the panic ledger runs (%+v): not killed, the test proves nothing", l)
+		t.Fatalf("at the panic ledger runs (pid %d state %c): not killed, the test proves nothing", l.PID, l.State)
 	}
 	if p := atTeardown["payment"]; !p.Alive() {
-		t.Errorf("payment before teardown: %+v, want it running again (the pause rolled back)", p)
+		t.Errorf("payment before teardown: pid %d state %c, want it running again (the pause rolled back)", p.PID, p.State)
 	}
 	if l := atTeardown["ledger"]; !l.Alive() || l.PID == atPanic["ledger"].PID {
-		t.Errorf("ledger before teardown: %+v, want a new running process (the kill rolled back)", l)
+		t.Errorf("ledger before teardown: pid %d state %c (was pid %d), want a new running process (the kill rolled back)", l.PID, l.State, atPanic["ledger"].PID)
 	}
 	// Nothing of the run is left: no paused orphan, no process at all.
 	deadline := time.Now().Add(10 * time.Second)
