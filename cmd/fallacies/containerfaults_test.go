@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"os/exec"
@@ -41,20 +42,25 @@ func needDocker(t *testing.T) []string {
 	return cli
 }
 
-// TestContainerFaultsAfterSIGKILL kills `fallacies run` on the compose
-// topology while the payment container is paused and the user container
-// disconnected: nothing runs on the way out, so both stay so, and
-// `fallacies reset --journal` of the run's report folder must unpause and
-// reconnect them, until an order placed through the stack succeeds.
-func TestContainerFaultsAfterSIGKILL(t *testing.T) {
-	cli := needDocker(t)
-	reports := t.TempDir()
-	c := startChild(t, "run", "--quiet", "--reports", reports, "testdata/containerhold.yaml")
+// containerHold is a `fallacies run` of testdata/containerhold.yaml on the
+// compose topology, with payment paused and user disconnected.
+type containerHold struct {
+	c       *child
+	reports string
+	journal string // the run's fault journal; containers in journal + ".containers"
+	project string
+}
 
+// startContainerHold starts the run and returns once both container
+// faults are on; the test's clean-up takes the project down if the run
+// left it up.
+func startContainerHold(t *testing.T, cli []string) *containerHold {
+	t.Helper()
+	h := &containerHold{reports: t.TempDir()}
+	h.c = startChild(t, "run", "--quiet", "--reports", h.reports, "testdata/containerhold.yaml")
 	// The report folder and its container journal name the project.
-	var journal, project string
-	waitFor(t, 5*time.Minute, "the container faults to be journaled", c.done, func() bool {
-		dirs, _ := filepath.Glob(filepath.Join(reports, "*", "faults.journal.containers"))
+	waitFor(t, 5*time.Minute, "the container faults to be journaled", h.c.done, func() bool {
+		dirs, _ := filepath.Glob(filepath.Join(h.reports, "*", "faults.journal.containers"))
 		if len(dirs) != 1 {
 			return false
 		}
@@ -67,44 +73,104 @@ func TestContainerFaultsAfterSIGKILL(t *testing.T) {
 		if err != nil || len(out) == 0 {
 			return false
 		}
-		journal, project = strings.TrimSuffix(dirs[0], ".containers"), out[0].Project
+		h.journal, h.project = strings.TrimSuffix(dirs[0], ".containers"), out[0].Project
 		return true
 	})
 	t.Cleanup(func() {
-		// The killed run leaves its project up: take it down.
-		args := append(slices.Clone(cli[1:]), "-p", project, "-f", filepath.Join("..", "..", "docker-compose.yml"), "down", "-v", "--remove-orphans", "-t", "1")
+		// A killed run leaves its project up: take it down.
+		args := append(slices.Clone(cli[1:]), "-p", h.project, "-f", filepath.Join("..", "..", "docker-compose.yml"), "down", "-v", "--remove-orphans", "-t", "1")
 		if out, err := exec.Command(cli[0], args...).CombinedOutput(); err != nil {
-			t.Errorf("compose down %s: %v\n%s", project, err, out)
+			t.Errorf("compose down %s: %v\n%s", h.project, err, out)
 		}
 	})
-	d := container.Docker{Project: project}
-	state := func() (payment, user container.Container) {
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		defer cancel()
-		p, err := d.Find(ctx, "payment")
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, err := d.Find(ctx, "user")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p, u
-	}
-	held := func() bool {
-		p, u := state()
-		return p.Status == "paused" && len(u.Networks) == 0
-	}
-	waitFor(t, time.Minute, "payment paused and user disconnected", c.done, held)
+	waitFor(t, time.Minute, "payment paused and user disconnected", h.c.done, func() bool { return h.held(t) })
+	return h
+}
 
+// state reads the payment and user containers of the run's project.
+func (h *containerHold) state(t *testing.T) (payment, user container.Container) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	d := container.Docker{Project: h.project}
+	p, err := d.Find(ctx, "payment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := d.Find(ctx, "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, u
+}
+
+// held reports whether payment is paused and user on no network.
+func (h *containerHold) held(t *testing.T) bool {
+	t.Helper()
+	p, u := h.state(t)
+	return p.Status == "paused" && len(u.Networks) == 0
+}
+
+// outstanding lists the container faults the journal still lists as on.
+func (h *containerHold) outstanding(t *testing.T) []container.Entry {
+	t.Helper()
+	j, err := container.OpenJournal(h.journal + ".containers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	out, err := j.Outstanding()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestContainerFaultsOnInterrupt sends SIGINT to `fallacies run` on the
+// compose topology while the payment container is paused and the user
+// container disconnected: the run removes both (the journal records each
+// removal once docker has unpaused and reconnected), then takes its
+// project down, and exits 130.
+func TestContainerFaultsOnInterrupt(t *testing.T) {
+	cli := needDocker(t)
+	h := startContainerHold(t, cli)
+	if err := h.c.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := h.c.wait(t, 3*time.Minute); code != 130 {
+		t.Errorf("exit %d after SIGINT, want 130\nstderr:\n%s", code, h.c.stderr)
+	}
+	if !strings.Contains(h.c.stderr.String(), "every fault applied was removed") {
+		t.Errorf("stderr does not say the faults were removed:\n%s", h.c.stderr)
+	}
+	if out := h.outstanding(t); len(out) != 0 {
+		t.Errorf("the container journal still lists %d fault(s) as on: %+v", len(out), out)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if c, err := (container.Docker{Project: h.project}).Find(ctx, "payment"); !errors.Is(err, container.ErrNoContainer) {
+		t.Errorf("payment of %s after the run: %+v, %v; want the project taken down", h.project, c, err)
+	}
+	readReport(t, reportDir(t, h.reports))
+}
+
+// TestContainerFaultsAfterSIGKILL kills `fallacies run` on the compose
+// topology while the payment container is paused and the user container
+// disconnected: nothing runs on the way out, so both stay so, and
+// `fallacies reset --journal` of the run's report folder must unpause and
+// reconnect them, until an order placed through the stack succeeds.
+func TestContainerFaultsAfterSIGKILL(t *testing.T) {
+	cli := needDocker(t)
+	h := startContainerHold(t, cli)
+	c, journal, project := h.c, h.journal, h.project
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	if code := c.wait(t, 30*time.Second); code != -1 {
 		t.Errorf("exit %d after SIGKILL, want -1 (killed)", code)
 	}
-	if !held() {
-		p, u := state()
+	if !h.held(t) {
+		p, u := h.state(t)
 		t.Fatalf("after SIGKILL payment is %s and user on %v: nothing left for reset to do, the test proves nothing", p.Status, u.Networks)
 	}
 
@@ -112,7 +178,7 @@ func TestContainerFaultsAfterSIGKILL(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "removed 2 container fault(s)") {
 		t.Fatalf("reset --journal: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	p, u := state()
+	p, u := h.state(t)
 	if p.Status != "running" {
 		t.Errorf("payment after reset: %s, want running", p.Status)
 	}
