@@ -37,7 +37,7 @@ func cmdPlaceOrder(ctx context.Context, e *env, args []string) error {
 	if *target != "" {
 		ep, err := topology.LoadEndpoints(*target)
 		if err != nil {
-			return usageErr("%v", err)
+			return usageErr("--target: %v", err)
 		}
 		*addr = ep.Services["order"]
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -54,6 +56,17 @@ func TestUsageErrorsOfEveryFlag(t *testing.T) {
 		probe{[]string{"health", "--http", "127.0.0.1:8474"}, "--http"},
 		probe{[]string{"list", "experiments", "stray"}, `"stray"`},
 	)
+	// Special files as --target: refused at once, never read (a FIFO
+	// would block a plain read forever, /dev/zero would fill memory).
+	fifo := filepath.Join(t.TempDir(), "endpoints.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"run", "testdata/pass.yaml"}, {"reset"}, {"place-order"}} {
+		probes = append(probes,
+			probe{append([]string{cmd[0], "--target", fifo}, cmd[1:]...), fifo + ": a FIFO"},
+			probe{append([]string{cmd[0], "--target", t.TempDir()}, cmd[1:]...), "a folder, not a regular file"})
+	}
 	durations := 0
 	for _, p := range probes {
 		if strings.HasPrefix(p.want, "--") && strings.HasSuffix(p.want, " 0s") {
