@@ -40,38 +40,60 @@ var recordPrefix = []byte(`{"op":"`)
 // for the record to be on disk. Any other line means the file is not a
 // journal. A missing file is an error matching fs.ErrNotExist.
 func ReadJournal(path string) ([][]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	data, err := ReadRegularFile(path, MaxJournalSize, "a fault journal")
 	if err != nil {
+		var nr *notRegularError
+		if errors.As(err, &nr) {
+			return nil, &notJournalError{nr.msg}
+		}
 		return nil, fmt.Errorf("read journal %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read journal %s: %w", path, err)
-	}
-	if err := CheckJournalFile(path, fi); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxJournalSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read journal %s: %w", path, err)
-	}
-	if len(data) > MaxJournalSize {
-		return nil, &notJournalError{fmt.Sprintf("%s: larger than %d MiB, the size limit of a fault journal", path, MaxJournalSize>>20)}
 	}
 	return journalRecords(path, data)
 }
 
-// CheckJournalFile refuses a file that cannot be a journal by what it is:
-// anything but a regular file of at most MaxJournalSize bytes.
-func CheckJournalFile(path string, fi fs.FileInfo) error {
-	if what := fileKind(fi.Mode()); what != "" {
-		return &notJournalError{fmt.Sprintf("%s: %s, not a regular file: not a fault journal", path, what)}
+// notRegularError says a file is not a regular file of the size allowed.
+type notRegularError struct{ msg string }
+
+func (e *notRegularError) Error() string { return e.msg }
+
+// ReadRegularFile reads the file at path when it is a regular file of at
+// most limit bytes. Anything else (a FIFO, a device, a folder, a larger
+// file) is refused at once with an error naming the file, what it is, and
+// what it should have been (what, e.g. "an endpoints file"); a FIFO is
+// opened without waiting for a writer and never read. A missing file is
+// an error matching fs.ErrNotExist.
+func ReadRegularFile(path string, limit int64, what string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
 	}
-	if fi.Size() > MaxJournalSize {
-		return &notJournalError{fmt.Sprintf("%s: %d bytes, larger than %d MiB, the size limit of a fault journal", path, fi.Size(), MaxJournalSize>>20)}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if kind := fileKind(fi.Mode()); kind != "" {
+		return nil, &notRegularError{fmt.Sprintf("%s: %s, not a regular file: not %s", path, kind, what)}
+	}
+	if fi.Size() > limit {
+		return nil, &notRegularError{fmt.Sprintf("%s: %d bytes, larger than %s, the size limit of %s", path, fi.Size(), sizeText(limit), what)}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, &notRegularError{fmt.Sprintf("%s: larger than %s, the size limit of %s", path, sizeText(limit), what)}
+	}
+	return data, nil
+}
+
+// sizeText writes a size limit in MiB or KiB.
+func sizeText(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 // fileKind names what a file that is not a regular file is ("" for a

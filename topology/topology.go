@@ -20,15 +20,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
@@ -203,9 +200,9 @@ func (e Endpoints) Addresses() []string {
 
 // LoadEndpoints reads an endpoints file written by `fallacies up --endpoints-file`.
 func LoadEndpoints(path string) (Endpoints, error) {
-	b, err := readEndpointsFile(path)
+	b, err := faults.ReadRegularFile(path, MaxEndpointsSize, "an endpoints file")
 	if err != nil {
-		return Endpoints{}, err
+		return Endpoints{}, fmt.Errorf("read endpoints: %w", err)
 	}
 	var e Endpoints
 	if err := json.Unmarshal(b, &e); err != nil {
@@ -217,50 +214,6 @@ func LoadEndpoints(path string) (Endpoints, error) {
 // MaxEndpointsSize bounds an endpoints file (a few hundred bytes when
 // written by `fallacies up`).
 const MaxEndpointsSize = 1 << 20
-
-// readEndpointsFile reads a regular file of at most MaxEndpointsSize
-// bytes; anything else (a FIFO, a device, a folder) is refused at once,
-// naming the file and what it is (a FIFO is opened without waiting for a
-// writer).
-func readEndpointsFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read endpoints: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read endpoints: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %s, not a regular file: not an endpoints file", path, fileKind(fi.Mode()))
-	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxEndpointsSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read endpoints: %w", err)
-	}
-	if len(b) > MaxEndpointsSize {
-		return nil, fmt.Errorf("%s: larger than %d KiB: not an endpoints file", path, MaxEndpointsSize>>10)
-	}
-	return b, nil
-}
-
-// fileKind names what a file that is not a regular file is.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a folder"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO (named pipe)"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "a special file"
-}
 
 // WriteEndpoints writes the endpoints file atomically.
 func WriteEndpoints(path string, e Endpoints) error {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/topology"
 )
@@ -54,9 +55,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	c := topology.ServeConfig{System: config.Default()}
 	if *cfgPath != "" {
-		b, err := os.ReadFile(*cfgPath)
+		b, err := faults.ReadRegularFile(*cfgPath, 1<<20, "a service configuration")
 		if err != nil {
-			return usageErr("%v", err)
+			return usageErr("--config: %v", err)
 		}
 		if err := json.Unmarshal(b, &c); err != nil {
 			return usageErr("%s: %v", *cfgPath, err)
