@@ -43,7 +43,9 @@ func needDocker(t *testing.T) []string {
 }
 
 // containerHold is a `fallacies run` of testdata/containerhold.yaml on the
-// compose topology, with payment paused and user disconnected.
+// compose topology, with payment paused and user disconnected (container
+// faults) and notification paused (a process fault, which hits the
+// container on compose).
 type containerHold struct {
 	c       *child
 	reports string
@@ -83,12 +85,13 @@ func startContainerHold(t *testing.T, cli []string) *containerHold {
 			t.Errorf("compose down %s: %v\n%s", h.project, err, out)
 		}
 	})
-	waitFor(t, time.Minute, "payment paused and user disconnected", h.c.done, func() bool { return h.held(t) })
+	waitFor(t, time.Minute, "payment and notification paused and user disconnected", h.c.done, func() bool { return h.held(t) })
 	return h
 }
 
-// state reads the payment and user containers of the run's project.
-func (h *containerHold) state(t *testing.T) (payment, user container.Container) {
+// state reads the payment, user and notification containers of the run's
+// project.
+func (h *containerHold) state(t *testing.T) (payment, user, notification container.Container) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -101,14 +104,19 @@ func (h *containerHold) state(t *testing.T) (payment, user container.Container) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, u
+	n, err := d.Find(ctx, "notification")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, u, n
 }
 
-// held reports whether payment is paused and user on no network.
+// held reports whether payment and notification are paused and user on
+// no network.
 func (h *containerHold) held(t *testing.T) bool {
 	t.Helper()
-	p, u := h.state(t)
-	return p.Status == "paused" && len(u.Networks) == 0
+	p, u, n := h.state(t)
+	return p.Status == "paused" && len(u.Networks) == 0 && n.Status == "paused"
 }
 
 // outstanding lists the container faults the journal still lists as on.
@@ -127,8 +135,8 @@ func (h *containerHold) outstanding(t *testing.T) []container.Entry {
 }
 
 // TestContainerFaultsOnInterrupt sends SIGINT to `fallacies run` on the
-// compose topology while the payment container is paused and the user
-// container disconnected: the run removes both (the journal records each
+// compose topology while the payment and notification containers are
+// paused and the user container disconnected: the run removes all three (the journal records each
 // removal once docker has unpaused and reconnected), then takes its
 // project down, and exits 130.
 func TestContainerFaultsOnInterrupt(t *testing.T) {
@@ -155,8 +163,9 @@ func TestContainerFaultsOnInterrupt(t *testing.T) {
 }
 
 // TestContainerFaultsAfterSIGKILL kills `fallacies run` on the compose
-// topology while the payment container is paused and the user container
-// disconnected: nothing runs on the way out, so both stay so, and
+// topology while the payment and notification containers are paused and
+// the user container disconnected: nothing runs on the way out, so all
+// stay so, and
 // `fallacies reset --journal` of the run's report folder must unpause and
 // reconnect them, until an order placed through the stack succeeds.
 func TestContainerFaultsAfterSIGKILL(t *testing.T) {
@@ -170,17 +179,17 @@ func TestContainerFaultsAfterSIGKILL(t *testing.T) {
 		t.Errorf("exit %d after SIGKILL, want -1 (killed)", code)
 	}
 	if !h.held(t) {
-		p, u := h.state(t)
-		t.Fatalf("after SIGKILL payment is %s and user on %v: nothing left for reset to do, the test proves nothing", p.Status, u.Networks)
+		p, u, n := h.state(t)
+		t.Fatalf("after SIGKILL payment is %s, notification %s and user on %v: nothing left for reset to do, the test proves nothing", p.Status, n.Status, u.Networks)
 	}
 
 	code, stdout, stderr := runChild(t, "reset", "--journal", journal)
-	if code != exitOK || !strings.Contains(stdout, "removed 2 container fault(s)") {
+	if code != exitOK || !strings.Contains(stdout, "removed 3 container fault(s)") {
 		t.Fatalf("reset --journal: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	p, u := h.state(t)
-	if p.Status != "running" {
-		t.Errorf("payment after reset: %s, want running", p.Status)
+	p, u, n := h.state(t)
+	if p.Status != "running" || n.Status != "running" {
+		t.Errorf("after reset payment is %s and notification %s, want both running", p.Status, n.Status)
 	}
 	if !slices.ContainsFunc(slices.Collect(maps.Values(u.Networks)), func(a []string) bool { return slices.Contains(a, "user") }) {
 		t.Errorf("user after reset is on %v, want back on its network under its service name", u.Networks)

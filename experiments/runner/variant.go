@@ -184,15 +184,17 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		inj.process = process.NewInjector(p)
 	}
 	if c, ok := topo.(*topology.Compose); ok {
-		// Process faults hit the service's container; container faults
-		// are journaled beside the network faults.
-		inj.process = process.NewInjector(c)
+		// Container faults are journaled beside the network faults;
+		// process faults hit the service's container as the container
+		// faults they are, journaled too, so that `fallacies reset
+		// --journal` undoes them after a SIGKILL.
 		cj, err := container.OpenJournal(vr.journal + ".containers")
 		if err != nil {
 			return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
 		}
 		defer cj.Close()
 		inj.container = container.NewInjector(c.Project(), cj)
+		inj.process = composeProcesses{containers: inj.container, docker: c.Docker()}
 	}
 	sched := newScheduler(inj, exp.Faults)
 	defer func() {
@@ -636,6 +638,48 @@ func (r *router) Remove(ctx context.Context, a faults.Applied) error {
 		return err
 	}
 	return inj.Remove(ctx, a)
+}
+
+// containerKindOf is the container fault each process fault is on the
+// compose topology.
+var containerKindOf = map[faults.Kind]faults.Kind{
+	faults.Pause: faults.ContainerPause, faults.Kill: faults.ContainerKill, faults.Restart: faults.ContainerRestart,
+}
+
+// composeProcesses applies process faults on the compose topology through
+// the journaled container injector: pause as container-pause, kill as
+// container-kill (removed by starting the container again and waiting
+// until it is healthy, as a killed process is restarted), restart as
+// container-restart. Applied faults keep their process kind.
+type composeProcesses struct {
+	containers faults.Injector
+	docker     container.Docker
+}
+
+// Apply implements faults.Injector.
+func (p composeProcesses) Apply(ctx context.Context, f faults.Fault) (faults.Applied, error) {
+	k, ok := containerKindOf[f.Kind]
+	if !ok {
+		return faults.Applied{}, fmt.Errorf("apply %s on service %q: not a process fault", f.Kind, f.Target)
+	}
+	cf := f
+	cf.Kind = k
+	a, err := p.containers.Apply(ctx, cf)
+	a.Fault = f
+	return a, err
+}
+
+// Remove implements faults.Injector.
+func (p composeProcesses) Remove(ctx context.Context, a faults.Applied) error {
+	kind := a.Fault.Kind
+	a.Fault.Kind = containerKindOf[kind]
+	if err := p.containers.Remove(ctx, a); err != nil {
+		return err
+	}
+	if kind == faults.Kill {
+		return p.docker.WaitHealthy(ctx, a.Fault.Target)
+	}
+	return nil
 }
 
 // faultsReport converts the scheduler's history for the report.
