@@ -33,6 +33,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	httpHosts := fs.String("http-hosts", "", "user only: comma-separated host names the JSON-over-HTTP API answers to besides loopback and its own address, e.g. toxiproxy (any other Host header is refused with 403)")
 	userAddr := fs.String("user-addr", "", "order only: address of user (a proxy)")
 	paymentAddr := fs.String("payment-addr", "", "order only: address of payment (a proxy)")
+	userHTTPAddr := fs.String("user-http-addr", "", "order only: address of user's JSON-over-HTTP API (a proxy), used with order.user_transport=http")
 	natsURL := fs.String("nats-url", "", "order, notification, ledger: NATS URL (a proxy), e.g. nats://toxiproxy:24222")
 	var knobs knobFlags
 	fs.Var(&knobs, "set", "set a knob, `NAME=VALUE`, e.g. --set order.user.timeout=100ms (repeatable; applied after $"+envSystem+" and $"+envSet+")")
@@ -67,7 +68,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	for _, o := range []struct {
 		dst *string
 		val string
-	}{{&c.Listen, *listen}, {&c.HTTPListen, *httpListen}, {&c.UserAddr, *userAddr}, {&c.PaymentAddr, *paymentAddr}, {&c.NATSURL, *natsURL}} {
+	}{{&c.Listen, *listen}, {&c.HTTPListen, *httpListen}, {&c.UserAddr, *userAddr}, {&c.PaymentAddr, *paymentAddr}, {&c.UserHTTPAddr, *userHTTPAddr}, {&c.NATSURL, *natsURL}} {
 		if o.val != "" {
 			*o.dst = o.val
 		}
