@@ -21,8 +21,7 @@ func TestRangePattern(t *testing.T) {
 	for _, r := range ranges {
 		pat := rangePattern(r.Min, r.Max)
 		re := regexp.MustCompile(pat)
-		step := max(1, r.Max/100_000) // every number up to 100 000, then a sample
-		for n := int64(0); n <= r.Max*10+10; n += step {
+		for _, n := range rangeSamples(r.Min, r.Max) {
 			want := n >= r.Min && n <= r.Max
 			if got := re.MatchString(strconv.FormatInt(n, 10)); got != want {
 				t.Fatalf("%s matches %d: %v, want %v (range %d to %d)", pat, n, got, want, r.Min, r.Max)
@@ -40,6 +39,31 @@ func TestRangePattern(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rangeSamples gives the numbers a range's pattern is checked against:
+// every number up to 2 000 and within 2 000 of either edge, every power of
+// ten and its neighbours, and an even sample of about 20 000 numbers from 0
+// to ten times the top, so the check stays fast under -race for large ranges.
+func rangeSamples(lo, hi int64) []int64 {
+	top := hi*10 + 10
+	var ns []int64
+	add := func(from, to int64) {
+		for n := max(0, from); n <= min(to, top); n++ {
+			ns = append(ns, n)
+		}
+	}
+	add(0, 2_000)
+	add(lo-2_000, lo+2_000)
+	add(hi-2_000, hi+2_000)
+	for p := int64(1); p <= top; p *= 10 {
+		add(p-1, p+1)
+	}
+	step := max(1, top/20_000)
+	for n := int64(0); n <= top; n += step {
+		ns = append(ns, n)
+	}
+	return ns
 }
 
 // TestSchemaKnobRanges checks that the schema and the loader agree on
