@@ -170,11 +170,13 @@ func waterfall(t tracing.Trace, links *onLinks) []report.WaterfallSpan {
 			if f, ok := links.faultOn(links.linkOf(s), s); ok {
 				ws.Fault = f.Name
 				before, after, _ := tracing.OutsideServer(t, s)
-				if before > 0 {
-					ws.Held = append(ws.Held, report.Interval{StartMs: ws.StartMs, DurationMs: ms(before)})
-				}
-				if after > 0 {
-					ws.Held = append(ws.Held, report.Interval{StartMs: ws.StartMs + ws.DurationMs - ms(after), DurationMs: ms(after)})
+				for _, out := range [][2]time.Time{{s.Start, s.Start.Add(before)}, {s.End.Add(-after), s.End}} {
+					// Only the part of the time outside the server span
+					// that the fault's window covers was held by it.
+					from, to := later(out[0], f.Start), earlier(out[1], f.End)
+					if to.After(from) {
+						ws.Held = append(ws.Held, report.Interval{StartMs: ms(from.Sub(t.Root.Start)), DurationMs: ms(to.Sub(from))})
+					}
 				}
 			}
 		}

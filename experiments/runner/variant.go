@@ -558,8 +558,16 @@ func verdictWord(ok bool) string {
 	return "a hypothesis failed"
 }
 
+// later and earlier return the later and the earlier of two times.
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
 		return b
 	}
 	return a
