@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/container"
 	"github.com/fallacies/fallacies/topology"
 )
@@ -58,35 +61,85 @@ type containerHold struct {
 // left it up.
 func startContainerHold(t *testing.T, cli []string) *containerHold {
 	t.Helper()
+	h := startContainerRun(t, cli, needBinary(t))
+	h.waitHeld(t)
+	return h
+}
+
+// startContainerRun starts the run with the binary bin (the crash test's
+// build, or the test's own) and returns at once; the test's clean-up takes
+// the run's project down if the run left it up.
+func startContainerRun(t *testing.T, cli []string, bin string) *containerHold {
+	t.Helper()
 	h := &containerHold{reports: t.TempDir()}
-	h.c = startChild(t, "run", "--quiet", "--reports", h.reports, "testdata/containerhold.yaml")
-	// The report folder and its container journal name the project.
-	waitFor(t, 5*time.Minute, "the container faults to be journaled", h.c.done, func() bool {
-		dirs, _ := filepath.Glob(filepath.Join(h.reports, "*", "faults.journal.containers"))
-		if len(dirs) != 1 {
-			return false
-		}
-		j, err := container.OpenJournal(dirs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer j.Close()
-		out, err := j.Outstanding()
-		if err != nil || len(out) == 0 {
-			return false
-		}
-		h.journal, h.project = strings.TrimSuffix(dirs[0], ".containers"), out[0].Project
-		return true
-	})
+	h.c = startBinary(t, bin, "run", "--quiet", "--reports", h.reports, "testdata/containerhold.yaml")
 	t.Cleanup(func() {
+		if h.project == "" {
+			h.findJournal(t)
+		}
+		if h.project == "" {
+			return // no container fault journaled: no project known to this test
+		}
 		// A killed run leaves its project up: take it down.
 		args := append(slices.Clone(cli[1:]), "-p", h.project, "-f", filepath.Join("..", "..", "docker-compose.yml"), "down", "-v", "--remove-orphans", "-t", "1")
 		if out, err := exec.Command(cli[0], args...).CombinedOutput(); err != nil {
 			t.Errorf("compose down %s: %v\n%s", h.project, err, out)
 		}
 	})
-	waitFor(t, time.Minute, "payment and notification paused and user disconnected", h.c.done, func() bool { return h.held(t) })
 	return h
+}
+
+// findJournal reports whether the run has journaled a container fault;
+// then it sets the journal's path and the run's project from it.
+func (h *containerHold) findJournal(t *testing.T) bool {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(h.reports, "*", "faults.journal.containers"))
+	if len(files) != 1 {
+		return false
+	}
+	recs := journalRecords(t, files[0])
+	if len(recs) == 0 {
+		return false
+	}
+	h.journal, h.project = strings.TrimSuffix(files[0], ".containers"), recs[0].Project
+	return true
+}
+
+// journalRecord is one line of a container fault journal, as far as the
+// tests read it.
+type journalRecord struct {
+	Op      string `json:"op"`
+	ID      string `json:"id"`
+	Project string `json:"project"`
+}
+
+// journalRecords reads every record of the container journal at path.
+func journalRecords(t *testing.T, path string) []journalRecord {
+	t.Helper()
+	lines, err := faults.ReadJournal(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []journalRecord
+	for _, line := range lines {
+		var r journalRecord
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("container journal %s: %v", path, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// waitHeld waits until payment and notification are paused and user
+// disconnected.
+func (h *containerHold) waitHeld(t *testing.T) {
+	t.Helper()
+	waitFor(t, 5*time.Minute, "the container faults to be journaled", h.c.done, func() bool { return h.findJournal(t) })
+	waitFor(t, time.Minute, "payment and notification paused and user disconnected", h.c.done, func() bool { return h.held(t) })
 }
 
 // state reads the payment, user and notification containers of the run's
@@ -134,32 +187,80 @@ func (h *containerHold) outstanding(t *testing.T) []container.Entry {
 	return out
 }
 
-// TestContainerFaultsOnInterrupt sends SIGINT to `fallacies run` on the
-// compose topology while the payment and notification containers are
-// paused and the user container disconnected: the run removes all three (the journal records each
+// TestContainerFaultsOnEveryWayOut stops `fallacies run` on the compose
+// topology while the payment and notification containers are paused and
+// the user container disconnected, by SIGINT, by SIGTERM and by a panic of
+// a load worker (a build whose workers panic once every fault is on): on
+// each way out the run removes all three faults (the journal records each
 // removal once docker has unpaused and reconnected), then takes its
-// project down, and exits 130.
-func TestContainerFaultsOnInterrupt(t *testing.T) {
+// project down, as its teardown does, and exits 130, 143 or 3, the panic
+// with its stack in crash.txt of the report folder.
+func TestContainerFaultsOnEveryWayOut(t *testing.T) {
 	cli := needDocker(t)
-	h := startContainerHold(t, cli)
-	if err := h.c.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
+	for _, way := range []struct {
+		name string
+		sig  syscall.Signal // 0: the crash test's panic
+		code int
+	}{
+		{"SIGINT", syscall.SIGINT, 130},
+		{"SIGTERM", syscall.SIGTERM, 143},
+		{"panic", 0, exitTestbed},
+	} {
+		t.Run(way.name, func(t *testing.T) {
+			var h *containerHold
+			if way.sig == 0 {
+				// The panic comes once all three faults are on; the
+				// journal and the report show they were.
+				h = startContainerRun(t, cli, crashBinary(t))
+			} else {
+				h = startContainerHold(t, cli)
+				if err := h.c.cmd.Process.Signal(way.sig); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if code := h.c.wait(t, 5*time.Minute); code != way.code {
+				t.Errorf("exit %d after %s, want %d\nstderr:\n%s", code, way.name, way.code, h.c.stderr)
+			}
+			if !h.findJournal(t) {
+				t.Fatalf("no container fault journaled in %s: the run never held its faults\nstderr:\n%s", h.reports, h.c.stderr)
+			}
+			applied, removed := map[string]bool{}, map[string]bool{}
+			for _, r := range journalRecords(t, h.journal+".containers") {
+				switch r.Op {
+				case "apply":
+					applied[r.ID] = true
+				case "removed":
+					removed[r.ID] = true
+				}
+			}
+			if len(applied) != 3 || !maps.Equal(applied, removed) {
+				t.Errorf("container journal: applied %v, removed %v; want all three faults applied and removed", slices.Sorted(maps.Keys(applied)), slices.Sorted(maps.Keys(removed)))
+			}
+			if out := h.outstanding(t); len(out) != 0 {
+				t.Errorf("the container journal still lists %d fault(s) as on: %+v", len(out), out)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			if c, err := (container.Docker{Project: h.project}).Find(ctx, "payment"); !errors.Is(err, container.ErrNoContainer) {
+				t.Errorf("payment of %s after the run: %+v, %v; want the project taken down", h.project, c, err)
+			}
+			dir := reportDir(t, h.reports)
+			if way.sig == 0 {
+				if !strings.Contains(h.c.stderr.String(), "panic: crash test") {
+					t.Errorf("stderr does not name the panic:\n%s", h.c.stderr)
+				}
+				if _, err := os.Stat(filepath.Join(dir, "crash.txt")); err != nil {
+					t.Errorf("no stack in the report folder: %v", err)
+				}
+			} else if !strings.Contains(h.c.stderr.String(), "every fault applied was removed") {
+				t.Errorf("stderr does not say the faults were removed:\n%s", h.c.stderr)
+			}
+			rep := readReport(t, dir)
+			if rep.Passed || len(rep.Variants) != 1 || len(rep.Variants[0].Faults) != 3 {
+				t.Errorf("report after %s: passed=%v variants=%+v; want failed with all three faults", way.name, rep.Passed, rep.Variants)
+			}
+		})
 	}
-	if code := h.c.wait(t, 3*time.Minute); code != 130 {
-		t.Errorf("exit %d after SIGINT, want 130\nstderr:\n%s", code, h.c.stderr)
-	}
-	if !strings.Contains(h.c.stderr.String(), "every fault applied was removed") {
-		t.Errorf("stderr does not say the faults were removed:\n%s", h.c.stderr)
-	}
-	if out := h.outstanding(t); len(out) != 0 {
-		t.Errorf("the container journal still lists %d fault(s) as on: %+v", len(out), out)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if c, err := (container.Docker{Project: h.project}).Find(ctx, "payment"); !errors.Is(err, container.ErrNoContainer) {
-		t.Errorf("payment of %s after the run: %+v, %v; want the project taken down", h.project, c, err)
-	}
-	readReport(t, reportDir(t, h.reports))
 }
 
 // TestContainerFaultsAfterSIGKILL kills `fallacies run` on the compose

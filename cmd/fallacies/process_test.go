@@ -52,7 +52,12 @@ type child struct {
 // it is still running.
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
-	bin := needBinary(t)
+	return startBinary(t, needBinary(t), args...)
+}
+
+// startBinary is startChild for another build of fallacies (crashBinary).
+func startBinary(t *testing.T, bin string, args ...string) *child {
+	t.Helper()
 	c := &child{cmd: exec.Command(bin, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr
 	if err := c.cmd.Start(); err != nil {
@@ -296,20 +301,12 @@ func TestUp(t *testing.T) {
 	}
 }
 
-// TestCrash runs a binary whose load workers panic (the runner's crash
-// test, set at link time) against a target: a crash of the runner exits 3
+// TestCrash runs a binary whose load workers panic once the fault is on
+// (the runner's crash test, set at link time) against a target: a crash of the runner exits 3
 // (never 2, which means invalid input) with one line on stderr, the stack
 // in crash.txt of the report folder, and the fault removed.
 func TestCrash(t *testing.T) {
-	needBinary(t)
-	bin := filepath.Join(t.TempDir(), "fallacies-crash")
-	args := []string{"build", "-o", bin, "-ldflags", "-X github.com/fallacies/fallacies/experiments/runner.crashTest=load"}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := crashBinary(t)
 	tg := startTarget(t)
 	reports := t.TempDir()
 	cmd := exec.Command(bin, "run", "--quiet", "--reports", reports, "--target", tg.file, "testdata/long.yaml")
@@ -331,6 +328,23 @@ func TestCrash(t *testing.T) {
 		t.Errorf("crash.txt holds no stack of the load's goroutine:\n%s", stack)
 	}
 	assertClean(t, tg.ep.ToxiproxyAPI)
+}
+
+// crashBinary builds a fallacies binary whose load workers panic once
+// every fault of the experiment is on (the runner's crash test, set at
+// link time) and returns its path.
+func crashBinary(t *testing.T) string {
+	t.Helper()
+	needBinary(t)
+	bin := filepath.Join(t.TempDir(), "fallacies-crash")
+	args := []string{"build", "-o", bin, "-ldflags", "-X github.com/fallacies/fallacies/experiments/runner.crashTest=load"}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // TestRunRefusesExistingFaults runs `fallacies run --target` against a

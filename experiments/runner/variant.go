@@ -32,9 +32,10 @@ var testHookLoadDone func()
 var testHookMetrics func(variant string, m *metrics)
 
 // crashTest is set only by the crash test of cmd/fallacies, at link time
-// (go build -ldflags "-X …/experiments/runner.crashTest=load"): then the
-// load's requests panic in their worker goroutines, to prove that a crash
-// of the runner ends as a testbed failure with its faults removed.
+// (go build -ldflags "-X …/experiments/runner.crashTest=load"): then,
+// once every fault of the experiment is on at the same time, the load's
+// next request panics in its worker goroutine, to prove that a crash of
+// the runner ends as a testbed failure with every fault it held removed.
 var crashTest string
 
 // testHookTeardown, when set by a test, runs on every way out of a variant
@@ -296,7 +297,13 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
 	if crashTest == "load" {
-		doer = load.DoerFunc(func(context.Context, load.Request) load.Outcome { panic("crash test: a load worker panicked") })
+		real := doer
+		doer = load.DoerFunc(func(ctx context.Context, r load.Request) load.Outcome {
+			if len(sched.active()) == len(exp.Faults) {
+				panic("crash test: a load worker panicked")
+			}
+			return real.Do(ctx, r)
+		})
 	}
 	res, loadErr := load.Run(runCtx, lc, doer)
 	loadStopped := time.Now()
