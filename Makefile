@@ -73,19 +73,19 @@ soak: build ## resilient variants of the catalogue in a loop at 2x load (SOAK_DU
 up-embedded: build ## start the system under test on loopback until Ctrl-C (endpoints in endpoints.json; UP_FLAGS="--toxiproxy-api 127.0.0.1:18474")
 	$(BIN) up --endpoints-file endpoints.json $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(UP_FLAGS)
 
+# fallacies/toxiproxy runs `fallacies serve toxiproxy` (Toxiproxy of go.mod as
+# a library, its API behind the cross-site guard); fallacies/nats runs
+# nats-server built at the version of go.mod.
 images: ## build the container images FROM scratch from static binaries (no registry needed)
 	@mkdir -p $(DOCKERCTX)/bin $(DOCKERCTX)/cache
 	$(STATIC) -o $(DOCKERCTX)/bin/fallacies ./cmd/fallacies
-	@$(MAKE) --no-print-directory $(DOCKERCTX)/cache/toxiproxy-server-$(TOXIPROXY_VERSION) $(DOCKERCTX)/cache/nats-server-$(NATS_VERSION)
-	@cmp -s $(DOCKERCTX)/cache/toxiproxy-server-$(TOXIPROXY_VERSION) $(DOCKERCTX)/bin/toxiproxy-server || cp $(DOCKERCTX)/cache/toxiproxy-server-$(TOXIPROXY_VERSION) $(DOCKERCTX)/bin/toxiproxy-server
+	@$(MAKE) --no-print-directory $(DOCKERCTX)/cache/nats-server-$(NATS_VERSION)
+	@rm -f $(DOCKERCTX)/bin/toxiproxy-server
 	@cmp -s $(DOCKERCTX)/cache/nats-server-$(NATS_VERSION) $(DOCKERCTX)/bin/nats-server || cp $(DOCKERCTX)/cache/nats-server-$(NATS_VERSION) $(DOCKERCTX)/bin/nats-server
 	docker build -q -f docker/fallacies.Dockerfile -t fallacies/fallacies:dev $(DOCKERCTX)
 	docker build -q -f docker/toxiproxy.Dockerfile -t fallacies/toxiproxy:$(TOXIPROXY_VERSION) $(DOCKERCTX)
 	docker build -q -f docker/nats.Dockerfile -t fallacies/nats:$(NATS_VERSION) $(DOCKERCTX)
 	@docker image prune -f --filter label=org.fallacies.image >/dev/null
-
-$(DOCKERCTX)/cache/toxiproxy-server-%:
-	$(STATIC) -o $@ github.com/Shopify/toxiproxy/v2/cmd/server
 
 $(DOCKERCTX)/cache/nats-server-%:
 	$(STATIC) -o $@ github.com/nats-io/nats-server/v2

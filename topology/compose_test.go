@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,6 +243,7 @@ func TestCompose(t *testing.T) {
 			t.Fatalf("PlaceOrder through the order container: %v", err)
 		}
 		t.Logf("order placed: %v", resp)
+		composeAPIGuard(t, ep.ToxiproxyAPI)
 		containerFaults(t, ctx, top.(*topology.Compose), conn)
 		stopStart := time.Now()
 		if err := top.Stop(ctx); err != nil {
@@ -317,6 +320,97 @@ hypotheses:
 
 	if left := leftovers(t); !slices.Equal(left, before) {
 		t.Errorf("compose projects left behind: %q (before the test: %q)", left, before)
+	}
+}
+
+// composeAPIGuard sends real HTTP requests to the compose stack's
+// Toxiproxy API as published on the host (`fallacies serve toxiproxy`):
+// what a web page could make a browser send (a cross-origin text/plain
+// POST adding a toxic, a rebound Host name) is refused with 403 and adds
+// nothing; curl-style requests (no Origin), by loopback or by the name the
+// containers use (toxiproxy), are answered. Each exchange is logged.
+func composeAPIGuard(t *testing.T, api string) {
+	t.Helper()
+	if !strings.HasPrefix(api, "http://127.0.0.1:") {
+		t.Fatalf("Toxiproxy API %q, want http://127.0.0.1:PORT", api)
+	}
+	port := strings.TrimPrefix(api, "http://127.0.0.1:")
+	client := &http.Client{Timeout: 10 * time.Second}
+	toxics := func() []string {
+		resp, err := client.Get(api + "/proxies/user/toxics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var list []struct{ Name string }
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("list toxics of user: %d %v", resp.StatusCode, err)
+		}
+		var names []string
+		for _, x := range list {
+			names = append(names, x.Name)
+		}
+		return names
+	}
+	tests := []struct {
+		name, method, path, host, origin, toxic string
+		want                                    int
+		reason                                  string
+	}{
+		{"cross-origin text/plain POST", "POST", "/proxies/user/toxics", "", "http://evil.example", "x-origin", http.StatusForbidden, `Origin "http://evil.example" is not this server's own origin`},
+		{"DNS rebinding: Host evil.example", "POST", "/proxies/user/toxics", "evil.example:" + port, "", "x-rebind", http.StatusForbidden, `Host "evil.example:` + port + `" is not a loopback name or address`},
+		{"DNS rebinding, GET", "GET", "/proxies", "evil.example:8474", "", "", http.StatusForbidden, `Host "evil.example:8474"`},
+		{"curl: no Origin", "GET", "/proxies", "", "", "", http.StatusOK, ""},
+		{"curl: no Origin, adds a toxic", "POST", "/proxies/user/toxics", "", "", "by-curl", http.StatusOK, ""},
+		{"by the container name toxiproxy", "GET", "/version", "toxiproxy:8474", "", "", http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		var body io.Reader
+		if tt.toxic != "" {
+			body = strings.NewReader(`{"name":"` + tt.toxic + `","type":"latency","stream":"downstream","attributes":{"latency":1}}`)
+		}
+		req, err := http.NewRequestWithContext(t.Context(), tt.method, api+tt.path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "text/plain")
+		}
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		added := tt.toxic != "" && slices.Contains(toxics(), tt.toxic)
+		t.Logf("%s: %s %s Host=%q Origin=%q → %d, toxic added: %v", tt.name, tt.method, api+tt.path, req.Host, tt.origin, resp.StatusCode, added)
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: status %d, want %d: %s", tt.name, resp.StatusCode, tt.want, b)
+		}
+		if tt.reason != "" && !strings.Contains(string(b), tt.reason) {
+			t.Errorf("%s: body %q, want it to contain %q", tt.name, b, tt.reason)
+		}
+		if tt.toxic != "" && added != (tt.want == http.StatusOK) {
+			t.Errorf("%s: toxic %s added: %v, want %v", tt.name, tt.toxic, added, tt.want == http.StatusOK)
+		}
+	}
+	req, err := http.NewRequestWithContext(t.Context(), "DELETE", api+"/proxies/user/toxics/by-curl", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if left := toxics(); len(left) != 0 || resp.StatusCode != http.StatusNoContent {
+		t.Errorf("after removing by-curl: status %d, toxics %q, want 204 and none", resp.StatusCode, left)
 	}
 }
 

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/toxiproxy"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/topology"
 )
@@ -26,11 +30,11 @@ const (
 )
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "serve", "SERVICE [--config FILE] [flags]", "run one service (used by the processes and compose topologies)")
-	cfgPath := fs.String("config", "", "JSON service configuration (topology.ServeConfig) written by the processes topology")
-	listen := fs.String("listen", "", "gRPC listen address, e.g. 0.0.0.0:7001 (overrides the config file's)")
+	fs := newFlags(e, "serve", "SERVICE [--config FILE] [flags]", "run one service, or toxiproxy (used by the processes and compose topologies)")
+	cfgPath := fs.String("config", "", "JSON service configuration (topology.ServeConfig) written by the processes topology; toxiproxy: its proxy list (JSON, as toxiproxy-server -config), e.g. docker/toxiproxy.json")
+	listen := fs.String("listen", "", "gRPC listen address, e.g. 0.0.0.0:7001 (overrides the config file's); toxiproxy: its HTTP API's, e.g. 0.0.0.0:8474")
 	httpListen := fs.String("http-listen", "", "user only: JSON-over-HTTP listen address")
-	httpHosts := fs.String("http-hosts", "", "user only: comma-separated host names the JSON-over-HTTP API answers to besides loopback and its own address, e.g. toxiproxy (any other Host header is refused with 403)")
+	httpHosts := fs.String("http-hosts", "", "user and toxiproxy: comma-separated host names the HTTP API answers to besides loopback and its own address, e.g. toxiproxy (any other Host header is refused with 403)")
 	userAddr := fs.String("user-addr", "", "order only: address of user (a proxy)")
 	paymentAddr := fs.String("payment-addr", "", "order only: address of payment (a proxy)")
 	userHTTPAddr := fs.String("user-http-addr", "", "order only: address of user's JSON-over-HTTP API (a proxy), used with order.user_transport=http")
@@ -43,6 +47,17 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	if len(pos) != 1 || (*cfgPath == "" && *listen == "") {
 		return usageErr("want SERVICE and --config FILE or --listen ADDR, e.g. fallacies serve user --listen 0.0.0.0:7002 (or --config user.json)")
+	}
+	if pos[0] == "toxiproxy" {
+		for _, f := range []struct{ flag, val string }{{"--http-listen", *httpListen}, {"--user-addr", *userAddr}, {"--payment-addr", *paymentAddr}, {"--user-http-addr", *userHTTPAddr}, {"--nats-url", *natsURL}} {
+			if f.val != "" {
+				return usageErr("%s: not a flag of serve toxiproxy (it takes --listen, --config and --http-hosts)", f.flag)
+			}
+		}
+		if len(knobs) > 0 {
+			return usageErr("--set: toxiproxy has no knobs")
+		}
+		return serveToxiproxy(ctx, e, *listen, *cfgPath, splitHosts(*httpHosts))
 	}
 	for _, a := range []struct {
 		flag, val string
@@ -73,9 +88,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 			*o.dst = o.val
 		}
 	}
-	if *httpHosts != "" {
-		c.HTTPHosts = strings.Split(*httpHosts, ",")
-	}
+	c.HTTPHosts = append(c.HTTPHosts, splitHosts(*httpHosts)...)
 	if c.System, err = serveSystem(c.System, os.Getenv(envSystem), os.Getenv(envSet), knobs); err != nil {
 		return err
 	}
@@ -87,6 +100,59 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	so := tr.serveOptions(c.Service)
 	so.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("service", c.Service)
 	return testbedErr(topology.ServeOne(ctx, c, so, e.stdout))
+}
+
+// splitHosts splits the value of --http-hosts: comma-separated names,
+// blanks dropped.
+func splitHosts(list string) []string {
+	var names []string
+	for _, n := range strings.Split(list, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// serveToxiproxy runs the Toxiproxy server of the compose topology: the
+// proxies of the configuration file at cfgPath, its HTTP API on listen
+// behind internal/httpguard (upstream's toxiproxy-server would answer a
+// cross-site request or a rebound host name), answering to hosts besides
+// its addresses; until ctx ends.
+func serveToxiproxy(ctx context.Context, e *env, listen, cfgPath string, hosts []string) error {
+	if listen == "" || cfgPath == "" {
+		return usageErr("serve toxiproxy wants --listen ADDR and --config FILE, e.g. fallacies serve toxiproxy --listen 0.0.0.0:8474 --config docker/toxiproxy.json --http-hosts toxiproxy")
+	}
+	if err := checkAddr("--listen", listen, true); err != nil {
+		return err
+	}
+	proxies, err := faults.ReadRegularFile(cfgPath, 1<<20, "a Toxiproxy proxy list")
+	if err != nil {
+		return usageErr("--config: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("service", "toxiproxy")
+	lis, err := net.Listen("tcp", listen)
+	if err != nil {
+		return testbedErr(fmt.Errorf("listen on --listen %s: %w", listen, err))
+	}
+	tp, err := toxiproxy.Start(ctx, lis, log, hosts...)
+	if err != nil {
+		return testbedErr(err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn("toxiproxy_shutdown", "err", err)
+		}
+	}()
+	n, err := tp.LoadProxies(bytes.NewReader(proxies))
+	if err != nil {
+		return usageErr("%s: %v", cfgPath, err)
+	}
+	fmt.Fprintf(e.stdout, "toxiproxy: %d proxies from %s; API on %s (host names besides loopback and its address: %s)\n", n, cfgPath, tp.URL(), strings.Join(hosts, ","))
+	<-ctx.Done()
+	return nil
 }
 
 // serveSystem layers the configuration of a served service: base (the

@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -57,7 +58,10 @@ type Server struct {
 // 127.0.0.1:8474 or 127.0.0.1:0); Start takes ownership of it. Toxiproxy's
 // own log lines at warn level and above go to log; nil discards them.
 // Start does not block beyond ctx: it returns ctx.Err() if ctx is done.
-func Start(ctx context.Context, api net.Listener, log *slog.Logger) (*Server, error) {
+// hostNames are host names the API answers to besides its addresses (in
+// the compose topology, the container name "toxiproxy"); every other Host
+// is refused (internal/httpguard).
+func Start(ctx context.Context, api net.Listener, log *slog.Logger, hostNames ...string) (*Server, error) {
 	if api == nil {
 		return nil, errors.New("start toxiproxy: nil API listener")
 	}
@@ -88,7 +92,7 @@ func Start(ctx context.Context, api net.Listener, log *slog.Logger) (*Server, er
 	s.http = &http.Server{
 		// Only programs on this machine: no cross-site request, no DNS
 		// rebinding (internal/httpguard).
-		Handler:           httpguard.Wrap(mux, api.Addr()),
+		Handler:           httpguard.Wrap(mux, api.Addr(), hostNames...),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -123,6 +127,18 @@ func (s *Server) AddProxy(name, upstream string) (listen string, err error) {
 	p.Lock()
 	defer p.Unlock()
 	return p.Listen, nil
+}
+
+// LoadProxies creates and starts the proxies of a Toxiproxy configuration
+// file's JSON (a list of {name, listen, upstream, enabled}, the format of
+// toxiproxy-server -config), replacing proxies of the same name. It returns
+// how many proxies it started.
+func (s *Server) LoadProxies(config io.Reader) (int, error) {
+	ps, err := s.api.Collection.PopulateJson(s.api, config)
+	if err != nil {
+		return len(ps), fmt.Errorf("load proxies: %w", err)
+	}
+	return len(ps), nil
 }
 
 // SetUpstream points the proxy named name at a new upstream address, for
