@@ -73,7 +73,7 @@ soak: build ## resilient variants of the catalogue in a loop at 2x load (SOAK_DU
 up-embedded: build ## start the system under test on loopback until Ctrl-C (endpoints in endpoints.json; UP_FLAGS="--toxiproxy-api 127.0.0.1:18474")
 	$(BIN) up --endpoints-file endpoints.json $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(UP_FLAGS)
 
-# fallacies/toxiproxy runs `fallacies serve toxiproxy` (Toxiproxy of go.mod as
+# fallacies/toxiproxy-guarded runs `fallacies serve toxiproxy` (Toxiproxy of go.mod as
 # a library, its API behind the cross-site guard); fallacies/nats runs
 # nats-server built at the version of go.mod.
 images: ## build the container images FROM scratch from static binaries (no registry needed)
@@ -83,7 +83,7 @@ images: ## build the container images FROM scratch from static binaries (no regi
 	@rm -f $(DOCKERCTX)/bin/toxiproxy-server
 	@cmp -s $(DOCKERCTX)/cache/nats-server-$(NATS_VERSION) $(DOCKERCTX)/bin/nats-server || cp $(DOCKERCTX)/cache/nats-server-$(NATS_VERSION) $(DOCKERCTX)/bin/nats-server
 	docker build -q -f docker/fallacies.Dockerfile -t fallacies/fallacies:dev $(DOCKERCTX)
-	docker build -q -f docker/toxiproxy.Dockerfile -t fallacies/toxiproxy:$(TOXIPROXY_VERSION) $(DOCKERCTX)
+	docker build -q -f docker/toxiproxy.Dockerfile -t fallacies/toxiproxy-guarded:$(TOXIPROXY_VERSION) $(DOCKERCTX)
 	docker build -q -f docker/nats.Dockerfile -t fallacies/nats:$(NATS_VERSION) $(DOCKERCTX)
 	@docker image prune -f --filter label=org.fallacies.image >/dev/null
 

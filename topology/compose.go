@@ -90,7 +90,7 @@ func StartCompose(ctx context.Context, o Options) (t *Compose, err error) {
 		return nil, err
 	}
 	tv, nv := ImageVersions()
-	images := []string{ImageFallacies, "fallacies/toxiproxy:" + tv, "fallacies/nats:" + nv}
+	images := []string{ImageFallacies, "fallacies/toxiproxy-guarded:" + tv, "fallacies/nats:" + nv}
 	if out, err := docker(ctx, nil, append([]string{"image", "inspect", "--format", "{{.Id}}"}, images...)...); err != nil {
 		return nil, fmt.Errorf("compose images %s: %w (build them with `make images`): %s", strings.Join(images, ", "), err, out)
 	}
@@ -296,7 +296,7 @@ func ComposeCommand(ctx context.Context) ([]string, error) {
 
 // ImageVersions returns the versions of Toxiproxy and nats-server this
 // binary was built with (those pinned in go.mod): the tags of the
-// fallacies/toxiproxy and fallacies/nats images.
+// fallacies/toxiproxy-guarded and fallacies/nats images.
 func ImageVersions() (toxiproxyVersion, natsVersion string) {
 	toxiproxyVersion, natsVersion = defaultToxiproxyVersion, defaultNATSVersion
 	if bi, ok := debug.ReadBuildInfo(); ok {
