@@ -5,10 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"syscall"
 )
 
 // MaxJournalSize bounds a fault journal file: a record is a few hundred
@@ -42,78 +38,13 @@ var recordPrefix = []byte(`{"op":"`)
 func ReadJournal(path string) ([][]byte, error) {
 	data, err := ReadRegularFile(path, MaxJournalSize, "a fault journal")
 	if err != nil {
-		var nr *notRegularError
+		var nr *NotRegularError
 		if errors.As(err, &nr) {
-			return nil, &notJournalError{nr.msg}
+			return nil, &notJournalError{nr.Msg}
 		}
 		return nil, fmt.Errorf("read journal %s: %w", path, err)
 	}
 	return journalRecords(path, data)
-}
-
-// notRegularError says a file is not a regular file of the size allowed.
-type notRegularError struct{ msg string }
-
-func (e *notRegularError) Error() string { return e.msg }
-
-// ReadRegularFile reads the file at path when it is a regular file of at
-// most limit bytes. Anything else (a FIFO, a device, a folder, a larger
-// file) is refused at once with an error naming the file, what it is, and
-// what it should have been (what, e.g. "an endpoints file"); a FIFO is
-// opened without waiting for a writer and never read. A missing file is
-// an error matching fs.ErrNotExist.
-func ReadRegularFile(path string, limit int64, what string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if kind := fileKind(fi.Mode()); kind != "" {
-		return nil, &notRegularError{fmt.Sprintf("%s: %s, not a regular file: not %s", path, kind, what)}
-	}
-	if fi.Size() > limit {
-		return nil, &notRegularError{fmt.Sprintf("%s: %d bytes, larger than %s, the size limit of %s", path, fi.Size(), sizeText(limit), what)}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, &notRegularError{fmt.Sprintf("%s: larger than %s, the size limit of %s", path, sizeText(limit), what)}
-	}
-	return data, nil
-}
-
-// sizeText writes a size limit in MiB or KiB.
-func sizeText(n int64) string {
-	if n >= 1<<20 && n%(1<<20) == 0 {
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	return fmt.Sprintf("%d KiB", n>>10)
-}
-
-// fileKind names what a file that is not a regular file is ("" for a
-// regular file).
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return ""
-	case m.IsDir():
-		return "a folder"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO (named pipe)"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "a special file"
 }
 
 // journalRecords splits data into its record lines, checking each.

@@ -41,10 +41,10 @@ func TestReadJournalRefusesWhatIsNotOne(t *testing.T) {
 		want       string // "" when it is a journal
 		records    int
 	}{
-		{"dev zero", "/dev/zero", "/dev/zero: a character device, not a regular file", 0},
-		{"fifo", fifo, fifo + ": a FIFO (named pipe), not a regular file", 0},
-		{"folder", dir, dir + ": a folder, not a regular file", 0},
-		{"too large", big, "larger than 16 MiB", 0},
+		{"dev zero", "/dev/zero", "/dev/zero: is a character device, not a regular file", 0},
+		{"fifo", fifo, fifo + ": is a named pipe (FIFO), not a regular file", 0},
+		{"folder", dir, dir + ": is a folder, not a regular file", 0},
+		{"too large", big, "more than the limit of 16777216 bytes (16 MiB)", 0},
 		{"text", write("text", "hello\n"), "text:1: not a fault journal", 0},
 		{"other json", write("json", apply+"\n"+`{"name":"x"}`+"\n"), `json:2: not a fault journal: "op" is ""`, 0},
 		{"no id", write("noid", `{"op":"removed"}`+"\n"), "noid:1: not a fault journal: the record has no \"id\"", 0},

@@ -64,7 +64,7 @@ func TestUsageErrorsOfEveryFlag(t *testing.T) {
 	}
 	for _, cmd := range [][]string{{"run", "testdata/pass.yaml"}, {"reset"}, {"place-order"}} {
 		probes = append(probes,
-			probe{append([]string{cmd[0], "--target", fifo}, cmd[1:]...), fifo + ": a FIFO"},
+			probe{append([]string{cmd[0], "--target", fifo}, cmd[1:]...), fifo + ": is a named pipe (FIFO)"},
 			probe{append([]string{cmd[0], "--target", t.TempDir()}, cmd[1:]...), "a folder, not a regular file"})
 	}
 	durations := 0

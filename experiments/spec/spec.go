@@ -20,12 +20,10 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
@@ -209,77 +207,20 @@ func Load(path string) (*Experiment, error) {
 
 // ReadFile reads an experiment file: a regular file of at most
 // MaxFileSize bytes. Anything else (a folder, a named pipe, a device such
-// as /dev/zero, a socket) is refused at once, without reading from it: the
-// file is opened non-blocking, so a named pipe with no writer does not
-// hang the open, and checked before the first read.
+// as /dev/zero, a socket) is refused at once, without reading from it
+// (faults.ReadRegularFile, the testbed's one reader of small files).
 func ReadFile(path string) ([]byte, error) {
-	// Stat first (a socket cannot even be opened), then open and stat
-	// what was opened: the path may have changed in between.
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &ioError{msg: path + ": no such file", err: err}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("stat experiment %s: %w", path, err)
-	}
-	if err := regular(path, fi); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open experiment %s: %w", path, err)
-	}
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return nil, fmt.Errorf("stat experiment %s: %w", path, err)
-	}
-	if err := regular(path, fi); err != nil {
-		return nil, err
-	}
-	// The size can change between the stat and the read: read one byte
-	// past the limit to know.
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read experiment %s: %w", path, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, &ioError{msg: tooLarge(path, int64(len(data))), err: fs.ErrInvalid}
-	}
-	return data, nil
-}
-
-// regular refuses a file that is not a regular file or is too large.
-func regular(path string, fi fs.FileInfo) error {
-	if !fi.Mode().IsRegular() {
-		return &ioError{msg: fmt.Sprintf("%s: is %s, not a regular file (an experiment file is a YAML file)", path, fileKind(fi.Mode())), err: fs.ErrInvalid}
-	}
-	if fi.Size() > MaxFileSize {
-		return &ioError{msg: tooLarge(path, fi.Size()), err: fs.ErrInvalid}
-	}
-	return nil
-}
-
-func tooLarge(path string, size int64) string {
-	return fmt.Sprintf("%s: %d bytes is more than the limit of %d bytes (%d MiB) for an experiment file", path, size, MaxFileSize, MaxFileSize>>20)
-}
-
-// fileKind names what a file that is not a regular file is.
-func fileKind(m fs.FileMode) string {
+	data, err := faults.ReadRegularFile(path, MaxFileSize, "an experiment file")
+	var nr *faults.NotRegularError
 	switch {
-	case m.IsDir():
-		return "a folder"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
+	case err == nil:
+		return data, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &ioError{msg: path + ": no such file", err: err}
+	case errors.As(err, &nr):
+		return nil, &ioError{msg: nr.Msg, err: err}
 	}
-	return "a special file (" + m.Type().String() + ")"
+	return nil, fmt.Errorf("read experiment %s: %w", path, err)
 }
 
 // ioError is an I/O error with a message of its own.
