@@ -76,6 +76,9 @@ func (p *parser) add(n *yaml.Node, path, msg, hint string) {
 
 func (p *parser) addAt(line, col int, path, msg, hint string) {
 	p.total++
+	if p.src != nil {
+		line, col = p.src.within(line, col)
+	}
 	path, msg, hint = clip(path), clip(msg), clip(hint)
 	p.errs = append(p.errs, Error{File: p.file, Line: line, Col: col, Path: path, Msg: msg, Hint: hint})
 	if len(p.errs) >= 4*MaxErrors {

@@ -75,6 +75,18 @@ func (s *source) offset(line, col int) int {
 	return off
 }
 
+// within keeps a position inside the file: yaml.v3 can place a node one
+// line past the last (a document of "---" alone is at line 2), and a
+// column past the end of its line. Such a position becomes the end of the
+// last line, or the end of its own line.
+func (s *source) within(line, col int) (int, int) {
+	if line > len(s.lines) {
+		line = len(s.lines)
+		col = utf8.RuneCountInString(s.line(line)) + 1
+	}
+	return max(line, 1), max(1, min(col, utf8.RuneCountInString(s.line(line))+1))
+}
+
 // line returns the text of a line, without its newline.
 func (s *source) line(line int) string {
 	if line < 1 || line > len(s.lines) {
