@@ -76,15 +76,16 @@ func (s *source) offset(line, col int) int {
 }
 
 // within keeps a position inside the file: yaml.v3 can place a node one
-// line past the last (a document of "---" alone is at line 2), and a
-// column past the end of its line. Such a position becomes the end of the
-// last line, or the end of its own line.
+// line past the last (a document of "---" alone is at line 2); such a
+// position becomes the end of the last line. Any other position is kept
+// as it is, in constant time (a file can have thousands of errors on one
+// long line).
 func (s *source) within(line, col int) (int, int) {
 	if line > len(s.lines) {
 		line = len(s.lines)
 		col = utf8.RuneCountInString(s.line(line)) + 1
 	}
-	return max(line, 1), max(1, min(col, utf8.RuneCountInString(s.line(line))+1))
+	return max(line, 1), max(col, 1)
 }
 
 // line returns the text of a line, without its newline.
