@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -17,7 +18,8 @@ import (
 // back, each in time logarithmic in the file's size.
 type source struct {
 	data  []byte
-	lines []int // byte offset of the start of each line
+	lines []int       // byte offset of the start of each line
+	runes map[int]int // characters of a line, counted when first asked (within)
 }
 
 func newSource(data []byte) *source {
@@ -76,16 +78,27 @@ func (s *source) offset(line, col int) int {
 }
 
 // within keeps a position inside the file: yaml.v3 can place a node one
-// line past the last (a document of "---" alone is at line 2); such a
-// position becomes the end of the last line. Any other position is kept
-// as it is, in constant time (a file can have thousands of errors on one
-// long line).
+// line past the last (a document of "---" alone is at line 2), and a
+// syntax error past the end of its line. Such a position becomes the end
+// of the last line, or of its own line. Each line's length is counted
+// once, so thousands of errors on one long line stay linear.
 func (s *source) within(line, col int) (int, int) {
 	if line > len(s.lines) {
-		line = len(s.lines)
-		col = utf8.RuneCountInString(s.line(line)) + 1
+		line, col = len(s.lines), math.MaxInt
 	}
-	return max(line, 1), max(col, 1)
+	line = max(line, 1)
+	if col > 1 {
+		if s.runes == nil {
+			s.runes = map[int]int{}
+		}
+		n, ok := s.runes[line]
+		if !ok {
+			n = utf8.RuneCountInString(s.line(line))
+			s.runes[line] = n
+		}
+		col = min(col, n+1)
+	}
+	return line, max(col, 1)
 }
 
 // line returns the text of a line, without its newline.
