@@ -261,8 +261,6 @@ func (r *runner) startProgress() (stop func()) {
 	if r.cfg.Progress == nil {
 		return func() {}
 	}
-	quit := make(chan struct{})
-	exited := make(chan struct{})
 	var last struct {
 		at                time.Time
 		completed, failed int64
@@ -287,24 +285,36 @@ func (r *runner) startProgress() (stop func()) {
 		last.at, last.completed, last.failed = now, completed, failed
 		return s
 	}
+	stopTicks := r.every(time.Second, func(now time.Time) { r.cfg.Progress(snap(now)) })
+	return func() {
+		stopTicks()
+		r.cfg.Progress(snap(time.Now()))
+	}
+}
+
+// every calls fn on a goroutine of its own at each tick of interval,
+// recovering a panic into the run, and returns the function that stops
+// it and waits until it has.
+func (r *runner) every(interval time.Duration, fn func(now time.Time)) (stop func()) {
+	quit := make(chan struct{})
+	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
 		defer r.recoverInto()
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
 			select {
 			case <-quit:
 				return
 			case now := <-tick.C:
-				r.cfg.Progress(snap(now))
+				fn(now)
 			}
 		}
 	}()
 	return func() {
 		close(quit)
 		<-exited
-		r.cfg.Progress(snap(time.Now()))
 	}
 }
 
@@ -334,32 +344,15 @@ func (r *runner) startWatch() (stop func()) {
 	if every <= 0 {
 		every = DefaultWatchEvery
 	}
-	quit := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		defer r.recoverInto()
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case now := <-tick.C:
-				r.cur.Lock()
-				phase, wall := r.cur.phase, r.cur.wall
-				if now.After(r.cur.since) {
-					wall += now.Sub(r.cur.since)
-				}
-				r.cur.Unlock()
-				r.cfg.Watch(phase, r.rec.snapshotPhase(phase, wall))
-			}
+	return r.every(every, func(now time.Time) {
+		r.cur.Lock()
+		phase, wall := r.cur.phase, r.cur.wall
+		if now.After(r.cur.since) {
+			wall += now.Sub(r.cur.since)
 		}
-	}()
-	return func() {
-		close(quit)
-		<-exited
-	}
+		r.cur.Unlock()
+		r.cfg.Watch(phase, r.rec.snapshotPhase(phase, wall))
+	})
 }
 
 // result assembles the Result once every request has completed.

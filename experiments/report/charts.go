@@ -328,15 +328,25 @@ func breakerLinks(bs []BreakerTransition, end float64) ([]string, map[string][]b
 // breakerLinksOf lists every link with a breaker transition in any variant,
 // in order of first appearance, so that all variants draw the same rows.
 func breakerLinksOf(r *Report) []string {
-	var links []string
-	for _, v := range r.Variants {
+	return firstSeen(r, func(v Variant, add func(string)) {
 		for _, b := range v.Breakers {
-			if !slices.Contains(links, b.Link) {
-				links = append(links, b.Link)
-			}
+			add(b.Link)
 		}
+	})
+}
+
+// firstSeen lists, without repeats and in order of first appearance, the
+// names each variant gives to add.
+func firstSeen(r *Report, names func(v Variant, add func(string))) []string {
+	var out []string
+	for _, v := range r.Variants {
+		names(v, func(n string) {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		})
 	}
-	return links
+	return out
 }
 
 // breakerChart draws one band per link coloured by breaker state.
@@ -502,15 +512,11 @@ func tickMs(ms float64) string {
 // consumerNames lists every consumer with a series in any variant, in
 // order of first appearance, so that all variants draw the same rows.
 func consumerNames(r *Report) []string {
-	var names []string
-	for _, v := range r.Variants {
+	return firstSeen(r, func(v Variant, add func(string)) {
 		for _, c := range v.Consumers {
-			if !slices.Contains(names, c.Consumer) {
-				names = append(names, c.Consumer)
-			}
+			add(c.Consumer)
 		}
-	}
-	return names
+	})
 }
 
 // consumerScales are the y scales shared by one consumer's charts across
