@@ -107,7 +107,7 @@ proto: ## regenerate services/api from the .proto files (needs protoc: apt-get i
 	cd services/api && $(GO) generate ./...
 
 fuzz: ## fuzz the experiment loader and the hypothesis parser for 30 s each
-	$(GO) test -run='^$$' -fuzz=FuzzParse$$ -fuzztime=30s ./experiments/spec
+	$(GO) test -run='^$$' -fuzz=FuzzParse$$ -fuzztime=30s ./experiments/definition
 	$(GO) test -run='^$$' -fuzz=FuzzParseExpr -fuzztime=30s ./experiments/check
 
 clean: ## remove build output and reports

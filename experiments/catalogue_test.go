@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/fallacies/fallacies/experiments/check"
-	"github.com/fallacies/fallacies/experiments/spec"
+	"github.com/fallacies/fallacies/experiments/definition"
 )
 
 // testbedFallacies are the fallacies the testbed adds to the eight; they
@@ -20,15 +20,15 @@ var testbedFallacies = []string{"messaging", "failure-propagation"}
 
 // loadCatalogue loads every experiment of the folder; a file that does not
 // load fails the test with the loader's file:line:col errors.
-func loadCatalogue(t *testing.T) []*spec.Experiment {
+func loadCatalogue(t *testing.T) []*definition.Experiment {
 	t.Helper()
-	files, err := spec.LoadDir(".")
+	files, err := definition.LoadDir(".")
 	if err != nil {
 		t.Fatalf("list the catalogue: %v", err)
 	}
-	var exps []*spec.Experiment
+	var exps []*definition.Experiment
 	for _, f := range files {
-		exp, err := spec.Load(f)
+		exp, err := definition.Load(f)
 		if err != nil {
 			t.Errorf("%s does not load:\n%v", f, err)
 			continue
@@ -61,7 +61,7 @@ func TestEveryFallacyHasAnExperiment(t *testing.T) {
 		covered[exp.Fallacy] = append(covered[exp.Fallacy], exp.Name)
 	}
 	var missing []string
-	for _, f := range spec.Fallacies() {
+	for _, f := range definition.Fallacies() {
 		if slices.Contains(testbedFallacies, f) {
 			continue
 		}

@@ -19,9 +19,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"gopkg.in/yaml.v3"
 
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/runner"
-	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/container"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
@@ -506,7 +506,7 @@ func runCompose(t *testing.T, yamlText string) *report.Report {
 	if err := os.WriteFile(path, []byte(yamlText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	exp, err := spec.Load(path)
+	exp, err := definition.Load(path)
 	if err != nil {
 		t.Fatalf("load experiment: %v", err)
 	}

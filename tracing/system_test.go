@@ -23,9 +23,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/runner"
-	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/toxiproxy"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
@@ -417,7 +417,7 @@ func TestLatencyExperimentWaterfalls(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two 9-second variants")
 	}
-	exp, err := spec.Parse("waterfalls.yaml", []byte(`
+	exp, err := definition.Parse("waterfalls.yaml", []byte(`
 name: waterfalls
 fallacy: latency-is-zero
 description: 200 ms on order→user

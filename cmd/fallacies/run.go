@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/runner"
-	"github.com/fallacies/fallacies/experiments/spec"
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 	"github.com/fallacies/fallacies/topology"
 )
@@ -157,10 +157,10 @@ func refuseExistingFaults(ctx context.Context, target, api string) error {
 
 // loadAll loads every experiment named by files and folders, printing every
 // error of every file; any error is a usage error and nothing runs.
-func loadAll(e *env, paths []string) ([]*spec.Experiment, error) {
+func loadAll(e *env, paths []string) ([]*definition.Experiment, error) {
 	var files []string
 	for _, p := range paths {
-		p, err := spec.Resolve(p, spec.Catalogue)
+		p, err := definition.Resolve(p, definition.Catalogue)
 		if err != nil {
 			return nil, usageErr("%v", err)
 		}
@@ -172,16 +172,16 @@ func loadAll(e *env, paths []string) ([]*spec.Experiment, error) {
 			files = append(files, p)
 			continue
 		}
-		fs, err := spec.LoadDir(p)
+		fs, err := definition.LoadDir(p)
 		if err != nil {
 			return nil, usageErr("%v", err)
 		}
 		files = append(files, fs...)
 	}
-	var exps []*spec.Experiment
+	var exps []*definition.Experiment
 	bad := 0
 	for _, f := range files {
-		exp, err := spec.Load(f)
+		exp, err := definition.Load(f)
 		if err != nil {
 			bad++
 			fmt.Fprintln(e.stderr, strings.TrimSpace(err.Error()))
@@ -206,7 +206,7 @@ func suiteName(paths []string) string {
 // the target's spans (they come to the OTLP endpoint of its endpoints
 // file, which the run listens on) and, when it cannot, that its trace
 // hypotheses will fail, why, and what to do.
-func warnNoTraces(e *env, exps []*spec.Experiment, ep topology.Endpoints) {
+func warnNoTraces(e *env, exps []*definition.Experiment, ep topology.Endpoints) {
 	addr, err := runner.TargetTraceAddress(ep)
 	if err == nil {
 		fmt.Fprintf(e.stderr, "fallacies run: capturing the target's spans at %s, where its services export them\n", addr)
@@ -279,13 +279,13 @@ func cmdList(_ context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		dir = pos[0]
 	}
-	files, err := spec.LoadDir(dir)
+	files, err := definition.LoadDir(dir)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	fmt.Fprintf(e.stdout, "%-20s %-24s %s\n", "NAME", "FALLACY", "DESCRIPTION")
 	for _, f := range files {
-		x, err := spec.Load(f)
+		x, err := definition.Load(f)
 		if err != nil {
 			fmt.Fprintf(e.stdout, "%-20s %-24s %s\n", filepath.Base(f), "(invalid)", "run `fallacies validate "+f+"`")
 			continue

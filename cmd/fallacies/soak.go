@@ -12,9 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/runner"
-	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/topology"
 )
@@ -75,11 +75,11 @@ func cmdSoak(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var exps []*spec.Experiment
+	var exps []*definition.Experiment
 	var skipped []string
 	for _, x := range all {
 		switch {
-		case !slices.ContainsFunc(x.Variants, func(v spec.Variant) bool { return v.Name == *variant }):
+		case !slices.ContainsFunc(x.Variants, func(v definition.Variant) bool { return v.Name == *variant }):
 			skipped = append(skipped, x.Name+" (no "+*variant+" variant)")
 		case needsOwnProcesses(x):
 			skipped = append(skipped, x.Name+" (process or container faults: not in one process)")
@@ -155,7 +155,7 @@ rounds:
 // needsOwnProcesses reports whether an experiment has faults that act on
 // processes or containers: a soak measures one process, so it runs only
 // experiments the embedded topology can run.
-func needsOwnProcesses(x *spec.Experiment) bool {
+func needsOwnProcesses(x *definition.Experiment) bool {
 	for _, f := range x.Faults {
 		if fs, ok := faults.Lookup(f.Kind); ok && fs.Target != faults.TargetProxy {
 			return true

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/report/schematest"
 	"github.com/fallacies/fallacies/experiments/runner"
-	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/services/config"
 )
 
@@ -23,7 +23,7 @@ func realRun(t *testing.T) *report.Report {
 	if testing.Short() {
 		t.Skip("runs a real experiment: skipped with -short")
 	}
-	exp, err := spec.Load("testdata/real.yaml")
+	exp, err := definition.Load("testdata/real.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,9 +12,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/experiments/spec"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/tracing"
@@ -25,7 +25,7 @@ const rogueTimeout = 3 * time.Second
 
 // wantsRogue reports whether a hypothesis of the experiment reads the
 // rogue client's metrics: only then does the runner send it.
-func wantsRogue(exp *spec.Experiment) bool {
+func wantsRogue(exp *definition.Experiment) bool {
 	for _, h := range exp.Hypotheses {
 		if strings.Contains(h.Check, "rogue.") {
 			return true
@@ -80,10 +80,10 @@ func (m *metrics) addCatalogue(in measured, faults []report.Fault, extra catalog
 	// retries included, is one client request; its phase is its first
 	// attempt's.
 	byPhase := map[string][]tracing.ClientRequest{}
-	for _, r := range tracing.ClientRequests(in.traces.orders[string(spec.Always)]) {
+	for _, r := range tracing.ClientRequests(in.traces.orders[string(definition.Always)]) {
 		p := phaseAt(in.exp, r.Start().Sub(in.start))
 		byPhase[p] = append(byPhase[p], r)
-		byPhase[string(spec.Always)] = append(byPhase[string(spec.Always)], r)
+		byPhase[string(definition.Always)] = append(byPhase[string(definition.Always)], r)
 	}
 	for p, reqs := range byPhase {
 		var p50, p99, mx int
@@ -145,7 +145,7 @@ func recoveryTime(history []check.Attempt, from, end time.Time) time.Duration {
 
 // clientRetries is the load client's retry policy in a variant: the load
 // section's, overridden by the variant's client.* knobs.
-func clientRetries(w spec.Workload, c config.Client) (int, time.Duration) {
+func clientRetries(w definition.Workload, c config.Client) (int, time.Duration) {
 	retries, backoff := w.Retries, w.RetryBackoff
 	if c.RetriesSet {
 		retries = c.Retries

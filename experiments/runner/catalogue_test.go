@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/fallacies/fallacies/experiments/check"
-	"github.com/fallacies/fallacies/experiments/spec"
+	"github.com/fallacies/fallacies/experiments/definition"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	"github.com/fallacies/fallacies/services/config"
 )
@@ -45,7 +45,7 @@ func TestRecoveryTime(t *testing.T) {
 }
 
 func TestClientRetries(t *testing.T) {
-	w := spec.Workload{Retries: 3, RetryBackoff: 20 * time.Millisecond}
+	w := definition.Workload{Retries: 3, RetryBackoff: 20 * time.Millisecond}
 	tests := []struct {
 		name    string
 		c       config.Client

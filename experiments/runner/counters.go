@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
-	"github.com/fallacies/fallacies/experiments/spec"
+	"github.com/fallacies/fallacies/experiments/definition"
 	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
@@ -138,9 +138,9 @@ func (pc *phaseCounters) mark(phase string, c *counters, err error) {
 func (pc *phaseCounters) window(phase string) (from, to *counters) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	order := []string{string(spec.Before), string(spec.During), string(spec.After), "end"}
-	if phase == string(spec.Always) {
-		return pc.readings[string(spec.Before)], pc.readings["end"]
+	order := []string{string(definition.Before), string(definition.During), string(definition.After), "end"}
+	if phase == string(definition.Always) {
+		return pc.readings[string(definition.Before)], pc.readings["end"]
 	}
 	for i, p := range order[:3] {
 		if p != phase {

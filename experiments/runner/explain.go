@@ -4,8 +4,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/experiments/spec"
 )
 
 // This file turns what the services counted into the report's
@@ -45,7 +45,7 @@ var mechanismCounters = []mechanismCounter{
 // place. A mechanism that never acted is left out; without the readings
 // that delimit the run there is nothing to say.
 func mechanisms(pc *phaseCounters) []report.Mechanism {
-	from, to := pc.window(string(spec.Always))
+	from, to := pc.window(string(definition.Always))
 	if from == nil || to == nil {
 		return nil
 	}
@@ -64,7 +64,7 @@ func mechanisms(pc *phaseCounters) []report.Mechanism {
 			if mc.kind != report.MechanismDuplicateSkipped {
 				m.Where = "order." + where
 			}
-			for _, p := range []string{string(spec.Before), string(spec.During), string(spec.After)} {
+			for _, p := range []string{string(definition.Before), string(definition.During), string(definition.After)} {
 				if f, t := pc.window(p); f != nil && t != nil {
 					m.Phases[p] = delta(mc.read(f, where), mc.read(t, where))
 				}
@@ -92,7 +92,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 // many published events it had not applied yet, and the age of the oldest
 // of them. The series runs to the last second with any event, at least to
 // the end of the load.
-func consumerSeries(exp *spec.Experiment, obs *observation, start time.Time) []report.ConsumerSeries {
+func consumerSeries(exp *definition.Experiment, obs *observation, start time.Time) []report.ConsumerSeries {
 	if obs == nil || len(obs.applied) == 0 {
 		return nil
 	}

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/experiments/spec"
 	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 )
@@ -17,7 +17,7 @@ import (
 func TestConsumerSeriesBacklog(t *testing.T) {
 	start := time.Unix(1000, 0)
 	at := func(ms int) int64 { return start.Add(time.Duration(ms) * time.Millisecond).UnixNano() }
-	exp := &spec.Experiment{Load: spec.Workload{Duration: 2 * time.Second, Drain: 5 * time.Second}}
+	exp := &definition.Experiment{Load: definition.Workload{Duration: 2 * time.Second, Drain: 5 * time.Second}}
 	obs := &observation{
 		publishedAt: map[string]time.Time{
 			"a": time.Unix(0, at(100)), "b": time.Unix(0, at(200)), "c": time.Unix(0, at(300)),
@@ -62,9 +62,9 @@ func TestMechanismsInReportOrder(t *testing.T) {
 	// A system up before the run (a --target) had counted 94 fallbacks
 	// and a duplicate already: not this run's.
 	pc := newPhaseCounters()
-	pc.mark(string(spec.Before), reading(94, 0, 0, 0, 1), nil)
-	pc.mark(string(spec.During), reading(94, 2, 0, 0, 1), nil)
-	pc.mark(string(spec.After), reading(588, 7, 3, 2, 1), nil)
+	pc.mark(string(definition.Before), reading(94, 0, 0, 0, 1), nil)
+	pc.mark(string(definition.During), reading(94, 2, 0, 0, 1), nil)
+	pc.mark(string(definition.After), reading(588, 7, 3, 2, 1), nil)
 	pc.mark("end", reading(588, 7, 3, 2, 5), nil)
 	got := mechanisms(pc)
 	want := []report.Mechanism{

@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/experiments/spec"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	"github.com/fallacies/fallacies/tracing"
 )
 
 // phases are the phase names metrics are kept for; "always" is the run.
-var phases = []string{string(spec.Before), string(spec.During), string(spec.After), string(spec.Always)}
+var phases = []string{string(definition.Before), string(definition.During), string(definition.After), string(definition.Always)}
 
 // ops maps the metric prefix of each operation to the load generator's name.
 var ops = map[string]load.Op{"order": load.OpPlaceOrder, "get_order": load.OpGetOrder}
@@ -81,7 +81,7 @@ func (m *metrics) criticalPath(phase, root string) (check.Value, bool) {
 
 // measured is everything a variant measured, the input of computeMetrics.
 type measured struct {
-	exp       *spec.Experiment
+	exp       *definition.Experiment
 	start     time.Time      // the load's start: offset 0
 	faultsEnd time.Time      // when the last fault was removed (zero: no faults)
 	faults    []report.Fault // the faults as they really happened
@@ -109,11 +109,11 @@ func (in measured) eventPhase(t time.Time) string {
 	}
 	switch {
 	case t.Before(first):
-		return string(spec.Before)
-	case t.Before(last) || !phaseHasTime(in.exp, spec.After):
-		return string(spec.During)
+		return string(definition.Before)
+	case t.Before(last) || !phaseHasTime(in.exp, definition.After):
+		return string(definition.During)
 	}
-	return string(spec.After)
+	return string(definition.After)
 }
 
 func computeMetrics(in measured) *metrics {
@@ -124,7 +124,7 @@ func computeMetrics(in measured) *metrics {
 	// Load, per phase and operation.
 	for _, p := range phases {
 		lp := p
-		if p == string(spec.Always) {
+		if p == string(definition.Always) {
 			lp = load.PhaseAll
 		}
 		for prefix, op := range ops {
@@ -158,10 +158,10 @@ func computeMetrics(in measured) *metrics {
 				switch tr.GetTo() {
 				case "open":
 					opened[p]++
-					opened[string(spec.Always)]++
+					opened[string(definition.Always)]++
 				case "closed":
 					closed[p]++
-					closed[string(spec.Always)]++
+					closed[string(definition.Always)]++
 					if !healed.IsZero() && !at.Before(healed) && recovery < 0 {
 						recovery = at.Sub(healed)
 					}
@@ -174,7 +174,7 @@ func computeMetrics(in measured) *metrics {
 			switch {
 			case recovery >= 0:
 				m.setRun("breaker."+link+".recovery_time", check.DurationValue(recovery))
-			case opened[string(spec.Always)] == 0:
+			case opened[string(definition.Always)] == 0:
 				m.setRun("breaker."+link+".recovery_time", check.DurationValue(0))
 			case l.GetBreakerState() == "closed":
 				m.setRun("breaker."+link+".recovery_time", check.DurationValue(0))
@@ -192,7 +192,7 @@ func computeMetrics(in measured) *metrics {
 				if a.GetPublishedUnixNano() > 0 {
 					p := phaseAt(in.exp, pub.Sub(in.start))
 					lags[p] = append(lags[p], app.Sub(pub))
-					lags[string(spec.Always)] = append(lags[string(spec.Always)], app.Sub(pub))
+					lags[string(definition.Always)] = append(lags[string(definition.Always)], app.Sub(pub))
 				}
 			}
 			for p, ls := range lags {
@@ -252,7 +252,7 @@ func computeMetrics(in measured) *metrics {
 // setRun sets a whole-run metric (check.MetricInfo.WholeRun): it has one
 // value, under "always", and none in the phases.
 func (m *metrics) setRun(name string, v check.Value) {
-	m.values[string(spec.Always)][name] = v
+	m.values[string(definition.Always)][name] = v
 }
 
 // putLoad sets the load generator's metrics of one operation in one phase.

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/experiments/spec"
 	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	"github.com/fallacies/fallacies/tracing"
 )
@@ -142,7 +142,7 @@ func (m *metrics) addWindowMetrics(in measured) {
 					continue
 				}
 				lost[phaseAt(in.exp, a.Intended.Sub(in.start))]++
-				lost[string(spec.Always)]++
+				lost[string(definition.Always)]++
 			}
 			for _, p := range phases {
 				m.values[p][name+".lost"] = check.NumberValue(float64(lost[p]))

@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/crash"
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/topology"
 )
 
@@ -119,7 +119,7 @@ func interruption(ctx context.Context, at time.Time) *report.Interruption {
 // interrupted (Report.Interrupted), and the error is nil: faults are off
 // either way. A panic of the runner is a testbed failure whose stack is
 // written to crash.txt in the report folder.
-func Run(ctx context.Context, exp *spec.Experiment, o Options) (res *Result, err error) {
+func Run(ctx context.Context, exp *definition.Experiment, o Options) (res *Result, err error) {
 	kind := o.Topology
 	if kind == "" {
 		kind = exp.Topology
@@ -168,7 +168,7 @@ func Run(ctx context.Context, exp *spec.Experiment, o Options) (res *Result, err
 		return nil, fmt.Errorf("%s: no variant named %s", exp.Name, strings.Join(o.OnlyVariants, " or "))
 	}
 	if o.Target != nil {
-		variants = []spec.Variant{{Name: "target"}}
+		variants = []definition.Variant{{Name: "target"}}
 	}
 	for i, v := range variants {
 		if ctx.Err() != nil {

@@ -15,10 +15,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/report/schematest"
-	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/topology"
@@ -155,9 +155,9 @@ func TestSchedulerEndOfRunDuringAnApplyIsNoFailure(t *testing.T) {
 	})
 }
 
-func mustParse(t *testing.T, src string) *spec.Experiment {
+func mustParse(t *testing.T, src string) *definition.Experiment {
 	t.Helper()
-	exp, err := spec.Parse("test.yaml", []byte(src))
+	exp, err := definition.Parse("test.yaml", []byte(src))
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}

@@ -3,17 +3,17 @@ package runner
 import (
 	"slices"
 
-	"github.com/fallacies/fallacies/experiments/spec"
+	"github.com/fallacies/fallacies/experiments/definition"
 )
 
 // selectVariants keeps the variants named in OnlyVariants, all of them
 // when it is empty. A --target run ignores the selection (it has no
 // variants of its own), as long as the experiment has a selected variant.
-func (o Options) selectVariants(vs []spec.Variant) []spec.Variant {
+func (o Options) selectVariants(vs []definition.Variant) []definition.Variant {
 	if len(o.OnlyVariants) == 0 {
 		return vs
 	}
-	var out []spec.Variant
+	var out []definition.Variant
 	for _, v := range vs {
 		if slices.Contains(o.OnlyVariants, v.Name) {
 			out = append(out, v)

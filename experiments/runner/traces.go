@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/tracing"
 )
 
@@ -22,14 +22,14 @@ type traceSet struct {
 
 // splitTraces groups the captured spans into traces and sorts the order
 // traces into phases by when their root started, relative to start.
-func splitTraces(spans []tracing.Span, exp *spec.Experiment, start time.Time) traceSet {
+func splitTraces(spans []tracing.Span, exp *definition.Experiment, start time.Time) traceSet {
 	ts := traceSet{all: tracing.Group(spans), orders: map[string][]tracing.Trace{}, consumers: map[string][]tracing.Span{}}
 	phaseOf := func(t time.Time) string { return phaseAt(exp, t.Sub(start)) }
 	producerPhase := map[string]string{} // producer span id → phase
 	for _, t := range tracing.OrderTraces(ts.all) {
 		p := phaseOf(t.Root.Start)
 		ts.orders[p] = append(ts.orders[p], t)
-		ts.orders[string(spec.Always)] = append(ts.orders[string(spec.Always)], t)
+		ts.orders[string(definition.Always)] = append(ts.orders[string(definition.Always)], t)
 		for _, s := range t.Spans {
 			if s.Kind == tracing.KindProducer {
 				producerPhase[s.SpanID] = p
@@ -44,21 +44,21 @@ func splitTraces(spans []tracing.Span, exp *spec.Experiment, start time.Time) tr
 			}
 		}
 		ts.consumers[p] = append(ts.consumers[p], s)
-		ts.consumers[string(spec.Always)] = append(ts.consumers[string(spec.Always)], s)
+		ts.consumers[string(definition.Always)] = append(ts.consumers[string(definition.Always)], s)
 	}
 	return ts
 }
 
 // phaseAt names the phase an offset of the run falls in.
-func phaseAt(exp *spec.Experiment, off time.Duration) string {
+func phaseAt(exp *definition.Experiment, off time.Duration) string {
 	ph := exp.Phases()
 	switch {
 	case off < ph.Before.End:
-		return string(spec.Before)
+		return string(definition.Before)
 	case off < ph.During.End:
-		return string(spec.During)
+		return string(definition.During)
 	}
-	return string(spec.After)
+	return string(definition.After)
 }
 
 // onLinks is what marks a fault inside an exemplar: the faults as they
@@ -233,7 +233,7 @@ func writeFullTraces(w io.Writer, sets []traceSet) error {
 // exemplarTraces returns the exemplar order traces of s and the consumer
 // traces that link to their producer spans.
 func exemplarTraces(s traceSet) []tracing.Trace {
-	orders := s.orders[string(spec.Always)]
+	orders := s.orders[string(definition.Always)]
 	picked := map[string]bool{}
 	var out []tracing.Trace
 	for _, ex := range exemplars(s, "", nil) {
@@ -273,7 +273,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // computed from traces (check.MetricInfo.Traces), by name. A run that
 // captures no spans (a --target run: the system sends them elsewhere)
 // fails each of them with "no value".
-func TraceHypotheses(exp *spec.Experiment) []string {
+func TraceHypotheses(exp *definition.Experiment) []string {
 	var out []string
 	for _, h := range exp.Hypotheses {
 		if h.Expr == nil {

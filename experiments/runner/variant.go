@@ -10,9 +10,9 @@ import (
 
 	"github.com/fallacies/fallacies/experiments/check"
 	"github.com/fallacies/fallacies/experiments/crash"
+	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/experiments/spec"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/container"
 	"github.com/fallacies/fallacies/faults/process"
@@ -48,8 +48,8 @@ const spanLimit = 1_000_000
 
 // variantRun is one variant of one experiment, start to teardown.
 type variantRun struct {
-	exp       *spec.Experiment
-	variant   spec.Variant
+	exp       *definition.Experiment
+	variant   definition.Variant
 	index, of int
 	kind      string
 	opts      Options
@@ -228,7 +228,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	if err != nil {
 		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
-	counts.mark(string(spec.Before), first, nil)
+	counts.mark(string(definition.Before), first, nil)
 	live := cl // cl is redialled after the load, when the scheduler is done
 	sched.boundary = func(phase string) {
 		c, err := live.readCounters(ctx)
@@ -483,7 +483,7 @@ func (a *abortState) get() *report.Stop {
 }
 
 // hasAbort reports whether exp has an abort hypothesis.
-func hasAbort(exp *spec.Experiment) bool {
+func hasAbort(exp *definition.Experiment) bool {
 	for _, h := range exp.Hypotheses {
 		if h.Abort {
 			return true
@@ -494,7 +494,7 @@ func hasAbort(exp *spec.Experiment) bool {
 
 // notJudged lists the hypotheses that apply to the variant, each skipped
 // for reason.
-func notJudged(exp *spec.Experiment, variant string, target bool, reason string) []report.Hypothesis {
+func notJudged(exp *definition.Experiment, variant string, target bool, reason string) []report.Hypothesis {
 	var out []report.Hypothesis
 	for _, h := range exp.Hypotheses {
 		if h.Variant != "" && h.Variant != variant && !target {
@@ -512,7 +512,7 @@ func notJudged(exp *spec.Experiment, variant string, target bool, reason string)
 // figures measured in it so far. It returns the breach that must stop the
 // run, or nil. A hypothesis that reads metrics only known at the end of
 // the run (consistency, traces) cannot be decided here and does not abort.
-func checkAbort(exp *spec.Experiment, variant string, target bool, phase string, fig *load.Phase, start time.Time) *report.Stop {
+func checkAbort(exp *definition.Experiment, variant string, target bool, phase string, fig *load.Phase, start time.Time) *report.Stop {
 	var m *metrics
 	for _, h := range exp.Hypotheses {
 		if !h.Abort || string(h.When) != phase || (h.Variant != "" && h.Variant != variant && !target) {
@@ -548,7 +548,7 @@ func abortMetrics(res *load.Result) *metrics {
 	}
 	for _, p := range phases {
 		lp := p
-		if p == string(spec.Always) {
+		if p == string(definition.Always) {
 			lp = load.PhaseAll
 		}
 		for prefix, op := range ops {
@@ -581,7 +581,7 @@ func earlier(a, b time.Time) time.Time {
 }
 
 // evaluate checks every hypothesis that applies to the variant.
-func evaluate(exp *spec.Experiment, variant string, target bool, m *metrics) []report.Hypothesis {
+func evaluate(exp *definition.Experiment, variant string, target bool, m *metrics) []report.Hypothesis {
 	var out []report.Hypothesis
 	for _, h := range exp.Hypotheses {
 		if h.Variant != "" && h.Variant != variant && !target {
@@ -605,7 +605,7 @@ func evaluate(exp *spec.Experiment, variant string, target bool, m *metrics) []r
 	return out
 }
 
-func phaseHasTime(exp *spec.Experiment, p spec.Phase) bool {
+func phaseHasTime(exp *definition.Experiment, p definition.Phase) bool {
 	return !exp.Window(p).Empty()
 }
 

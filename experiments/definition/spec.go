@@ -15,7 +15,7 @@
 // value, and so that loading goes on after the first error.
 //
 // The package does no I/O beyond reading the files it is asked to load.
-package spec
+package definition
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package spec
+package definition
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite experiments/schema.json")
 var schemaPath = filepath.Join("..", "schema.json")
 
 // TestSchemaUpToDate fails when experiments/schema.json differs from what
-// the Go tables generate; go generate ./experiments/spec rewrites it.
+// the Go tables generate; go generate ./experiments/definition rewrites it.
 func TestSchemaUpToDate(t *testing.T) {
 	got, err := Schema()
 	if err != nil {
@@ -35,10 +35,10 @@ func TestSchemaUpToDate(t *testing.T) {
 	}
 	want, err := os.ReadFile(schemaPath)
 	if err != nil {
-		t.Fatalf("read committed schema: %v (run go generate ./experiments/spec)", err)
+		t.Fatalf("read committed schema: %v (run go generate ./experiments/definition)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("experiments/schema.json is out of date: run go generate ./experiments/spec")
+		t.Errorf("experiments/schema.json is out of date: run go generate ./experiments/definition")
 	}
 }
 
