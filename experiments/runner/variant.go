@@ -180,22 +180,25 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	if err := tinj.Ping(ctx); err != nil {
 		return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
-	inj := &router{network: tinj}
-	if p, ok := topo.(*topology.Processes); ok {
-		inj.process = process.NewInjector(p)
-	}
-	if c, ok := topo.(*topology.Compose); ok {
+	inj := faults.NewRouter().Handle(faults.TargetProxy, tinj)
+	switch t := topo.(type) {
+	case containerHost:
 		// Container faults are journaled beside the network faults;
 		// process faults hit the service's container as the container
 		// faults they are, journaled too, so that `fallacies reset
-		// --journal` undoes them after a SIGKILL.
+		// --journal` undoes them after a SIGKILL. (A compose topology
+		// can also kill its services' processes, so this case comes
+		// first.)
 		cj, err := container.OpenJournal(vr.journal + ".containers")
 		if err != nil {
 			return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
 		}
 		defer cj.Close()
-		inj.container = container.NewInjector(c.Project(), cj)
-		inj.process = composeProcesses{containers: inj.container, docker: c.Docker()}
+		cinj := container.NewInjector(t.Project(), cj)
+		inj.Handle(faults.TargetContainer, cinj)
+		inj.Handle(faults.TargetProcess, composeProcesses{containers: cinj, docker: t.Docker()})
+	case process.Controller:
+		inj.Handle(faults.TargetProcess, process.NewInjector(t))
 	}
 	sched := newScheduler(inj, exp.Faults)
 	defer func() {
@@ -609,51 +612,18 @@ func phaseHasTime(exp *definition.Experiment, p definition.Phase) bool {
 	return !exp.Window(p).Empty()
 }
 
-// router sends each fault to the injector of its kind.
-type router struct {
-	network faults.Injector
-	process faults.Injector // nil unless the topology has processes
-	// container is nil unless the topology is compose.
-	container faults.Injector
+// containerHost is the capability of a topology whose services run in
+// the containers of a compose project: container faults, and process
+// faults as container faults (topology.Compose).
+type containerHost interface {
+	Project() string
+	Docker() container.Docker
 }
 
-func (r *router) pick(k faults.Kind) (faults.Injector, error) {
-	spec, ok := faults.Lookup(k)
-	if !ok {
-		return nil, fmt.Errorf("unknown fault kind %q", k)
-	}
-	if spec.Target == faults.TargetContainer {
-		if r.container == nil {
-			return nil, fmt.Errorf("%s faults need the compose topology (run with --topology compose)", k)
-		}
-		return r.container, nil
-	}
-	if spec.Target == faults.TargetProcess {
-		if r.process == nil {
-			return nil, fmt.Errorf("%s faults need the processes topology (run with --topology processes)", k)
-		}
-		return r.process, nil
-	}
-	return r.network, nil
-}
-
-// Apply implements faults.Injector.
-func (r *router) Apply(ctx context.Context, f faults.Fault) (faults.Applied, error) {
-	inj, err := r.pick(f.Kind)
-	if err != nil {
-		return faults.Applied{}, err
-	}
-	return inj.Apply(ctx, f)
-}
-
-// Remove implements faults.Injector.
-func (r *router) Remove(ctx context.Context, a faults.Applied) error {
-	inj, err := r.pick(a.Fault.Kind)
-	if err != nil {
-		return err
-	}
-	return inj.Remove(ctx, a)
-}
+// A topology whose services are processes it can kill, pause and restart
+// implements process.Controller (topology.Processes).
+var _ process.Controller = (*topology.Processes)(nil)
+var _ containerHost = (*topology.Compose)(nil)
 
 // containerKindOf is the container fault each process fault is on the
 // compose topology.
