@@ -42,6 +42,7 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -145,6 +146,7 @@ func Setup(ctx context.Context, cfg Config) (*Provider, func(context.Context) er
 	if cfg.Capture != nil {
 		opts = append(opts, sdktrace.WithSpanProcessor(cfg.Capture))
 	}
+	var exporter *otlptrace.Exporter
 	if exportOTLP {
 		var eopts []otlptracegrpc.Option
 		if cfg.OTLPEndpoint != "" {
@@ -162,6 +164,7 @@ func Setup(ctx context.Context, cfg Config) (*Provider, func(context.Context) er
 			return nil, nil, fmt.Errorf("set up OTLP exporter for %s: %w", cfg.Service, err)
 		}
 		opts = append(opts, sdktrace.WithBatcher(exp))
+		exporter = exp
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	p.TracerProvider = tp
@@ -173,6 +176,13 @@ func Setup(ctx context.Context, cfg Config) (*Provider, func(context.Context) er
 		once.Do(func() {
 			if err := tp.Shutdown(ctx); err != nil {
 				result = fmt.Errorf("shut down tracing for %s: %w", cfg.Service, err)
+				if exporter != nil {
+					// The flush outlived ctx (a collector that is gone keeps
+					// an export retrying for up to 30 s): stopping the
+					// exporter with the expired ctx cuts the exports still
+					// in flight, so no goroutine outlives the shutdown.
+					_ = exporter.Shutdown(ctx)
+				}
 			}
 		})
 		return result

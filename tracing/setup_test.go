@@ -3,15 +3,18 @@ package tracing_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
 
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
 	"github.com/fallacies/fallacies/services/serve"
@@ -372,5 +375,33 @@ func TestOTLPEndpointFromEnv(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:4317")
 	if got := tracing.OTLPEndpointFromEnv(); got != "http://b:4317" {
 		t.Errorf("OTLPEndpointFromEnv = %q, want the traces-specific http://b:4317", got)
+	}
+}
+
+// TestShutdownCutsAnExportToAGoneCollector: spans bound for a collector
+// that is gone keep an export retrying for up to 30 s; the shutdown stops
+// at its own deadline and leaves no exporter goroutine behind.
+func TestShutdownCutsAnExportToAGoneCollector(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close() // nothing listens there any more
+	p, shutdown, err := tracing.Setup(t.Context(), tracing.Config{Service: "gone", OTLPEndpoint: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := p.Tracer("test").Start(t.Context(), "op")
+	span.End()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := shutdown(ctx); err == nil {
+		t.Error("shutdown with a collector gone: no error, want its deadline")
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("shutdown took %v past its 300 ms deadline", took)
 	}
 }

@@ -814,6 +814,27 @@ func TestGeneratorKeepsItsSchedule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("5 s on the real clock; skipped with -short")
 	}
+	// The send lag is read against a bare timer measured at the same time,
+	// but one 5 s sample of each still differs by chance on a busy machine
+	// (another process takes a core for a few ms). A generator that really
+	// lags fails every attempt; a noisy machine passes within three.
+	const attempts = 3
+	var failures []string
+	for i := 1; i <= attempts; i++ {
+		failures = scheduleAttempt(t)
+		if len(failures) == 0 {
+			return
+		}
+		t.Logf("attempt %d of %d: %s", i, attempts, strings.Join(failures, "; "))
+	}
+	t.Errorf("the generator missed its schedule in %d attempts of %d; the last: %s", attempts, attempts, strings.Join(failures, "; "))
+}
+
+// scheduleAttempt runs 5 s at 1000/s beside a bare timer and returns what
+// the generator did worse than the bounds allow. A wrong count of scheduled
+// requests is fatal at once: chance does not explain it.
+func scheduleAttempt(t *testing.T) []string {
+	t.Helper()
 	cfg := config()
 	cfg.Rate, cfg.Duration, cfg.MaxInFlight = 1000, 5*time.Second, 1000
 	type floorResult struct {
@@ -841,20 +862,22 @@ func TestGeneratorKeepsItsSchedule(t *testing.T) {
 	t.Logf("bare timer (the floor) p50 %v p90 %v p99 %v max %v", floor.P50, floor.P90, floor.P99, floor.Max)
 
 	if res.Sent+res.Dropped != 5000 || res.Target != cfg.Rate && res.Dropped == 0 {
-		t.Errorf("scheduled %d at a target of %v/s, want 5000 at %v/s", res.Sent+res.Dropped, res.Target, cfg.Rate)
+		t.Fatalf("scheduled %d at a target of %v/s, want 5000 at %v/s", res.Sent+res.Dropped, res.Target, cfg.Rate)
 	}
+	var failures []string
 	bound := max(RateTolerance, float64(floor.Max)/float64(res.SendWindow))
 	if math.Abs(rateErr) > bound {
-		t.Errorf("achieved %.2f/s over a send window of %v, %+.2f%% off the target %.0f/s: want within %.2f%% (1%% or the bare timer's worst lateness, %v, over the window)",
-			res.Achieved, res.SendWindow, 100*rateErr, res.Target, 100*bound, floor.Max)
+		failures = append(failures, fmt.Sprintf("achieved %.2f/s over a send window of %v, %+.2f%% off the target %.0f/s: want within %.2f%% (1%% or the bare timer's worst lateness, %v, over the window)",
+			res.Achieved, res.SendWindow, 100*rateErr, res.Target, 100*bound, floor.Max))
 	}
 	lim50, lim99 := SendLagLimits(floor)
 	if res.SendLag.P50 > lim50 {
-		t.Errorf("send lag p50 %v, want at most twice the bare timer's p50 %v + %v = %v", res.SendLag.P50, floor.P50, SendLagP50Margin, lim50)
+		failures = append(failures, fmt.Sprintf("send lag p50 %v, want at most twice the bare timer's p50 %v + %v = %v", res.SendLag.P50, floor.P50, SendLagP50Margin, lim50))
 	}
 	if res.SendLag.P99 > lim99 {
-		t.Errorf("send lag p99 %v, want at most twice the bare timer's p99 %v + %v = %v", res.SendLag.P99, floor.P99, SendLagP99Margin, lim99)
+		failures = append(failures, fmt.Sprintf("send lag p99 %v, want at most twice the bare timer's p99 %v + %v = %v", res.SendLag.P99, floor.P99, SendLagP99Margin, lim99))
 	}
+	return failures
 }
 
 func TestTimerFloor(t *testing.T) {
