@@ -402,6 +402,8 @@ func (i *Injector) undo(ctx context.Context, e Entry) error {
 			if _, err = i.send(ctx, http.MethodDelete, base+"/toxics/"+url.PathEscape(name), nil); err != nil {
 				err = fmt.Errorf("remove toxic %s: %w", name, err)
 			}
+		case strings.HasPrefix(h, handleUpstreamPrefix):
+			err = i.undoUpstream(ctx, e.Proxy, h)
 		case h == handleDisabled:
 			if _, err = i.send(ctx, http.MethodPatch, base, []byte(`{"enabled":true}`)); err != nil {
 				err = fmt.Errorf("enable: %w", err)

@@ -1,0 +1,112 @@
+package toxiproxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/fallacies/fallacies/faults"
+)
+
+// handleUpstreamPrefix, followed by an address, is the handle of an
+// interposed layer: the proxy's upstream was moved to the layer, and
+// undoing the handle points the proxy back at the address.
+const handleUpstreamPrefix = "upstream/"
+
+// InterposeKind is the kind an interposed layer is journaled under.
+const InterposeKind faults.Kind = "interpose"
+
+// Layer is something put on a link between its Toxiproxy proxy and the
+// proxy's upstream: a packet segment, a protocol-aware call layer. Start
+// is given the proxy's upstream, starts the layer forwarding to it, and
+// returns the address the proxy must send to instead.
+type Layer interface {
+	Start(upstream string) (addr string, err error)
+}
+
+// LayerFunc adapts a function to Layer.
+type LayerFunc func(upstream string) (addr string, err error)
+
+// Start implements Layer.
+func (f LayerFunc) Start(upstream string) (string, error) { return f(upstream) }
+
+// Interpose puts a layer on a link: it reads the proxy's upstream, starts
+// the layer in front of it, and points the proxy at the layer, the proxy's
+// toxics staying where they are. The move is journaled before it is made,
+// so that Remove, RemoveAll and Reset (after a crash) point the proxy back
+// at its upstream. name names the layer in the journal and in errors.
+//
+// Toxiproxy restarts a proxy whose upstream changes, cutting the
+// connections open through it: interpose before the load, not during it.
+// On error nothing is left moved; a layer already started is the caller's
+// to stop.
+func (i *Injector) Interpose(ctx context.Context, proxy, name string, layer Layer) (faults.Applied, error) {
+	f := faults.Fault{Name: name, Kind: InterposeKind, Target: proxy}
+	upstream, err := i.upstreamOf(ctx, proxy)
+	if err != nil {
+		return faults.Applied{}, i.errf("interpose", f, err)
+	}
+	addr, err := layer.Start(upstream)
+	if err != nil {
+		return faults.Applied{}, i.errf("interpose", f, fmt.Errorf("start layer %s in front of %s: %w", name, upstream, err))
+	}
+	e := Entry{ID: newID(), Fault: f, API: i.api, Proxy: proxy, Handles: []string{handleUpstreamPrefix + upstream}, Time: time.Now()}
+	if i.journal != nil {
+		if err := i.journal.applying(e); err != nil {
+			return faults.Applied{}, i.errf("interpose", f, err)
+		}
+	}
+	if err := i.setUpstream(ctx, proxy, addr); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if rbErr := i.undo(rctx, e); rbErr != nil {
+			i.track(e)
+			return faults.Applied{}, i.errf("interpose", f, errors.Join(err, fmt.Errorf("roll back: %w", rbErr)))
+		}
+		if i.journal != nil {
+			err = errors.Join(err, i.journal.failed(e.ID, err))
+		}
+		return faults.Applied{}, i.errf("interpose", f, err)
+	}
+	i.track(e)
+	return faults.Applied{Fault: f, Handles: e.Handles, Start: time.Now()}, nil
+}
+
+// upstreamOf reads the upstream of a proxy.
+func (i *Injector) upstreamOf(ctx context.Context, proxy string) (string, error) {
+	body, err := i.send(ctx, http.MethodGet, "/proxies/"+url.PathEscape(proxy), nil)
+	if err != nil {
+		return "", fmt.Errorf("read proxy: %w", err)
+	}
+	var p ProxyInfo
+	if err := json.Unmarshal(body, &p); err != nil {
+		return "", fmt.Errorf("read proxy: decode: %w", err)
+	}
+	if p.Upstream == "" {
+		return "", errors.New("read proxy: it has no upstream")
+	}
+	return p.Upstream, nil
+}
+
+// setUpstream points a proxy at addr.
+func (i *Injector) setUpstream(ctx context.Context, proxy, addr string) error {
+	body, err := json.Marshal(map[string]string{"upstream": addr})
+	if err != nil {
+		return err
+	}
+	if _, err := i.send(ctx, http.MethodPatch, "/proxies/"+url.PathEscape(proxy), body); err != nil {
+		return fmt.Errorf("point upstream at %s: %w", addr, err)
+	}
+	return nil
+}
+
+// undoUpstream undoes an upstream handle: the proxy points back at the
+// address the handle names.
+func (i *Injector) undoUpstream(ctx context.Context, proxy, handle string) error {
+	return i.setUpstream(ctx, proxy, strings.TrimPrefix(handle, handleUpstreamPrefix))
+}
