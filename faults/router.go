@@ -12,6 +12,7 @@ import (
 // topology that has one. It is safe for concurrent use once built.
 type Router struct {
 	byTarget map[TargetKind]Injector
+	byKind   []kindHandler
 }
 
 // NewRouter returns a router with no injector; Handle adds them.
@@ -39,6 +40,11 @@ func (r *Router) pick(k Kind) (Injector, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown fault kind %q", k)
 	}
+	for _, h := range r.byKind {
+		if h.applies(k) {
+			return h.inj, nil
+		}
+	}
 	inj, ok := r.byTarget[spec.Target]
 	if !ok {
 		if topo, known := topologyOf[spec.Target]; known {
@@ -65,4 +71,45 @@ func (r *Router) Remove(ctx context.Context, a Applied) error {
 		return err
 	}
 	return inj.Remove(ctx, a)
+}
+
+// HandleKinds makes inj the injector of every kind applies accepts, ahead
+// of the injector of the kind's target: the packet kinds target proxies
+// but are applied by faults/packet, not Toxiproxy. It returns the router.
+func (r *Router) HandleKinds(applies func(Kind) bool, inj Injector) *Router {
+	r.byKind = append(r.byKind, kindHandler{applies, inj})
+	return r
+}
+
+type kindHandler struct {
+	applies func(Kind) bool
+	inj     Injector
+}
+
+// Counter is the optional capability of an injector that counts what its
+// faults did (packets dropped, calls failed, …): the counts of the fault
+// of that name by counter name, nil when it has none. The report shows
+// them under the fault as counters.
+type Counter interface {
+	Counters(fault string) map[string]uint64
+}
+
+// Counters implements Counter: the counts of the first injector that has
+// some for the fault.
+func (r *Router) Counters(fault string) map[string]uint64 {
+	for _, h := range r.byKind {
+		if c, ok := h.inj.(Counter); ok {
+			if m := c.Counters(fault); m != nil {
+				return m
+			}
+		}
+	}
+	for _, inj := range r.byTarget {
+		if c, ok := inj.(Counter); ok {
+			if m := c.Counters(fault); m != nil {
+				return m
+			}
+		}
+	}
+	return nil
 }

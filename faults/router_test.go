@@ -41,3 +41,33 @@ func TestRouterSendsEachKindToItsTarget(t *testing.T) {
 		t.Error("an unknown kind was applied")
 	}
 }
+
+// countingInjector counts one fault's packets.
+type countingInjector struct{ namedInjector }
+
+func (countingInjector) Counters(fault string) map[string]uint64 {
+	if fault == "lossy" {
+		return map[string]uint64{"dropped": 3}
+	}
+	return nil
+}
+
+// TestRouterHandleKindsGoesFirstAndCountersAsksEveryInjector checks that
+// a kind-specific injector takes its kinds ahead of the target's injector,
+// and that Counters finds the counts of whichever injector has them.
+func TestRouterHandleKindsGoesFirstAndCountersAsksEveryInjector(t *testing.T) {
+	r := NewRouter().Handle(TargetProxy, namedInjector("network")).
+		HandleKinds(func(k Kind) bool { return k == Latency }, countingInjector{"special"})
+	for kind, want := range map[Kind]string{Latency: "special", Bandwidth: "network"} {
+		a, err := r.Apply(t.Context(), Fault{Kind: kind, Target: "payment"})
+		if err != nil || a.Handles[0] != want {
+			t.Errorf("%s went to %v (%v), want %s", kind, a.Handles, err, want)
+		}
+	}
+	if c := r.Counters("lossy"); c["dropped"] != 3 {
+		t.Errorf("Counters(lossy) = %v, want dropped 3", c)
+	}
+	if c := r.Counters("other"); c != nil {
+		t.Errorf("Counters(other) = %v, want nil", c)
+	}
+}

@@ -233,6 +233,10 @@ type Fault struct {
 	End         time.Time        `json:"end"`
 	StartOffset float64          `json:"start_offset"` // seconds from the run start
 	EndOffset   float64          `json:"end_offset"`   // seconds from the run start
+	// Counters are what the fault's injector counted while it was on,
+	// by name (a packet fault's packets, dropped, retransmits, …); absent
+	// for kinds that count nothing.
+	Counters map[string]uint64 `json:"counters,omitempty"`
 }
 
 // Second is what the load generator saw in one second of the run.
