@@ -68,8 +68,9 @@ const DefaultCaptureLimit = 200_000
 // every service in a process), and the Receiver writes into it too.
 //
 // It keeps at most its limit of spans; later spans are dropped and counted.
-// All methods are safe for concurrent use; OnEnd takes one short lock and
-// keeps the SDK's read-only span as it is: the conversion into the model
+// All methods are safe for concurrent use. A span ends into it with one
+// short lock and is kept as it is (the recorder's compact record, or the
+// SDK's read-only span through OnEnd): the conversion into the model
 // happens in Spans, off the path of the requests being traced.
 type Capture struct {
 	limit   int
@@ -80,11 +81,12 @@ type Capture struct {
 	chunks [][]entry // each of capacity chunkSize, so that growth never copies
 }
 
-// entry is one captured span: an SDK span not converted yet (ro), or a
-// span of the model (from Add).
+// entry is one captured span: a recorder's span (rec) or an SDK span (ro)
+// not converted yet, or a span of the model (from Add).
 type entry struct {
-	ro sdktrace.ReadOnlySpan
-	s  *Span
+	rec *recordedSpan
+	ro  sdktrace.ReadOnlySpan
+	s   *Span
 }
 
 // chunkSize is the number of spans per chunk of a Capture.
@@ -114,9 +116,12 @@ func (c *Capture) Spans() []Span {
 	out := make([]Span, 0, n)
 	for _, ch := range chunks {
 		for i := range ch {
-			if ch[i].ro != nil {
+			switch {
+			case ch[i].rec != nil:
+				out = append(out, ch[i].rec.model())
+			case ch[i].ro != nil:
 				out = append(out, fromSDK(ch[i].ro))
-			} else {
+			default:
 				out = append(out, *ch[i].s)
 			}
 		}
@@ -170,7 +175,13 @@ func (c *Capture) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
 
 // OnEnd keeps a finished, sampled span (Spans converts it). It is part of
 // sdktrace.SpanProcessor and runs on the goroutine that ends the span.
-func (c *Capture) OnEnd(s sdktrace.ReadOnlySpan) {
+func (c *Capture) OnEnd(s sdktrace.ReadOnlySpan) { c.keep(entry{ro: s}) }
+
+// record keeps a span a recorder ended.
+func (c *Capture) record(s *recordedSpan) { c.keep(entry{rec: s}) }
+
+// keep appends one ended span, or drops and counts it when full.
+func (c *Capture) keep(e entry) {
 	c.mu.Lock()
 	held := c.held.Load()
 	if held >= int64(c.limit) {
@@ -178,7 +189,7 @@ func (c *Capture) OnEnd(s sdktrace.ReadOnlySpan) {
 		c.dropped.Add(1)
 		return
 	}
-	c.appendLocked(entry{ro: s})
+	c.appendLocked(e)
 	c.held.Store(held + 1)
 	c.mu.Unlock()
 }

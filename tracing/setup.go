@@ -6,9 +6,13 @@
 //   - Setup builds a tracer provider per service (resource service.name,
 //     service.namespace "fallacies", a parent-based ratio sampler) that
 //     feeds an in-process Capture, an OTLP exporter, or both. Services only
-//     see the API types in Provider and hand them to services/serve.
-//   - Capture is an SDK span processor that converts finished spans into
-//     this package's own model (Span), so that runner and report code never
+//     see the API types in Provider and hand them to services/serve. With
+//     a Capture alone the provider is a recorder (recorder.go), which
+//     records spans straight into the Capture at a fraction of the SDK's
+//     cost; with an exporter it is the SDK's.
+//   - Capture keeps finished spans (a recorder's compact records, or the
+//     SDK's spans as a span processor) and converts them into this
+//     package's own model (Span), so that runner and report code never
 //     touch SDK types.
 //   - Receiver is an OTLP/gRPC trace collector for topologies where the
 //     services run in other processes: it converts what they export into
@@ -20,9 +24,10 @@
 //
 // The data flow in the embedded topology, where everything shares a process:
 //
-//	order ─┐
-//	user  ─┼─ sdktrace.TracerProvider (one per service) ──▶ Capture ──▶ []Span ──▶ analysis
-//	  …   ─┘                                   └──▶ OTLP ──▶ Jaeger (optional)
+//	order ─┐   recorder (one per service) ───────────────┐
+//	user  ─┼─     or, with an OTLP export,               ├──▶ Capture ──▶ []Span ──▶ analysis
+//	  …   ─┘   sdktrace.TracerProvider (one per service) ┘
+//	                                └──▶ OTLP ──▶ Jaeger
 //
 // and in the processes and compose topologies:
 //
@@ -138,6 +143,13 @@ func Setup(ctx context.Context, cfg Config) (*Provider, func(context.Context) er
 	res, err := newResource(ctx, cfg.Service)
 	if err != nil {
 		return nil, nil, fmt.Errorf("set up tracing for %s: %w", cfg.Service, err)
+	}
+	if !exportOTLP {
+		// In process only: record straight into the Capture (recorder.go).
+		service, _ := res.Set().Value(AttrServiceName)
+		rec := newRecorder(service.AsString(), cfg.Capture, ratio)
+		p.TracerProvider = rec
+		return p, rec.shutdown, nil
 	}
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
