@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/fallacies/fallacies/experiments/bench"
 )
@@ -18,6 +19,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	ghz := fs.String("ghz", "", "the ghz executable (v0.121.0) that cross-checks the load generator; empty skips the cross-check")
 	catalogue := fs.String("catalogue", "experiments", "the folder of experiments the catalogue section runs as one suite")
 	compose := fs.Bool("compose", false, "also time the compose topology (needs Docker and the images of make images)")
+	soakFor := fs.Duration("soak-for", 30*time.Minute, "how long the soak section (run only when named in --only) keeps fallacies up under 500 orders/s")
 	check := fs.Bool("check", false, "exit 1 when a target of the targets table is missed (the report is written first; each missed target is named on stderr)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -30,7 +32,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return testbedErr(fmt.Errorf("find this executable: %w", err))
 	}
-	cfg := bench.Config{Reps: *reps, GHZ: *ghz, Catalogue: *catalogue, Compose: *compose, Binary: self, Progress: e.stderr}
+	cfg := bench.Config{Reps: *reps, GHZ: *ghz, Catalogue: *catalogue, Compose: *compose, SoakFor: *soakFor, Binary: self, Progress: e.stderr}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}

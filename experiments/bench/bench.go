@@ -27,12 +27,15 @@ const (
 	SectionInjection = "injection"
 	SectionLoad      = "load"
 	SectionChain     = "chain"
+	SectionTrace     = "trace"
+	// SectionSoak runs only when named in Only: it takes Config.SoakFor.
+	SectionSoak      = "soak"
 	SectionStartup   = "startup"
 	SectionCatalogue = "catalogue"
 )
 
 // Sections lists every section name.
-var Sections = []string{SectionProxy, SectionInjection, SectionLoad, SectionChain, SectionStartup, SectionCatalogue}
+var Sections = []string{SectionProxy, SectionInjection, SectionLoad, SectionChain, SectionStartup, SectionCatalogue, SectionTrace, SectionSoak}
 
 // Config says what to measure and how often.
 type Config struct {
@@ -52,12 +55,18 @@ type Config struct {
 	// Compose also times the compose topology's start (needs Docker and
 	// the images of `make images`).
 	Compose bool
+	// SoakFor is how long the soak section keeps `fallacies up` under
+	// load (whole minutes, at least 2).
+	SoakFor time.Duration
 	// Progress receives one line per measurement; nil discards them.
 	Progress io.Writer
 }
 
 func (c Config) runs(section string) bool {
-	return len(c.Only) == 0 || slices.Contains(c.Only, section)
+	if len(c.Only) == 0 {
+		return section != SectionSoak // half an hour: only on request
+	}
+	return slices.Contains(c.Only, section)
 }
 
 // Validate reports a configuration that cannot run.
@@ -69,6 +78,9 @@ func (c Config) Validate() error {
 		if !slices.Contains(Sections, s) {
 			return fmt.Errorf("section %q: unknown, want one of %s", s, strings.Join(Sections, ", "))
 		}
+	}
+	if c.runs(SectionSoak) && c.SoakFor < 2*time.Minute {
+		return fmt.Errorf("soak: %v, want at least 2m", c.SoakFor)
 	}
 	if c.runs(SectionCatalogue) && c.Catalogue == "" {
 		return fmt.Errorf("catalogue: no folder of experiments given")
@@ -125,14 +137,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	steps := []struct {
 		name string
-		run  func(context.Context) (*Section, error)
+		run  func(context.Context) ([]*Section, error)
 	}{
-		{SectionProxy, b.proxyOverhead},
-		{SectionInjection, b.injectionAccuracy},
-		{SectionLoad, b.loadGenerator},
+		{SectionProxy, one(b.proxyOverhead)},
+		{SectionInjection, one(b.injectionAccuracy)},
+		{SectionLoad, one(b.loadGenerator)},
 		{SectionChain, b.fullChain},
-		{SectionStartup, b.startup},
-		{SectionCatalogue, b.catalogue},
+		{SectionStartup, one(b.startup)},
+		{SectionCatalogue, one(b.catalogue)},
+		{SectionTrace, b.tracingCost},
+		{SectionSoak, one(b.soak)},
 	}
 	for _, st := range steps {
 		if !cfg.runs(st.name) {
@@ -142,10 +156,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", st.name, err)
 		}
-		r.Sections = append(r.Sections, s)
+		r.Sections = append(r.Sections, s...)
 	}
 	r.Elapsed = time.Since(r.Start)
 	return r, nil
+}
+
+// one adapts a step that writes one section.
+func one(run func(context.Context) (*Section, error)) func(context.Context) ([]*Section, error) {
+	return func(ctx context.Context) ([]*Section, error) {
+		s, err := run(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return []*Section{s}, nil
+	}
 }
 
 // bench carries what the sections share.

@@ -41,6 +41,7 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Reps: 0, Only: []string{SectionProxy}}, "reps: 0"},
 		{Config{Reps: 3, Only: []string{"nope"}}, `section "nope": unknown`},
 		{Config{Reps: 3}, "catalogue: no folder"},
+		{Config{Reps: 1, Only: []string{SectionSoak}, SoakFor: time.Minute}, "soak: 1m0s, want at least 2m"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
@@ -50,6 +51,9 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Config{Reps: 3, Catalogue: "experiments"}).Validate(); err != nil {
 		t.Errorf("a complete configuration: %v", err)
+	}
+	if c := (Config{Reps: 3}); c.runs(SectionSoak) || !c.runs(SectionTrace) {
+		t.Errorf("with no --only: soak runs %v (want false), trace runs %v (want true)", c.runs(SectionSoak), c.runs(SectionTrace))
 	}
 }
 

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -107,24 +108,44 @@ func placeOrder(ctx context.Context, c orderv1.OrderServiceClient, id string) er
 // saturate drives PlaceOrder from chainClients closed-loop clients for
 // chainRound and returns the round and the process CPU time it took.
 func (cs *chainSystem) saturate(ctx context.Context, round int) (loop, time.Duration, error) {
-	var n atomic.Int64
-	prefix := fmt.Sprintf("bench-%s-sat%d-%d", cs.id, round, time.Now().UnixNano())
-	cpu0 := processCPU()
-	l, err := closedLoop(ctx, chainClients, chainRound, chainMaxOrders, func(ctx context.Context) error {
-		return placeOrder(ctx, cs.client, fmt.Sprintf("%s-%d", prefix, n.Add(1)))
-	})
-	cpu := processCPU() - cpu0
+	l, cpu, err := cs.saturateFor(ctx, fmt.Sprint(round), chainRound)
 	if cs.capture != nil {
 		cs.capture.Reset()
 	}
 	return l, cpu, err
 }
 
+// saturateFor drives PlaceOrder from chainClients closed-loop clients for
+// d (at most chainMaxOrders orders) with order ids named after round, and
+// returns the round and the process CPU time it took.
+func (cs *chainSystem) saturateFor(ctx context.Context, round string, d time.Duration) (loop, time.Duration, error) {
+	var n atomic.Int64
+	prefix := fmt.Sprintf("bench-%s-sat%s-%d", cs.id, round, time.Now().UnixNano())
+	cpu0 := processCPU()
+	l, err := closedLoop(ctx, chainClients, d, chainMaxOrders, func(ctx context.Context) error {
+		return placeOrder(ctx, cs.client, fmt.Sprintf("%s-%d", prefix, n.Add(1)))
+	})
+	return l, processCPU() - cpu0, err
+}
+
 // fullChain measures orders per second at saturation on the embedded
 // topology untraced, traced and traced with sampling, each on a fresh
 // topology and taking turns so that other load on the machine hits all
 // alike, and p50/p99 of each at half its saturation rate.
-func (b *bench) fullChain(ctx context.Context) (*Section, error) {
+func (b *bench) fullChain(ctx context.Context) ([]*Section, error) {
+	s, err := b.fullChainFresh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	over, err := b.overTime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return []*Section{s, over}, nil
+}
+
+// fullChainFresh is section 4: every measurement on a fresh topology.
+func (b *bench) fullChainFresh(ctx context.Context) (*Section, error) {
 	configs := []struct {
 		name, id string
 		ratio    float64
@@ -180,6 +201,49 @@ func (b *bench) fullChain(ctx context.Context) (*Section, error) {
 	s.row("on ÷ off", ratio.format(2), cpuRatio.format(2), "", "", "")
 	s.target("full chain ≥ 3,000 orders/s with tracing on", tput[1].format(0)+" orders/s", tput[1].median() >= 3000)
 	s.target("tracing costs ≤ 20% of throughput", fmt.Sprintf("on ÷ off = %s", ratio.format(2)), ratio.median() >= 0.8)
+	return s, nil
+}
+
+// overTimeRounds is how many saturation rounds overTime runs on one topology.
+const overTimeRounds = 10
+
+// overTime saturates one untraced embedded topology for overTimeRounds
+// consecutive rounds and reads the process's live heap after each (after a
+// forced collection): a system whose state grows with the orders it has
+// seen slows down and fills its heap round after round.
+func (b *bench) overTime(ctx context.Context) (*Section, error) {
+	s := &Section{
+		Title: "4b. Full chain over time",
+		Intro: fmt.Sprintf("%d consecutive saturation rounds (%d closed-loop clients, %v each) on one untraced embedded topology, as in section 4 but never restarted; "+
+			"the heap is this process's live heap after a forced collection at the end of each round (every service, NATS and Toxiproxy share it). "+
+			"One run: the rounds are the repetitions.", overTimeRounds, chainClients, chainRound),
+		Header: []string{"round", "orders placed so far", "saturation orders/s", "CPU µs/order", "heap after the round MB"},
+	}
+	sys, err := startChain(ctx, "over time", "overtime", 0)
+	if err != nil {
+		return nil, err
+	}
+	defer sys.stop()
+	var total int64
+	rates, heaps := make([]float64, overTimeRounds), make([]float64, overTimeRounds)
+	for i := range overTimeRounds {
+		l, cpu, err := sys.saturate(ctx, i)
+		if err != nil {
+			return nil, fmt.Errorf("round %d: %w", i+1, err)
+		}
+		total += l.calls
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		rates[i], heaps[i] = l.perSecond(), float64(m.HeapAlloc)/(1<<20)
+		s.row(fmt.Sprint(i+1), fmt.Sprint(total), fmt.Sprintf("%.0f", rates[i]), fmt.Sprintf("%.0f", us(cpu)/float64(l.calls)), fmt.Sprintf("%.1f", heaps[i]))
+		b.logf("chain over time round %d/%d: %.0f orders/s, heap %.1f MB", i+1, overTimeRounds, rates[i], heaps[i])
+	}
+	last := overTimeRounds - 1
+	s.target(fmt.Sprintf("%d rounds on one topology: the last ≥ 0.95 × the first", overTimeRounds),
+		fmt.Sprintf("%.0f → %.0f orders/s (× %.2f)", rates[0], rates[last], rates[last]/rates[0]), rates[last] >= 0.95*rates[0])
+	s.target(fmt.Sprintf("heap after round %d within 1.5 × round 2's", overTimeRounds),
+		fmt.Sprintf("%.1f MB vs %.1f MB (× %.2f)", heaps[last], heaps[1], heaps[last]/heaps[1]), heaps[last] <= 1.5*heaps[1])
 	return s, nil
 }
 

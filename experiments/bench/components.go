@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// Components of the full chain that a CPU profile's samples are charged to.
+const (
+	compTracing      = "tracing (OpenTelemetry SDK, otelgrpc, capture)"
+	compProxies      = "proxies (Toxiproxy)"
+	compOrder        = "order service"
+	compUser         = "user service"
+	compPayment      = "payment service"
+	compConsumers    = "consumers (notification, ledger)"
+	compNATSServer   = "NATS server (JetStream)"
+	compNATSClient   = "NATS client library"
+	compLoad         = "load generator (bench clients)"
+	compGC           = "garbage collector (background)"
+	compTransport    = "gRPC transport and runtime, not attributed"
+	componentsPrefix = "github.com/fallacies/fallacies/"
+)
+
+// componentOrder is the order the breakdown lists components in.
+var componentOrder = []string{compTracing, compProxies, compOrder, compUser, compPayment, compConsumers, compNATSServer, compNATSClient, compLoad, compGC, compTransport}
+
+// componentRules map a function name prefix to its component. A sample is
+// charged to the component of the frame nearest its leaf that matches a
+// rule; shared service plumbing (serve, resilience, events, store) matches
+// none, so its time goes to the service that called it.
+var componentRules = []struct{ prefix, component string }{
+	{"go.opentelemetry.io/", compTracing},
+	{componentsPrefix + "tracing.", compTracing},
+	{"github.com/Shopify/toxiproxy/", compProxies},
+	{componentsPrefix + "services/order.", compOrder},
+	{componentsPrefix + "services/user.", compUser},
+	{componentsPrefix + "services/payment.", compPayment},
+	{componentsPrefix + "services/consumer.", compConsumers},
+	{componentsPrefix + "services/notification.", compConsumers},
+	{componentsPrefix + "services/ledger.", compConsumers},
+	{"github.com/nats-io/nats-server/", compNATSServer},
+	{"github.com/nats-io/nats.go", compNATSClient},
+	{componentsPrefix + "experiments/bench.", compLoad},
+	{componentsPrefix + "experiments/load.", compLoad},
+	{"runtime.gcBgMarkWorker", compGC},
+}
+
+// componentOf returns the component a stack (leaf first) is charged to.
+func componentOf(funcs []string) string {
+	for _, f := range funcs {
+		for _, r := range componentRules {
+			if strings.HasPrefix(f, r.prefix) {
+				return r.component
+			}
+		}
+	}
+	return compTransport
+}
+
+// cpuProfile records this process's CPU profile until stop is called.
+type cpuProfile struct{ buf bytes.Buffer }
+
+// startCPUProfile starts profiling; it fails when a profile is already
+// being recorded (go test -cpuprofile, say).
+func startCPUProfile() (*cpuProfile, error) {
+	p := &cpuProfile{}
+	if err := pprof.StartCPUProfile(&p.buf); err != nil {
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return p, nil
+}
+
+// stop ends the profile and returns each component's share of the CPU time
+// sampled (shares sum to 1).
+func (p *cpuProfile) stop() (map[string]float64, error) {
+	pprof.StopCPUProfile()
+	prof, err := profile.Parse(&p.buf)
+	if err != nil {
+		return nil, fmt.Errorf("read CPU profile: %w", err)
+	}
+	return componentShares(prof)
+}
+
+// componentShares charges every sample of a CPU profile to a component.
+func componentShares(prof *profile.Profile) (map[string]float64, error) {
+	idx := slices.IndexFunc(prof.SampleType, func(t *profile.ValueType) bool { return t.Type == "cpu" })
+	if idx < 0 {
+		return nil, fmt.Errorf("read CPU profile: no cpu samples")
+	}
+	byComp := map[string]float64{}
+	var total float64
+	var funcs []string
+	for _, s := range prof.Sample {
+		funcs = funcs[:0]
+		for _, loc := range s.Location {
+			for _, line := range loc.Line { // innermost (inlined) first
+				if line.Function != nil {
+					funcs = append(funcs, line.Function.Name)
+				}
+			}
+		}
+		v := float64(s.Value[idx])
+		byComp[componentOf(funcs)] += v
+		total += v
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("read CPU profile: no samples in %v", time.Duration(prof.DurationNanos))
+	}
+	for k := range byComp {
+		byComp[k] /= total
+	}
+	return byComp, nil
+}
