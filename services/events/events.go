@@ -26,6 +26,11 @@ const (
 	// SentBucket is the key-value bucket where notification records the
 	// orders it sent a notification for, keyed by order id.
 	SentBucket = "NOTIFICATIONS_SENT"
+	// SentTTL is how long the bucket keeps a key: far longer than order
+	// waits for one (order.wait_for_notification, at most a minute), and
+	// bounded, so that a system left running does not keep a key for
+	// every order it ever placed.
+	SentTTL = 10 * time.Minute
 	// HeaderPublishedAt carries the publish time (Unix nanoseconds) so
 	// that consumers can measure their lag.
 	HeaderPublishedAt = "Fallacies-Published-At"
@@ -88,7 +93,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream
 func EnsureSentBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, SentBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: SentBucket, Storage: jetstream.FileStorage})
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: SentBucket, Storage: jetstream.FileStorage, TTL: SentTTL})
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			kv, err = js.KeyValue(ctx, SentBucket)
 		}
