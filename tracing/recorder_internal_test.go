@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -60,12 +61,12 @@ func TestRecorderMatchesSDK(t *testing.T) {
 	for i := range got {
 		g, w := normalise(got[i]), normalise(want[i])
 		if g.Name != w.Name || g.Kind != w.Kind || g.Service != w.Service || g.Error != w.Error || g.StatusMsg != w.StatusMsg ||
-			g.TraceID != w.TraceID || !equalMaps(g.Attrs, w.Attrs) || len(g.Events) != len(w.Events) || len(g.Links) != len(w.Links) {
+			g.TraceID != w.TraceID || !maps.Equal(g.Attrs, w.Attrs) || len(g.Events) != len(w.Events) || len(g.Links) != len(w.Links) {
 			t.Errorf("span %d:\nrecorder %+v\nSDK      %+v", i, g, w)
 			continue
 		}
 		for j := range g.Events {
-			if g.Events[j].Name != w.Events[j].Name || !equalMaps(g.Events[j].Attrs, w.Events[j].Attrs) {
+			if g.Events[j].Name != w.Events[j].Name || !maps.Equal(g.Events[j].Attrs, w.Events[j].Attrs) {
 				t.Errorf("span %d event %d: recorder %+v, SDK %+v", i, j, g.Events[j], w.Events[j])
 			}
 		}
@@ -90,18 +91,6 @@ func normalise(s Span) Span {
 		s.Events[i].Time = time.Time{}
 	}
 	return s
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestRecorderSamplesLikeSDK checks that a recorder picks the same traces
