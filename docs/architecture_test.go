@@ -106,8 +106,12 @@ func TestArchitectureRules(t *testing.T) {
 				t.Errorf("%s imports %s: a link layer imports nothing of the module", p, imp)
 			case (p == "tracing" || p == "experiments/report") && in:
 				t.Errorf("%s imports %s: it imports nothing of the module", p, imp)
-			case p == "experiments/check" && slices.Contains([]string{"os", "io", "io/fs", "net", "net/http"}, imp):
-				t.Errorf("experiments/check imports %s: it does no I/O", imp)
+			case (p == "experiments/check" || p == "experiments/metrics") && slices.Contains([]string{"os", "io", "io/fs", "net", "net/http"}, imp):
+				t.Errorf("%s imports %s: it does no I/O", p, imp)
+			case p == "experiments/check" && in:
+				t.Errorf("experiments/check imports %s: the expression language imports nothing of the module", imp)
+			case p == "experiments/metrics" && in && !slices.Contains([]string{"experiments/check", "faults", "tracing"}, imp):
+				t.Errorf("experiments/metrics imports %s: the metric families import only experiments/check, faults and tracing (the loader imports them)", imp)
 			case has(p, "topology") && has(imp, "experiments"):
 				t.Errorf("topology imports %s: it never imports experiments/...", imp)
 			case (imp == "experiments/runner" || imp == "experiments/bench") && p != "cmd/fallacies":

@@ -80,13 +80,13 @@ const (
 
 // ParseExpr parses a hypothesis expression and checks its metrics and
 // literals against the vocabulary. The error, if any, is an *ExprError.
-func ParseExpr(s string) (Expr, error) {
+func ParseExpr(s string, vocab Vocabulary) (Expr, error) {
 	if len(s) > MaxExprLen {
 		return nil, &ExprError{Col: utf8.RuneCountInString(s[:MaxExprLen]) + 1,
 			Msg:  fmt.Sprintf("the expression is %d bytes long, more than the limit of %d", len(s), MaxExprLen),
 			Hint: "split it into several hypotheses"}
 	}
-	p := &exprParser{src: s}
+	p := &exprParser{src: s, vocab: vocab}
 	if err := p.lex(); err != nil {
 		return nil, err
 	}
@@ -138,6 +138,7 @@ func (t exprToken) is(word string) bool { return t.kind == exprTokName && t.text
 
 type exprParser struct {
 	src   string
+	vocab Vocabulary
 	toks  []exprToken
 	pos   int
 	depth int // parentheses and nots open around the current token
@@ -338,9 +339,9 @@ func (p *exprParser) parseMetric() (*exprMetric, error) {
 	}
 	m := &exprMetric{written: t.text, col: p.col(t.off)}
 	m.phase, m.name = SplitPhase(t.text)
-	info, ok := LookupMetric(m.name)
+	info, ok := p.vocab.Lookup(m.name)
 	if !ok {
-		return nil, p.errAt(t, fmt.Sprintf("unknown metric %s", m.name), exprUnknownHint(m.name))
+		return nil, p.errAt(t, fmt.Sprintf("unknown metric %s", m.name), p.unknownHint(m.name))
 	}
 	m.info = info
 	if p.peek().kind == exprTokLParen {
@@ -363,6 +364,19 @@ func (p *exprParser) parseMetric() (*exprMetric, error) {
 		return nil, p.errAt(t, fmt.Sprintf("%s needs an argument", m.name), fmt.Sprintf("write e.g. %s(order.PlaceOrder)", m.name))
 	}
 	return m, nil
+}
+
+// unknownHint is the hint for an unknown metric: close names, else the
+// metrics of its family, else where the list is.
+func (p *exprParser) unknownHint(name string) string {
+	similar, family := p.vocab.Near(name)
+	if len(similar) > 0 {
+		return "did you mean " + exprOrList(similar) + "?"
+	}
+	if len(family) > 0 {
+		return "known: " + strings.Join(family, ", ")
+	}
+	return "the metrics are listed in docs/experiments.md"
 }
 
 func exprOrList(xs []string) string {

@@ -1,9 +1,10 @@
-package check
+package check_test
 
 import (
 	"errors"
+	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -49,9 +50,9 @@ func TestParseExprGood(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			e, err := ParseExpr(tt.in)
+			e, err := check.ParseExpr(tt.in, metrics.Vocabulary)
 			if err != nil {
-				t.Fatalf("ParseExpr: %v", err)
+				t.Fatalf("check.ParseExpr: %v", err)
 			}
 			want := tt.str
 			if want == "" {
@@ -64,7 +65,7 @@ func TestParseExprGood(t *testing.T) {
 				t.Errorf("Metrics() = %q, want %q", got, tt.metrics)
 			}
 			// The canonical form parses to itself.
-			e2, err := ParseExpr(e.String())
+			e2, err := check.ParseExpr(e.String(), metrics.Vocabulary)
 			if err != nil {
 				t.Fatalf("reparse %q: %v", e.String(), err)
 			}
@@ -138,13 +139,13 @@ func TestParseExprBad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			e, err := ParseExpr(tt.in)
+			e, err := check.ParseExpr(tt.in, metrics.Vocabulary)
 			if err == nil {
-				t.Fatalf("ParseExpr(%q) = %v, want an error", tt.in, e)
+				t.Fatalf("check.ParseExpr(%q, metrics.Vocabulary) = %v, want an error", tt.in, e)
 			}
-			var ee *ExprError
+			var ee *check.ExprError
 			if !errors.As(err, &ee) {
-				t.Fatalf("error %T %v is not an *ExprError", err, err)
+				t.Fatalf("error %T %v is not an *check.ExprError", err, err)
 			}
 			if ee.Col != tt.col || ee.Msg != tt.msg || ee.Hint != tt.hint {
 				t.Errorf("got col %d msg %q hint %q\nwant col %d msg %q hint %q", ee.Col, ee.Msg, ee.Hint, tt.col, tt.msg, tt.hint)
@@ -153,9 +154,9 @@ func TestParseExprBad(t *testing.T) {
 	}
 }
 
-type mapEnv map[string]Value
+type mapEnv map[string]check.Value
 
-func (m mapEnv) Lookup(metric, arg string) (Value, bool) {
+func (m mapEnv) Lookup(metric, arg string) (check.Value, bool) {
 	if arg != "" {
 		metric += "(" + arg + ")"
 	}
@@ -165,19 +166,19 @@ func (m mapEnv) Lookup(metric, arg string) (Value, bool) {
 
 func TestEval(t *testing.T) {
 	env := mapEnv{
-		"order.latency.p99":                     DurationValue(312400 * time.Microsecond),
-		"order.latency.p50":                     DurationValue(300 * time.Millisecond),
-		"before.order.latency.p99":              DurationValue(100 * time.Millisecond),
-		"order.success_rate":                    NumberValue(0.992),
-		"events.lost":                           NumberValue(0),
-		"order.throughput":                      NumberValue(48.46),
-		"trace.async_isolated":                  BoolValue(true),
-		"trace.error_origin":                    StringValue("payment"),
-		"trace.critical_path(order.PlaceOrder)": SetValue("order.PlaceOrder", "user.GetUser"),
-		"order.errors":                          StringValue("wrong kind"),
-		"notification.lag.p99":                  DurationValue(800 * time.Nanosecond),
-		"retry.user.amplification":              NumberValue(1.23456),
-		"get_order.latency.p99":                 NumberValue(math.NaN()),
+		"order.latency.p99":                     check.DurationValue(312400 * time.Microsecond),
+		"order.latency.p50":                     check.DurationValue(300 * time.Millisecond),
+		"before.order.latency.p99":              check.DurationValue(100 * time.Millisecond),
+		"order.success_rate":                    check.NumberValue(0.992),
+		"events.lost":                           check.NumberValue(0),
+		"order.throughput":                      check.NumberValue(48.46),
+		"trace.async_isolated":                  check.BoolValue(true),
+		"trace.error_origin":                    check.StringValue("payment"),
+		"trace.critical_path(order.PlaceOrder)": check.SetValue("order.PlaceOrder", "user.GetUser"),
+		"order.errors":                          check.StringValue("wrong kind"),
+		"notification.lag.p99":                  check.DurationValue(800 * time.Nanosecond),
+		"retry.user.amplification":              check.NumberValue(1.23456),
+		"get_order.latency.p99":                 check.NumberValue(math.NaN()),
 	}
 	tests := []struct {
 		expr     string
@@ -218,84 +219,19 @@ func TestEval(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
-			e, err := ParseExpr(tt.expr)
+			e, err := check.ParseExpr(tt.expr, metrics.Vocabulary)
 			if err != nil {
-				t.Fatalf("ParseExpr: %v", err)
+				t.Fatalf("check.ParseExpr: %v", err)
 			}
-			ok, observed, err := Eval(e, env)
+			ok, observed, err := check.Eval(e, env)
 			gotErr := ""
 			if err != nil {
 				gotErr = err.Error()
 			}
 			if ok != tt.ok || observed != tt.observed || gotErr != tt.err {
-				t.Errorf("Eval = %v, %q, %q; want %v, %q, %q", ok, observed, gotErr, tt.ok, tt.observed, tt.err)
+				t.Errorf("check.Eval = %v, %q, %q; want %v, %q, %q", ok, observed, gotErr, tt.ok, tt.observed, tt.err)
 			}
 		})
-	}
-}
-
-func TestLookupMetric(t *testing.T) {
-	for _, tt := range []struct {
-		name    string
-		pattern string
-		typ     MetricType
-	}{
-		{"breaker.user.opened", "breaker.<link>.opened", TypeCount},
-		{"breaker.payment.recovery_time", "breaker.<link>.recovery_time", TypeDuration},
-		{"get_order.errors.UNAVAILABLE", "<op>.errors.<CODE>", TypeCount},
-		{"ledger.lag.p50", "<consumer>.lag.p50", TypeDuration},
-		{"sniffer.nats-ledger.plaintext", "sniffer.<proxy>.plaintext", TypeBool},
-		{"trace.critical_path", "trace.critical_path", TypeSet},
-		{"events.lost", "events.lost", TypeCount},
-	} {
-		m, ok := LookupMetric(tt.name)
-		if !ok || m.Name != tt.pattern || m.Type != tt.typ {
-			t.Errorf("LookupMetric(%q) = %+v, %v; want %s %s", tt.name, m, ok, tt.pattern, tt.typ)
-		}
-	}
-	for _, name := range []string{"breaker.order.opened", "order.errors.DeadlineExceeded", "sniffer.nats.plaintext", "order", "", "order.latency.p99.x"} {
-		if m, ok := LookupMetric(name); ok {
-			t.Errorf("LookupMetric(%q) = %+v, want not found", name, m)
-		}
-	}
-	// Every concrete expansion is found, and every vocabulary entry parses.
-	for _, n := range exprConcreteNames() {
-		if _, ok := LookupMetric(n); !ok {
-			t.Errorf("expansion %q not found", n)
-		}
-	}
-}
-
-func TestVocabularyDocumented(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/experiments.md")
-	if err != nil {
-		t.Fatalf("read format reference: %v", err)
-	}
-	seen := map[string]bool{}
-	for _, m := range Vocabulary() {
-		name := m.Name
-		if m.Arg != "" {
-			name += "(" + m.Arg + ")"
-		}
-		if seen[name] {
-			t.Errorf("vocabulary lists %s twice", name)
-		}
-		seen[name] = true
-		if m.Doc == "" {
-			t.Errorf("%s has no doc", name)
-		}
-		if !strings.Contains(string(doc), "`"+name+"`") {
-			t.Errorf("docs/experiments.md does not document `%s`", name)
-		}
-		// Its table row says whether it is a phase's or the whole run's.
-		window := "phase"
-		if m.WholeRun {
-			window = "whole run"
-		}
-		row := "| `" + name + "` | " + string(m.Type) + " | " + window + " | "
-		if !strings.Contains(string(doc), row) {
-			t.Errorf("docs/experiments.md has no row starting %q", row)
-		}
 	}
 }
 
@@ -315,11 +251,11 @@ func FuzzParseExpr(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		e, err := ParseExpr(s)
+		e, err := check.ParseExpr(s, metrics.Vocabulary)
 		if err != nil {
-			var ee *ExprError
+			var ee *check.ExprError
 			if !errors.As(err, &ee) {
-				t.Fatalf("error %T is not an *ExprError", err)
+				t.Fatalf("error %T is not an *check.ExprError", err)
 			}
 			if ee.Col < 1 || ee.Col > len([]rune(s))+1 || ee.Msg == "" {
 				t.Fatalf("col %d out of range for %q, or no message: %v", ee.Col, s, ee)
@@ -327,21 +263,21 @@ func FuzzParseExpr(f *testing.F) {
 			return
 		}
 		// What parses is within the documented bounds.
-		if len(s) > MaxExprLen {
-			t.Fatalf("accepted %d bytes, more than %d", len(s), MaxExprLen)
+		if len(s) > check.MaxExprLen {
+			t.Fatalf("accepted %d bytes, more than %d", len(s), check.MaxExprLen)
 		}
 		if len(e.Metrics()) == 0 {
 			t.Fatalf("%q reads no metric", s)
 		}
 		// A parsed expression prints to a canonical form that parses to itself.
-		e2, err := ParseExpr(e.String())
+		e2, err := check.ParseExpr(e.String(), metrics.Vocabulary)
 		if err != nil {
 			t.Fatalf("reparse %q (from %q): %v", e.String(), s, err)
 		}
 		if e2.String() != e.String() {
 			t.Fatalf("reparse %q != %q", e2.String(), e.String())
 		}
-		_, _, _ = Eval(e, mapEnv{})
+		_, _, _ = check.Eval(e, mapEnv{})
 	})
 }
 
@@ -359,23 +295,23 @@ func TestParseExprBounds(t *testing.T) {
 		wantCol int // 0: valid
 		wantMsg string
 	}{
-		{"parens at the bound", nest(MaxExprDepth, "("), 0, ""},
-		{"parens past the bound", nest(MaxExprDepth+1, "("), MaxExprDepth + 1, "nested more than 32 deep"},
-		{"a million parens", nest(1000, "("), MaxExprDepth + 1, "nested more than 32 deep"},
-		{"nots past the bound", nest(MaxExprDepth+1, "not "), 4*MaxExprDepth + 1, "nested more than 32 deep"},
+		{"parens at the bound", nest(check.MaxExprDepth, "("), 0, ""},
+		{"parens past the bound", nest(check.MaxExprDepth+1, "("), check.MaxExprDepth + 1, "nested more than 32 deep"},
+		{"a million parens", nest(1000, "("), check.MaxExprDepth + 1, "nested more than 32 deep"},
+		{"nots past the bound", nest(check.MaxExprDepth+1, "not "), 4*check.MaxExprDepth + 1, "nested more than 32 deep"},
 		{"mixed", nest(20, "not ("), 5*16 + 1, "nested more than 32 deep"},
-		{"too long", strings.Repeat(atom+" and ", 300) + atom, MaxExprLen + 1, "more than the limit of 4096"},
+		{"too long", strings.Repeat(atom+" and ", 300) + atom, check.MaxExprLen + 1, "more than the limit of 4096"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseExpr(tt.src)
+			_, err := check.ParseExpr(tt.src, metrics.Vocabulary)
 			if tt.wantCol == 0 {
 				if err != nil {
 					t.Fatalf("err = %v", err)
 				}
 				return
 			}
-			var ee *ExprError
+			var ee *check.ExprError
 			if !errors.As(err, &ee) || ee.Col != tt.wantCol || !strings.Contains(ee.Msg, tt.wantMsg) {
 				t.Fatalf("err = %v, want col %d: %s", err, tt.wantCol, tt.wantMsg)
 			}

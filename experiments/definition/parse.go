@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
 )
@@ -1541,7 +1542,7 @@ func (p *parser) hypotheses(n *yaml.Node, e *Experiment, scheduleOK bool) {
 				// the line after the header of a block scalar.
 				h.Check = s
 				h.Line, h.Col = p.src.valuePos(en.val, 0)
-				x, err := check.ParseExpr(s)
+				x, err := check.ParseExpr(s, metrics.Vocabulary)
 				if err == nil && h.When != "" {
 					err = check.CheckWhen(x, string(h.When))
 				}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
 )
@@ -335,7 +335,7 @@ func schemaToxicity() obj {
 
 func schemaHypothesis() obj {
 	var examples []string
-	for _, m := range check.Vocabulary() {
+	for _, m := range metrics.All() {
 		if !m.Pattern && m.Arg == "" {
 			examples = append(examples, m.Name)
 		}

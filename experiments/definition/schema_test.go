@@ -12,7 +12,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
-	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
 )
@@ -184,7 +184,7 @@ func TestDocsCoverFormat(t *testing.T) {
 			want = append(want, a.Name)
 		}
 	}
-	for _, m := range check.Vocabulary() {
+	for _, m := range metrics.All() {
 		want = append(want, m.Name)
 	}
 	for _, w := range want {

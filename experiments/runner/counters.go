@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
-	"github.com/fallacies/fallacies/experiments/check"
-	"github.com/fallacies/fallacies/experiments/definition"
+	"github.com/fallacies/fallacies/experiments/metrics"
 	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
@@ -32,19 +32,12 @@ import (
 // which the service counted it; the after phase runs to the end of the
 // drain (a consumer applies its backlog then).
 
-// counters is one reading of the services' cumulative counters.
-type counters struct {
-	links           map[string]*orderv1.LinkStats
-	consumers       map[string]*consumerv1.GetStatsResponse
-	paymentAttempts int64
-}
-
 // readCounters reads every counter the phase metrics need, from every
 // service at once: at a boundary, the fault waits for it.
-func (c *clients) readCounters(ctx context.Context) (*counters, error) {
+func (c *clients) readCounters(ctx context.Context) (*metrics.Counters, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	out := &counters{links: map[string]*orderv1.LinkStats{}, consumers: map[string]*consumerv1.GetStatsResponse{}}
+	out := &metrics.Counters{Links: map[string]metrics.LinkCounters{}, Consumers: map[string]metrics.ConsumerCounters{}}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -67,7 +60,7 @@ func (c *clients) readCounters(ctx context.Context) (*counters, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, l := range st.GetLinks() {
-			out.links[l.GetLink()] = l
+			out.Links[l.GetLink()] = linkCounters(l)
 		}
 		return nil
 	})
@@ -79,7 +72,7 @@ func (c *clients) readCounters(ctx context.Context) (*counters, error) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			out.consumers[name] = st
+			out.Consumers[name] = consumerCounters(st)
 			return nil
 		})
 	}
@@ -92,7 +85,7 @@ func (c *clients) readCounters(ctx context.Context) (*counters, error) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			out.paymentAttempts += resp.GetAttempts()
+			out.PaymentAttempts += resp.GetAttempts()
 			return nil
 		})
 	}
@@ -104,27 +97,49 @@ func (c *clients) readCounters(ctx context.Context) (*counters, error) {
 }
 
 // countersOf is the reading contained in the observation after the drain.
-func countersOf(o *observation) *counters {
-	out := &counters{links: map[string]*orderv1.LinkStats{}, consumers: o.stats, paymentAttempts: o.chargeAttempts}
+func countersOf(o *observation) *metrics.Counters {
+	out := &metrics.Counters{Links: map[string]metrics.LinkCounters{}, Consumers: map[string]metrics.ConsumerCounters{}, PaymentAttempts: o.chargeAttempts}
 	for _, l := range o.order.GetLinks() {
-		out.links[l.GetLink()] = l
+		out.Links[l.GetLink()] = linkCounters(l)
+	}
+	for name, st := range o.stats {
+		out.Consumers[name] = consumerCounters(st)
 	}
 	return out
 }
 
-// phaseCounters holds the readings that delimit the phases, by the phase
-// that begins at each (and "end" for the reading after the drain).
-type phaseCounters struct {
-	mu       sync.Mutex
-	readings map[string]*counters
+// linkCounters are the counters order keeps for one link.
+func linkCounters(l *orderv1.LinkStats) metrics.LinkCounters {
+	return metrics.LinkCounters{
+		Calls: l.GetCalls(), Attempts: l.GetAttempts(), Retries: l.GetRetries(), Fallbacks: l.GetFallbacks(),
+		Deadlines: l.GetDeadlines(), BreakerOpened: l.GetBreakerOpened(), BreakerRejected: l.GetBreakerRejected(),
+		BulkheadRejected: l.GetBulkheadRejected(), HedgesSent: l.GetHedgesSent(), HedgesWon: l.GetHedgesWon(),
+	}
 }
 
-func newPhaseCounters() *phaseCounters { return &phaseCounters{readings: map[string]*counters{}} }
+// consumerCounters are the counters of one consumer.
+func consumerCounters(st *consumerv1.GetStatsResponse) metrics.ConsumerCounters {
+	return metrics.ConsumerCounters{
+		Applied: st.GetApplied(), DuplicatesApplied: st.GetDuplicatesApplied(),
+		DuplicatesRecognised: st.GetDuplicatesRecognised(), Redeliveries: st.GetRedeliveries(),
+	}
+}
+
+// phaseCounters holds the readings that delimit the phases, by the phase
+// that begins at each (and metrics.End for the reading after the drain).
+type phaseCounters struct {
+	mu       sync.Mutex
+	readings map[string]*metrics.Counters
+}
+
+func newPhaseCounters() *phaseCounters {
+	return &phaseCounters{readings: map[string]*metrics.Counters{}}
+}
 
 // mark records a reading taken as phase begins ("before", "during",
-// "after") or at the end ("end"); a failed reading leaves the phases next
-// to it without counter metrics.
-func (pc *phaseCounters) mark(phase string, c *counters, err error) {
+// "after") or at the end (metrics.End); a failed reading leaves the phases
+// next to it without counter metrics.
+func (pc *phaseCounters) mark(phase string, c *metrics.Counters, err error) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if err == nil {
@@ -132,69 +147,17 @@ func (pc *phaseCounters) mark(phase string, c *counters, err error) {
 	}
 }
 
-// window returns the readings at the start and at the end of a phase, or
-// nils when one of them is missing. A phase ends where the next phase
-// that has a reading begins, else at the end.
-func (pc *phaseCounters) window(phase string) (from, to *counters) {
+// window returns the readings at the start and at the end of a phase
+// (metrics.Window).
+func (pc *phaseCounters) window(phase string) (from, to *metrics.Counters) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	order := []string{string(definition.Before), string(definition.During), string(definition.After), "end"}
-	if phase == string(definition.Always) {
-		return pc.readings[string(definition.Before)], pc.readings["end"]
-	}
-	for i, p := range order[:3] {
-		if p != phase {
-			continue
-		}
-		from = pc.readings[p]
-		for _, q := range order[i+1:] {
-			if r, ok := pc.readings[q]; ok {
-				return from, r
-			}
-		}
-	}
-	return from, nil
+	return metrics.Window(pc.readings, phase)
 }
 
-// delta is how much a counter grew between two readings. A counter that
-// shrank belongs to a service that restarted in between: it counted from
-// zero since.
-func delta(from, to int64) int64 {
-	if to < from {
-		return to
-	}
-	return to - from
-}
-
-// addCounters sets the counter metrics of every phase.
-func (m *metrics) addCounters(pc *phaseCounters) {
-	if pc == nil {
-		return
-	}
-	num := func(n int64) check.Value { return check.NumberValue(float64(n)) }
-	for _, p := range phases {
-		from, to := pc.window(p)
-		if from == nil || to == nil {
-			continue
-		}
-		set := func(name string, v check.Value) { m.values[p][name] = v }
-		for link, l := range to.links {
-			f := from.links[link] // nil reads as zeros
-			set("breaker."+link+".rejected", num(delta(f.GetBreakerRejected(), l.GetBreakerRejected())))
-			set("bulkhead."+link+".rejected", num(delta(f.GetBulkheadRejected(), l.GetBulkheadRejected())))
-			set("retries."+link, num(delta(f.GetRetries(), l.GetRetries())))
-			set("fallback."+link, num(delta(f.GetFallbacks(), l.GetFallbacks())))
-			if calls := delta(f.GetCalls(), l.GetCalls()); calls > 0 {
-				set("retry."+link+".amplification", check.NumberValue(float64(delta(f.GetAttempts(), l.GetAttempts()))/float64(calls)))
-			}
-		}
-		for name, st := range to.consumers {
-			f := from.consumers[name]
-			set(name+".applied", num(delta(f.GetApplied(), st.GetApplied())))
-			set(name+".duplicates_applied", num(delta(f.GetDuplicatesApplied(), st.GetDuplicatesApplied())))
-			set(name+".duplicates_recognised", num(delta(f.GetDuplicatesRecognised(), st.GetDuplicatesRecognised())))
-			set(name+".redeliveries", num(delta(f.GetRedeliveries(), st.GetRedeliveries())))
-		}
-		set("payment.attempts", num(delta(from.paymentAttempts, to.paymentAttempts)))
-	}
+// all returns a copy of every reading, for the metric families.
+func (pc *phaseCounters) all() map[string]*metrics.Counters {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return maps.Clone(pc.readings)
 }

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +25,10 @@ func TestTraceMetricsNeedTraces(t *testing.T) {
 		"during": {{ID: "t1", Root: root, Spans: []tracing.Span{root}}},
 		"always": {{ID: "t1", Root: root, Spans: []tracing.Span{root}}},
 	}}
-	m := computeMetrics(measured{exp: exp, start: start, load: &load.Result{Start: start}, traces: ts})
+	m := metrics.Compute(measured{exp: exp, start: start, load: &load.Result{Start: start}, traces: ts}.run())
 
 	var n int
-	for _, info := range check.Vocabulary() {
+	for _, info := range metrics.All() {
 		if !info.Traces {
 			continue
 		}
@@ -50,12 +51,12 @@ func TestTraceMetricsNeedTraces(t *testing.T) {
 			tests = []string{name + " >= 0", name + " < 0", name + " == 0"}
 		}
 		for _, src := range tests {
-			e, err := check.ParseExpr(src)
+			e, err := check.ParseExpr(src, metrics.Vocabulary)
 			if err != nil {
 				t.Fatalf("%s: %v", src, err)
 			}
 			for _, phase := range []string{"before", "after"} {
-				ok, observed, err := check.Eval(e, env{m: m, phase: phase})
+				ok, observed, err := check.Eval(e, m.Env(phase))
 				if ok || err == nil || !strings.Contains(err.Error(), "no value") {
 					t.Errorf("%s in %s, without traces: ok %v, observed %q, err %v; want no value", src, phase, ok, observed, err)
 				}
@@ -63,7 +64,7 @@ func TestTraceMetricsNeedTraces(t *testing.T) {
 		}
 		bare, _, _ := strings.Cut(name, "(")
 		for _, phase := range []string{"before", "after"} {
-			if v, ok := m.scalars()[phase+"."+bare]; ok {
+			if v, ok := m.Scalars()[phase+"."+bare]; ok {
 				t.Errorf("report.json has %s.%s = %v without traces", phase, bare, v)
 			}
 		}
@@ -73,11 +74,11 @@ func TestTraceMetricsNeedTraces(t *testing.T) {
 	}
 	// With a trace, the trace family reads.
 	for _, src := range []string{"trace.count == 1", "trace.async_isolated", "trace.critical_path(order.PlaceOrder) contains order.PlaceOrder"} {
-		e, err := check.ParseExpr(src)
+		e, err := check.ParseExpr(src, metrics.Vocabulary)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok, observed, err := check.Eval(e, env{m: m, phase: "during"}); !ok || err != nil {
+		if ok, observed, err := check.Eval(e, m.Env("during")); !ok || err != nil {
 			t.Errorf("%s during, with a trace: observed %q, err %v", src, observed, err)
 		}
 	}

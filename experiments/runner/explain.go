@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/definition"
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/experiments/report"
 )
 
@@ -23,19 +24,19 @@ import (
 // the services' counters, by kind and place.
 type mechanismCounter struct {
 	kind string
-	read func(c *counters, where string) int64
+	read func(c *metrics.Counters, where string) int64
 }
 
 var mechanismCounters = []mechanismCounter{
-	{report.MechanismFallback, func(c *counters, w string) int64 { return c.links[w].GetFallbacks() }},
-	{report.MechanismRetry, func(c *counters, w string) int64 { return c.links[w].GetRetries() }},
-	{report.MechanismDeadline, func(c *counters, w string) int64 { return c.links[w].GetDeadlines() }},
-	{report.MechanismBreakerOpen, func(c *counters, w string) int64 { return c.links[w].GetBreakerOpened() }},
-	{report.MechanismBreakerRejected, func(c *counters, w string) int64 { return c.links[w].GetBreakerRejected() }},
-	{report.MechanismBulkheadRejected, func(c *counters, w string) int64 { return c.links[w].GetBulkheadRejected() }},
-	{report.MechanismHedge, func(c *counters, w string) int64 { return c.links[w].GetHedgesSent() }},
-	{report.MechanismHedgeWon, func(c *counters, w string) int64 { return c.links[w].GetHedgesWon() }},
-	{report.MechanismDuplicateSkipped, func(c *counters, w string) int64 { return c.consumers[w].GetDuplicatesRecognised() }},
+	{report.MechanismFallback, func(c *metrics.Counters, w string) int64 { return c.Links[w].Fallbacks }},
+	{report.MechanismRetry, func(c *metrics.Counters, w string) int64 { return c.Links[w].Retries }},
+	{report.MechanismDeadline, func(c *metrics.Counters, w string) int64 { return c.Links[w].Deadlines }},
+	{report.MechanismBreakerOpen, func(c *metrics.Counters, w string) int64 { return c.Links[w].BreakerOpened }},
+	{report.MechanismBreakerRejected, func(c *metrics.Counters, w string) int64 { return c.Links[w].BreakerRejected }},
+	{report.MechanismBulkheadRejected, func(c *metrics.Counters, w string) int64 { return c.Links[w].BulkheadRejected }},
+	{report.MechanismHedge, func(c *metrics.Counters, w string) int64 { return c.Links[w].HedgesSent }},
+	{report.MechanismHedgeWon, func(c *metrics.Counters, w string) int64 { return c.Links[w].HedgesWon }},
+	{report.MechanismDuplicateSkipped, func(c *metrics.Counters, w string) int64 { return c.Consumers[w].DuplicatesRecognised }},
 }
 
 // mechanisms lists the resilience mechanisms that acted during the run,
@@ -51,12 +52,12 @@ func mechanisms(pc *phaseCounters) []report.Mechanism {
 	}
 	var out []report.Mechanism
 	for _, mc := range mechanismCounters {
-		places := slices.Sorted(mapKeys(to.links))
+		places := slices.Sorted(mapKeys(to.Links))
 		if mc.kind == report.MechanismDuplicateSkipped {
-			places = slices.Sorted(mapKeys(to.consumers))
+			places = slices.Sorted(mapKeys(to.Consumers))
 		}
 		for _, where := range places {
-			n := delta(mc.read(from, where), mc.read(to, where))
+			n := metrics.Delta(mc.read(from, where), mc.read(to, where))
 			if n <= 0 {
 				continue
 			}
@@ -66,7 +67,7 @@ func mechanisms(pc *phaseCounters) []report.Mechanism {
 			}
 			for _, p := range []string{string(definition.Before), string(definition.During), string(definition.After)} {
 				if f, t := pc.window(p); f != nil && t != nil {
-					m.Phases[p] = delta(mc.read(f, where), mc.read(t, where))
+					m.Phases[p] = metrics.Delta(mc.read(f, where), mc.read(t, where))
 				}
 			}
 			out = append(out, m)

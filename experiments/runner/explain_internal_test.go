@@ -2,13 +2,13 @@ package runner
 
 import (
 	"fmt"
+	"github.com/fallacies/fallacies/experiments/metrics"
+	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	"testing"
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
-	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
-	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 )
 
 // TestConsumerSeriesBacklog checks the per-second arithmetic on a consumer
@@ -50,13 +50,13 @@ func TestConsumerSeriesBacklog(t *testing.T) {
 }
 
 func TestMechanismsInReportOrder(t *testing.T) {
-	reading := func(userFallbacks, payRetries, hedges, won, dups int64) *counters {
-		return &counters{
-			links: map[string]*orderv1.LinkStats{
-				"user":    {Link: "user", Fallbacks: userFallbacks, Deadlines: userFallbacks},
-				"payment": {Link: "payment", Retries: payRetries, HedgesSent: hedges, HedgesWon: won},
+	reading := func(userFallbacks, payRetries, hedges, won, dups int64) *metrics.Counters {
+		return &metrics.Counters{
+			Links: map[string]metrics.LinkCounters{
+				"user":    {Fallbacks: userFallbacks, Deadlines: userFallbacks},
+				"payment": {Retries: payRetries, HedgesSent: hedges, HedgesWon: won},
 			},
-			consumers: map[string]*consumerv1.GetStatsResponse{"ledger": {DuplicatesRecognised: dups}, "notification": {}},
+			Consumers: map[string]metrics.ConsumerCounters{"ledger": {DuplicatesRecognised: dups}, "notification": {}},
 		}
 	}
 	// A system up before the run (a --target) had counted 94 fallbacks
@@ -65,7 +65,7 @@ func TestMechanismsInReportOrder(t *testing.T) {
 	pc.mark(string(definition.Before), reading(94, 0, 0, 0, 1), nil)
 	pc.mark(string(definition.During), reading(94, 2, 0, 0, 1), nil)
 	pc.mark(string(definition.After), reading(588, 7, 3, 2, 1), nil)
-	pc.mark("end", reading(588, 7, 3, 2, 5), nil)
+	pc.mark(metrics.End, reading(588, 7, 3, 2, 5), nil)
 	got := mechanisms(pc)
 	want := []report.Mechanism{
 		{Kind: report.MechanismFallback, Where: "order.user", Count: 494, Phases: map[string]int64{"before": 0, "during": 494, "after": 0}},

@@ -1,14 +1,13 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
 	"github.com/fallacies/fallacies/experiments/load"
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/faults"
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
@@ -36,7 +35,7 @@ func (o *observation) toChecker() check.Observed {
 }
 
 // fillVariant copies the measurements into the report's shape.
-func fillVariant(rv *report.Variant, res *load.Result, obs *observation, cons check.Consistency, m *metrics, start time.Time) {
+func fillVariant(rv *report.Variant, res *load.Result, obs *observation, cons check.Consistency, m *metrics.Values, start time.Time) {
 	rv.Timeseries, rv.Breakers = nil, nil
 	rv.Phases = map[string]report.Phase{}
 	rv.Ops = map[string]map[string]report.Phase{}
@@ -80,11 +79,11 @@ func fillVariant(rv *report.Variant, res *load.Result, obs *observation, cons ch
 	for name, c := range cons.Consumers {
 		rv.Consistency.Consumers[name] = report.ConsumerConsistency{Applied: c.Applied, Lost: c.Lost, Duplicated: c.Duplicated, Unexpected: c.Unexpected}
 	}
-	var orderStats *orderv1.GetStatsResponse
+	var links []*orderv1.LinkStats
 	if obs != nil {
-		orderStats = obs.order
+		links = obs.order.GetLinks()
 	}
-	for _, l := range breakerLinks(orderStats) {
+	for _, l := range links {
 		for _, tr := range l.GetTransitions() {
 			at := time.Unix(0, tr.GetAtUnixNano())
 			rv.Breakers = append(rv.Breakers, report.BreakerTransition{
@@ -93,7 +92,7 @@ func fillVariant(rv *report.Variant, res *load.Result, obs *observation, cons ch
 		}
 	}
 	slices.SortFunc(rv.Breakers, func(a, b report.BreakerTransition) int { return a.At.Compare(b.At) })
-	rv.Metrics = m.scalars()
+	rv.Metrics = m.Scalars()
 }
 
 func phaseReport(st *load.Stats) report.Phase {
@@ -122,14 +121,4 @@ func sniffed(ctx context.Context, inj *toxiproxy.Injector, fs []faults.Fault) ma
 		}
 	}
 	return out
-}
-
-// addSniffed adds the sniffer metrics: bytes seen and whether the card
-// number crossed in clear text.
-func (m *metrics) addSniffed(sn map[string][]byte) {
-	for proxy, b := range sn {
-		plain := bytes.Contains(b, []byte(cardNumber)) || strings.Contains(string(b), strings.ReplaceAll(cardNumber, " ", ""))
-		m.setRun("sniffer."+proxy+".bytes", check.NumberValue(float64(len(b))))
-		m.setRun("sniffer."+proxy+".plaintext", check.BoolValue(plain))
-	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fallacies/fallacies/experiments/check"
 	"github.com/fallacies/fallacies/experiments/definition"
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/tracing"
 )
@@ -60,6 +61,10 @@ func phaseAt(exp *definition.Experiment, off time.Duration) string {
 	}
 	return string(definition.After)
 }
+
+// attrLink is the link attribute order's resilience layer puts on its
+// client spans (resilience.AttrLink), read by name.
+const attrLink = "fallacies.link"
 
 // onLinks is what marks a fault inside an exemplar: the faults as they
 // happened and the proxy each client address leads to.
@@ -281,7 +286,7 @@ func TraceHypotheses(exp *definition.Experiment) []string {
 		}
 		for _, name := range h.Expr.Metrics() {
 			_, bare := check.SplitPhase(name)
-			if info, ok := check.LookupMetric(bare); ok && info.Traces {
+			if info, ok := metrics.Lookup(bare); ok && info.Traces {
 				out = append(out, h.Name)
 				break
 			}

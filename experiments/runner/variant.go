@@ -12,6 +12,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/crash"
 	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/load"
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/container"
@@ -27,9 +28,9 @@ import (
 // while faults without an end are still on.
 var testHookLoadDone func()
 
-// testHookMetrics, when set by a test, receives every metric a variant
-// computed, before the hypotheses are evaluated.
-var testHookMetrics func(variant string, m *metrics)
+// testHookMetrics, when set by a test, receives what a variant measured
+// and every metric computed from it, before the hypotheses are evaluated.
+var testHookMetrics func(variant string, r *metrics.Run, m *metrics.Values)
 
 // crashTest is set only by the crash test of cmd/fallacies, at link time
 // (go build -ldflags "-X …/experiments/runner.crashTest=load"): then,
@@ -364,7 +365,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 
 	// Drain: give the consumers time to catch up, then read what every
 	// service recorded and account for each order.
-	fillVariant(&rv, res, nil, check.Consistency{}, newMetrics(traceSet{}), start)
+	fillVariant(&rv, res, nil, check.Consistency{}, metrics.NewValues(nil), start)
 	if topo != nil {
 		// A process fault may have restarted a service at a new address.
 		cl.close()
@@ -374,7 +375,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	}
 	// The rogue client, when a hypothesis asks about it: before the
 	// ledger is read, so that a charge it made shows there.
-	var cat catalogueMeasured
+	var rogue *bool
 	if wantsRogue(exp) {
 		pep := ep
 		if topo != nil {
@@ -384,7 +385,7 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 		if err != nil {
 			return rv, ts, fmt.Errorf("%w: %v", ErrTestbed, err)
 		}
-		cat.rogue = &ok
+		rogue = &ok
 	}
 	prog.say("%s: draining (up to %v)", prog.prefix, exp.Load.Drain)
 	cl.drain(ctx, ackedIDs(res.History), baseline, start, exp.Load.Drain)
@@ -419,18 +420,14 @@ func (vr *variantRun) run(ctx context.Context) (rv report.Variant, ts traceSet, 
 	}
 	ts = splitTraces(capture.Spans(), exp, start)
 
-	var faultsEnd time.Time
-	for _, f := range rv.Faults {
-		faultsEnd = later(faultsEnd, f.End)
-	}
-	counts.mark("end", countersOf(obs), nil)
-	m := computeMetrics(measured{exp: exp, start: start, faultsEnd: faultsEnd, faults: rv.Faults, load: res, obs: obs, counters: counts, cons: cons, traces: ts})
-	if len(sn) > 0 {
-		m.addSniffed(sn)
-	}
-	m.addCatalogue(measured{exp: exp, start: start, load: res, obs: obs, traces: ts}, rv.Faults, cat)
+	counts.mark(metrics.End, countersOf(obs), nil)
+	run := measured{
+		exp: exp, start: start, faults: rv.Faults, load: res, obs: obs, readings: counts, cons: cons, traces: ts,
+		sniffed: sn, rogue: rogue,
+	}.run()
+	m := metrics.Compute(run)
 	if testHookMetrics != nil {
-		testHookMetrics(v.Name, m)
+		testHookMetrics(v.Name, run, m)
 	}
 	fillVariant(&rv, res, obs, cons, m, start)
 	proxies := []map[string]string{ep.Proxies}
@@ -516,22 +513,21 @@ func notJudged(exp *definition.Experiment, variant string, target bool, reason s
 // run, or nil. A hypothesis that reads metrics only known at the end of
 // the run (consistency, traces) cannot be decided here and does not abort.
 func checkAbort(exp *definition.Experiment, variant string, target bool, phase string, fig *load.Phase, start time.Time) *report.Stop {
-	var m *metrics
+	var m *metrics.Values
 	for _, h := range exp.Hypotheses {
 		if !h.Abort || string(h.When) != phase || (h.Variant != "" && h.Variant != variant && !target) {
 			continue
 		}
 		if m == nil {
-			m = newMetrics(traceSet{})
+			soFar := map[string]metrics.Requests{}
 			for prefix, op := range ops {
-				st := fig.Ops[op]
-				if st == nil {
-					continue
+				if st := fig.Ops[op]; st != nil {
+					soFar[prefix] = requestsOf(st)
 				}
-				m.putLoad(phase, prefix, st)
 			}
+			m = loadMetrics(map[string]map[string]metrics.Requests{phase: soFar})
 		}
-		ok, observed, err := check.Eval(h.Expr, env{m: m, phase: phase})
+		ok, observed, err := check.Eval(h.Expr, m.Env(phase))
 		if err == nil && !ok {
 			now := time.Now()
 			return &report.Stop{
@@ -544,21 +540,11 @@ func checkAbort(exp *definition.Experiment, variant string, target bool, phase s
 }
 
 // abortMetrics are the load metrics of a run stopped early.
-func abortMetrics(res *load.Result) *metrics {
-	m := newMetrics(traceSet{})
+func abortMetrics(res *load.Result) *metrics.Values {
 	if res == nil {
-		return m
+		return metrics.NewValues(nil)
 	}
-	for _, p := range phases {
-		lp := p
-		if p == string(definition.Always) {
-			lp = load.PhaseAll
-		}
-		for prefix, op := range ops {
-			m.putLoad(p, prefix, res.Stats(lp, op))
-		}
-	}
-	return m
+	return loadMetrics(loadRequests(res))
 }
 
 func verdictWord(ok bool) string {
@@ -584,7 +570,7 @@ func earlier(a, b time.Time) time.Time {
 }
 
 // evaluate checks every hypothesis that applies to the variant.
-func evaluate(exp *definition.Experiment, variant string, target bool, m *metrics) []report.Hypothesis {
+func evaluate(exp *definition.Experiment, variant string, target bool, m *metrics.Values) []report.Hypothesis {
 	var out []report.Hypothesis
 	for _, h := range exp.Hypotheses {
 		if h.Variant != "" && h.Variant != variant && !target {
@@ -597,7 +583,7 @@ func evaluate(exp *definition.Experiment, variant string, target bool, m *metric
 		case !phaseHasTime(exp, h.When):
 			rh.Skipped, rh.SkipReason = true, fmt.Sprintf("the %s phase is empty in this experiment", h.When)
 		default:
-			ok, observed, err := check.Eval(h.Expr, env{m: m, phase: string(h.When)})
+			ok, observed, err := check.Eval(h.Expr, m.Env(string(h.When)))
 			rh.Passed, rh.Observed = ok && err == nil, observed
 			if err != nil {
 				rh.Observed = "no value: " + err.Error()

@@ -2,12 +2,12 @@ package runner
 
 import (
 	"fmt"
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/fallacies/fallacies/experiments/check"
 )
 
 // vocabularyRun is a short real experiment that makes every metric of the
@@ -50,26 +50,52 @@ hypotheses:
 // produced is documented, and that an event placed in one phase is
 // counted in that phase only.
 func TestVocabulary(t *testing.T) {
-	m := runVocabulary(t)
+	run, m := runVocabulary(t)
+
+	// Each family computes its own metrics, every one of them, and no
+	// other family's: a metric is defined where it is computed.
+	for _, f := range metrics.Families() {
+		own := map[string]bool{}
+		for _, info := range f.Metrics {
+			own[info.Name] = true
+		}
+		v := metrics.NewValues(run.Traces.Orders)
+		f.Compute(run, v)
+		made := map[string]bool{}
+		for _, p := range metrics.Phases {
+			for _, name := range v.Names(p) {
+				info, _ := metrics.Lookup(name)
+				if !own[info.Name] {
+					t.Errorf("family %q computes %s, which it does not define", f.Name, name)
+				}
+				made[info.Name] = true
+			}
+		}
+		for _, info := range f.Metrics {
+			if !made[info.Name] && info.Arg == "" {
+				t.Errorf("family %q defines %s but did not compute it in this run", f.Name, info.Name)
+			}
+		}
+	}
 
 	// Documented and produced: the same set. Every value the runner put
 	// in any phase names an entry of the vocabulary; every entry has a
 	// value somewhere (trace.critical_path is computed when read).
 	documented := map[string]bool{}
-	for _, info := range check.Vocabulary() {
+	for _, info := range metrics.All() {
 		documented[info.Name] = true
 	}
 	produced := map[string]bool{}
-	for _, p := range phases {
-		for name := range m.values[p] {
-			info, ok := check.LookupMetric(name)
+	for _, p := range metrics.Phases {
+		for _, name := range m.Names(p) {
+			info, ok := metrics.Lookup(name)
 			if !ok {
 				t.Errorf("%s.%s is produced but not documented in the vocabulary", p, name)
 				continue
 			}
 			produced[info.Name] = true
 		}
-		if _, ok := (env{m: m, phase: p}).Lookup("trace.critical_path", "order.PlaceOrder"); ok {
+		if _, ok := m.Env(p).Lookup("trace.critical_path", "order.PlaceOrder"); ok {
 			produced["trace.critical_path"] = true
 		}
 	}
@@ -81,8 +107,8 @@ func TestVocabulary(t *testing.T) {
 
 	// Whole-run metrics have their one value under always, none in a phase.
 	for _, p := range []string{"before", "during", "after"} {
-		for name := range m.values[p] {
-			if info, _ := check.LookupMetric(name); info.WholeRun {
+		for _, name := range m.Names(p) {
+			if info, _ := metrics.Lookup(name); info.WholeRun {
 				t.Errorf("whole-run metric %s has a %s value", name, p)
 			}
 		}
@@ -101,7 +127,7 @@ func TestVocabulary(t *testing.T) {
 			t.Skipf("no quiet run in %d attempts (%s): the machine is too loaded to place events in one phase", attempt, why)
 		}
 		t.Logf("attempt %d: %s; running again", attempt, why)
-		m = runVocabulary(t)
+		run, m = runVocabulary(t)
 	}
 	type row struct {
 		metric string
@@ -135,7 +161,7 @@ func TestVocabulary(t *testing.T) {
 		var got [3]float64
 		var shown [3]string
 		for i, p := range []string{"before", "during", "after"} {
-			v, ok := (env{m: m, phase: p}).Lookup(r.metric, "")
+			v, ok := m.Env(p).Lookup(r.metric, "")
 			if !ok {
 				shown[i] = "no value"
 				t.Errorf("%s has no %s value", r.metric, p)
@@ -152,35 +178,40 @@ func TestVocabulary(t *testing.T) {
 	for _, name := range []string{"fallback.user", "retries.user", "breaker.payment.rejected", "payment.attempts", "notification.applied", "ledger.applied"} {
 		var sum float64
 		for _, p := range []string{"before", "during", "after"} {
-			sum += m.values[p][name].Num
+			v, _ := m.Get(p, name, "")
+			sum += v.Num
 		}
-		if all := m.values["always"][name].Num; sum != all || all == 0 {
-			t.Errorf("%s: phases add up to %v, the run counted %v", name, sum, all)
+		if all, _ := m.Get("always", name, ""); sum != all.Num || all.Num == 0 {
+			t.Errorf("%s: phases add up to %v, the run counted %v", name, sum, all.Num)
 		}
 	}
 	// Ghost charges are counted once, for the whole run.
-	if v, ok := (env{m: m, phase: "always"}).Lookup("payments.ghost", ""); !ok || v.Num == 0 {
+	if v, ok := m.Env("always").Lookup("payments.ghost", ""); !ok || v.Num == 0 {
 		t.Errorf("payments.ghost = %+v (%v), want the charges of the orders that timed out", v, ok)
 	}
-	if v, ok := (env{m: m, phase: "before"}).Lookup("before.payments.ghost", ""); ok {
+	if v, ok := m.Env("before").Lookup("before.payments.ghost", ""); ok {
 		t.Errorf("before.payments.ghost = %+v, want no value", v)
 	}
 
 	// The traces blame nobody before and someone during.
-	if v, ok := (env{m: m, phase: "before"}).Lookup("trace.error_origin", ""); !ok || v.Str != "none" {
+	if v, ok := m.Env("before").Lookup("trace.error_origin", ""); !ok || v.Str != "none" {
 		t.Errorf("trace.error_origin before = %+v (%v), want none", v, ok)
 	}
-	if v, ok := (env{m: m, phase: "during"}).Lookup("trace.error_origin", ""); !ok || v.Str == "none" {
+	if v, ok := m.Env("during").Lookup("trace.error_origin", ""); !ok || v.Str == "none" {
 		t.Errorf("trace.error_origin during = %+v (%v), want a service", v, ok)
 	}
 	t.Logf("| metric | placed | before | during | after |\n|---|---|---|---|---|\n%s", strings.Join(table, "\n"))
 }
 
-// runVocabulary runs vocabularyRun and returns the metrics it computed.
-func runVocabulary(t *testing.T) *metrics {
+// runVocabulary runs vocabularyRun and returns what it measured and the
+// metrics computed from it.
+func runVocabulary(t *testing.T) (*metrics.Run, *metrics.Values) {
 	t.Helper()
-	var m *metrics
-	testHookMetrics = func(_ string, got *metrics) { m = got }
+	var (
+		r *metrics.Run
+		m *metrics.Values
+	)
+	testHookMetrics = func(_ string, run *metrics.Run, got *metrics.Values) { r, m = run, got }
 	defer func() { testHookMetrics = nil }()
 	if _, err := Run(t.Context(), mustParse(t, vocabularyRun), Options{ReportsDir: t.TempDir()}); err != nil {
 		t.Fatal(err)
@@ -188,16 +219,16 @@ func runVocabulary(t *testing.T) *metrics {
 	if m == nil {
 		t.Fatal("no metrics computed")
 	}
-	return m
+	return r, m
 }
 
 // loudOutsideFaults says why a run of vocabularyRun may have placed events
 // outside its faults on its own (a PlaceOrder before or after them as slow
 // as the shortest deadline, 400 ms: one of its calls may have timed out),
 // or "".
-func loudOutsideFaults(m *metrics) string {
+func loudOutsideFaults(m *metrics.Values) string {
 	for _, p := range []string{"before", "after"} {
-		if v, ok := (env{m: m, phase: p}).Lookup("order.latency.max", ""); !ok || v.Num >= 0.4 {
+		if v, ok := m.Env(p).Lookup("order.latency.max", ""); !ok || v.Num >= 0.4 {
 			return fmt.Sprintf("the slowest order %s the faults took %.0f ms", p, v.Num*1000)
 		}
 	}

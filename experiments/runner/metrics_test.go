@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"github.com/fallacies/fallacies/experiments/metrics"
 	"testing"
 	"time"
 
@@ -109,11 +110,7 @@ func TestWindowMetrics(t *testing.T) {
 		},
 	}}
 
-	var faultsEnd time.Time
-	for _, f := range faults {
-		faultsEnd = later(faultsEnd, f.End)
-	}
-	m := computeMetrics(measured{exp: exp, start: start, faultsEnd: faultsEnd, faults: faults, load: res, obs: obs, traces: ts})
+	m := metrics.Compute(measured{exp: exp, start: start, faults: faults, load: res, obs: obs, traces: ts}.run())
 
 	// Each check, evaluated in its phase as a hypothesis would be.
 	checks := []struct{ phase, check string }{
@@ -136,11 +133,11 @@ func TestWindowMetrics(t *testing.T) {
 		{"during", "transport.user.latency.p50 == 1500us and transport.user.latency.p99 == 2500us"},
 	}
 	for _, c := range checks {
-		e, err := check.ParseExpr(c.check)
+		e, err := check.ParseExpr(c.check, metrics.Vocabulary)
 		if err != nil {
 			t.Fatalf("parse %q: %v", c.check, err)
 		}
-		ok, observed, err := check.Eval(e, env{m: m, phase: c.phase})
+		ok, observed, err := check.Eval(e, m.Env(c.phase))
 		if err != nil || !ok {
 			t.Errorf("%s: %s: observed %s, err %v", c.phase, c.check, observed, err)
 		}
@@ -154,7 +151,7 @@ func TestWindowMetrics(t *testing.T) {
 		{"after", "ledger.drain_time"},
 		{"after", "breaker.payment.recovery_time"},
 	} {
-		if v, ok := (env{m: m, phase: absent.phase}).Lookup(absent.name, ""); ok {
+		if v, ok := m.Env(absent.phase).Lookup(absent.name, ""); ok {
 			t.Errorf("%s %s = %v, want no value", absent.phase, absent.name, v)
 		}
 	}
