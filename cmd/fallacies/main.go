@@ -98,6 +98,7 @@ func init() {
 		{"compose-wait", "wait for a compose stack to be healthy and print its endpoints", "[flags]", cmdComposeWait, true},
 		{"bench", "measure the testbed itself and write BENCHMARKS.md", "[flags]", cmdBench, true},
 		{"knobs", "list the knobs experiment variants can set", "", cmdKnobs, false},
+		{"kinds", "list the fault kinds experiment files can use", "", cmdKinds, false},
 		{"version", "print the version", "", cmdVersion, false},
 	}
 }

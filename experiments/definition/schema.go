@@ -267,23 +267,17 @@ func schemaAttr(a faults.Attr, kind faults.Kind) obj {
 }
 
 func schemaFault() obj {
-	targets := slices.Clone(faults.Proxies())
-	for _, s := range faults.Containers() {
-		if !slices.Contains(targets, s) {
-			targets = append(targets, s)
-		}
-	}
+	var targets []string // every kind's targets, once each
 	var perKind []any
 	for _, spec := range faults.Specs() {
+		for _, t := range spec.Target.Names() {
+			if !slices.Contains(targets, t) {
+				targets = append(targets, t)
+			}
+		}
 		props := obj{}
 		stepProps := obj{{"for", ref(refDuration, "How long this step lasts; the last step may leave it out to last until the end.")}}
-		if spec.Target == faults.TargetContainer {
-			props = append(props, kv{"target", enumOf("The compose service whose container the fault hits (topology: compose).", faults.Containers())})
-		} else if spec.Target == faults.TargetProcess {
-			props = append(props, kv{"target", enumOf("The service whose process the fault hits.", faults.Services())})
-		} else {
-			props = append(props, kv{"target", enumOf("The Toxiproxy proxy the fault is put on.", faults.Proxies())})
-		}
+		props = append(props, kv{"target", enumOf(spec.Target.Doc(), spec.Target.Names())})
 		if spec.Directional {
 			props = append(props,
 				kv{"direction", obj{{"description", "upstream: client→server; downstream: server→client; both (default)."}, {"enum", directions}, {"default", "both"}}},
@@ -300,8 +294,8 @@ func schemaFault() obj {
 			{"additionalProperties", false},
 		}}}})
 		then := obj{{"properties", props}}
-		if req, ok := requiredAttrs[spec.Kind]; ok {
-			then = append(then, kv{"anyOf", []any{obj{{"required", []string{req}}}, obj{{"required", []string{"steps"}}}}})
+		if req := requiredAttrs(spec); len(req) > 0 {
+			then = append(then, kv{"anyOf", []any{obj{{"required", req}}, obj{{"required", []string{"steps"}}}}})
 		}
 		perKind = append(perKind, obj{
 			{"if", obj{{"properties", obj{{"kind", obj{{"const", string(spec.Kind)}}}}}, {"required", []string{"kind"}}}},
@@ -327,6 +321,17 @@ func schemaFault() obj {
 		{"allOf", perKind},
 		{"unevaluatedProperties", false},
 	}
+}
+
+// requiredAttrs lists the attributes a fault of the kind must set.
+func requiredAttrs(spec faults.Spec) []string {
+	var out []string
+	for _, a := range spec.Attrs {
+		if a.Required {
+			out = append(out, a.Name)
+		}
+	}
+	return out
 }
 
 func schemaToxicity() obj {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,6 +191,37 @@ func TestDocsCoverFormat(t *testing.T) {
 	for _, w := range want {
 		if !strings.Contains(doc, "`"+w) {
 			t.Errorf("docs/experiments.md does not mention `%s`", w)
+		}
+	}
+}
+
+// TestDocsKindTable checks that the kind table of docs/experiments.md has
+// each registered kind's row as the registry describes it: target,
+// direction and toxicity, attributes with units and defaults, doc.
+func TestDocsKindTable(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "experiments.md"))
+	if err != nil {
+		t.Fatalf("read docs: %v", err)
+	}
+	for _, s := range faults.Specs() {
+		dir := "no"
+		if s.Directional {
+			dir = "yes"
+		}
+		var attrs []string
+		for _, a := range s.Attrs {
+			attr := fmt.Sprintf("`%s` (%s)", a.Name, a.Unit)
+			if a.Default != 0 {
+				attr += fmt.Sprintf(" (default %d)", a.Default)
+			}
+			attrs = append(attrs, attr)
+		}
+		if len(attrs) == 0 {
+			attrs = []string{"none"}
+		}
+		row := fmt.Sprintf("| `%s` | %s | %s | %s | %s |", s.Kind, s.Target, dir, strings.Join(attrs, ", "), s.Doc)
+		if !bytes.Contains(data, []byte("\n"+row+"\n")) {
+			t.Errorf("docs/experiments.md has no row for kind %s as the registry describes it; want\n%s", s.Kind, row)
 		}
 	}
 }

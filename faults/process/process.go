@@ -1,10 +1,11 @@
 // Package process puts process faults on the services of the processes and
-// compose topologies: kill (SIGKILL, down until the fault ends), pause
-// (SIGSTOP until the fault ends) and restart (SIGKILL, then start again).
+// compose topologies: the kinds with the faults.ProcessKind capability,
+// e.g. kill (SIGKILL, down until the fault ends), pause (SIGSTOP until the
+// fault ends) and restart (SIGKILL, then start again).
 //
 // The signals are the business of a Controller, which the topology that
-// runs the processes provides; this package turns faults into Controller
-// calls and back:
+// runs the processes provides; this package turns a kind's
+// faults.ProcessAction into Controller calls, for example:
 //
 //	Apply  kill    → Kill      Remove → Restart
 //	Apply  pause   → Pause     Remove → Resume
@@ -56,33 +57,25 @@ func NewInjector(c Controller) *Injector {
 
 func key(f faults.Fault) string { return f.Name + "\x00" + string(f.Kind) + "\x00" + f.Target }
 
-// Apply kills, pauses or restarts the target service.
+// Apply does what the fault's kind says when it starts
+// (faults.ProcessKind: kill, pause or restart the target service).
 func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, error) {
 	spec, ok := faults.Lookup(f.Kind)
+	onProcess, isProcess := faults.As[faults.ProcessKind](f.Kind)
 	switch {
 	case !ok:
 		return faults.Applied{}, fmt.Errorf("apply %s on service %q: unknown fault kind", f.Kind, f.Target)
-	case spec.Target != faults.TargetProcess:
+	case !isProcess:
 		return faults.Applied{}, fmt.Errorf("apply %s on service %q: fault kind targets a %s, not a process", f.Kind, f.Target, spec.Target)
 	case f.Target == "":
 		return faults.Applied{}, fmt.Errorf("apply %s: no target service", f.Kind)
 	}
-	var err error
-	switch f.Kind {
-	case faults.Kill:
-		err = i.c.Kill(ctx, f.Target)
-	case faults.Pause:
-		err = i.c.Pause(ctx, f.Target)
-	case faults.Restart:
-		err = i.c.Restart(ctx, f.Target)
-	default:
-		err = errors.New("unsupported fault kind")
-	}
-	if err != nil {
+	action := onProcess.OnProcess()
+	if err := i.do(ctx, action.Apply, f.Target); err != nil {
 		return faults.Applied{}, fmt.Errorf("apply %s on service %q: %w", f.Kind, f.Target, err)
 	}
 	a := faults.Applied{Fault: f, Handles: []string{string(f.Kind) + ":" + f.Target}, Start: time.Now()}
-	if f.Kind != faults.Restart { // a restart is over once applied
+	if action.Remove != "" { // else the fault is over once applied
 		i.mu.Lock()
 		i.active[key(f)] = a
 		i.mu.Unlock()
@@ -90,9 +83,25 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 	return a, nil
 }
 
-// Remove undoes the fault: a killed service is restarted, a paused one
-// resumed; a restart needs nothing. A fault this Injector does not hold as
-// applied (already removed, or never applied here) is left alone.
+// do makes one Controller call.
+func (i *Injector) do(ctx context.Context, op faults.ProcessOp, service string) error {
+	switch op {
+	case faults.ProcessKill:
+		return i.c.Kill(ctx, service)
+	case faults.ProcessPause:
+		return i.c.Pause(ctx, service)
+	case faults.ProcessResume:
+		return i.c.Resume(ctx, service)
+	case faults.ProcessRestart:
+		return i.c.Restart(ctx, service)
+	}
+	return fmt.Errorf("unknown process operation %q", op)
+}
+
+// Remove undoes the fault as its kind says (a killed service is
+// restarted, a paused one resumed; a restart needs nothing). A fault this
+// Injector does not hold as applied (already removed, or never applied
+// here) is left alone.
 func (i *Injector) Remove(ctx context.Context, a faults.Applied) error {
 	k := key(a.Fault)
 	i.mu.Lock()
@@ -102,14 +111,8 @@ func (i *Injector) Remove(ctx context.Context, a faults.Applied) error {
 	if !ok {
 		return nil
 	}
-	var err error
-	switch a.Fault.Kind {
-	case faults.Kill:
-		err = i.c.Restart(ctx, a.Fault.Target)
-	case faults.Pause:
-		err = i.c.Resume(ctx, a.Fault.Target)
-	}
-	if err != nil {
+	onProcess, _ := faults.As[faults.ProcessKind](a.Fault.Kind)
+	if err := i.do(ctx, onProcess.OnProcess().Remove, a.Fault.Target); err != nil {
 		i.mu.Lock()
 		i.active[k] = held // still on: RemoveAll tries again
 		i.mu.Unlock()

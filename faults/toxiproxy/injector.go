@@ -223,15 +223,18 @@ func (p plan) handles() []string {
 	return h
 }
 
-// planFor turns a fault into Toxiproxy operations. Attribute values are
-// taken in the units of faults.Spec, which are those of Toxiproxy's API
-// (milliseconds, KB/s, bytes; the slicer's delay in microseconds).
+// planFor turns a fault into Toxiproxy operations: what its kind's
+// faults.ProxyKind says, a toxic on each stream of its direction or the
+// proxy disabled. Attribute values are taken in the units of the kind's
+// faults.Spec, which are those of Toxiproxy's API (milliseconds, KB/s,
+// bytes; the slicer's delay in microseconds).
 func planFor(f faults.Fault) (plan, error) {
 	spec, ok := faults.Lookup(f.Kind)
 	if !ok {
 		return plan{}, fmt.Errorf("unknown fault kind %q", f.Kind)
 	}
-	if spec.Target != faults.TargetProxy {
+	onProxy, ok := faults.As[faults.ProxyKind](f.Kind)
+	if !ok {
 		return plan{}, fmt.Errorf("fault kind %s targets a %s, not a proxy", f.Kind, spec.Target)
 	}
 	if f.Target == "" {
@@ -242,8 +245,14 @@ func planFor(f faults.Fault) (plan, error) {
 			return plan{}, fmt.Errorf("unknown attribute %q for %s", name, f.Kind)
 		}
 	}
-	if f.Kind == faults.Partition {
-		return plan{disable: true}, nil
+	attrs := spec.WithDefaults(f.Attrs)
+	if _, err := spec.CheckAttrs(attrs); err != nil {
+		return plan{}, fmt.Errorf("%s fault: %w", f.Kind, err)
+	}
+	action := onProxy.OnProxy(attrs)
+	p := plan{disable: action.Disable}
+	if action.Toxic == "" {
+		return p, nil
 	}
 	if f.Toxicity < 0 || f.Toxicity > 1 {
 		return plan{}, fmt.Errorf("toxicity %g out of range (0, 1]", f.Toxicity)
@@ -261,35 +270,28 @@ func planFor(f faults.Fault) (plan, error) {
 	default:
 		return plan{}, fmt.Errorf("unknown direction %q (upstream, downstream or both)", f.Direction)
 	}
-	attrs := map[string]int64{}
-	for _, a := range spec.Attrs {
-		v, ok := f.Attrs[a.Name]
-		if !ok {
-			v = a.Default
-		}
-		attrs[a.Name] = v
-	}
-	if _, err := spec.CheckAttrs(attrs); err != nil {
-		return plan{}, fmt.Errorf("%s fault: %w", f.Kind, err)
-	}
-	if f.Kind == faults.Blackhole {
-		attrs = map[string]int64{"timeout": 0}
-	}
 	base := f.Name
 	if base == "" {
 		base = string(f.Kind)
 	}
-	var p plan
 	for _, s := range streams {
 		p.toxics = append(p.toxics, toxicRequest{
 			Name:       "fallacies-" + sanitize(base) + "-" + string(s),
-			Type:       spec.Toxic,
+			Type:       action.Toxic,
 			Stream:     string(s),
 			Toxicity:   toxicity,
-			Attributes: maps.Clone(attrs),
+			Attributes: maps.Clone(action.Attributes),
 		})
 	}
 	return p, nil
+}
+
+// isSniffer reports whether the fault is applied as the sniffer toxic,
+// whose recording Remove keeps for Sniffed.
+func isSniffer(f faults.Fault) bool {
+	spec, _ := faults.Lookup(f.Kind)
+	onProxy, ok := faults.As[faults.ProxyKind](f.Kind)
+	return ok && onProxy.OnProxy(spec.WithDefaults(f.Attrs)).Toxic == SnifferType
 }
 
 // sanitize keeps a fault name usable as one segment of a URL path.
@@ -428,7 +430,7 @@ func (i *Injector) undo(ctx context.Context, e Entry) error {
 func (i *Injector) Remove(ctx context.Context, a faults.Applied) error {
 	e := Entry{Fault: a.Fault, API: i.api, Proxy: a.Fault.Target, Handles: a.Handles}
 	k := key(e.API, e.Proxy, e.Handles)
-	if a.Fault.Kind == faults.Sniffer {
+	if isSniffer(a.Fault) {
 		if sn, err := i.fetchSniff(ctx, e.Proxy); err == nil && len(sn.Toxics) > 0 {
 			i.mu.Lock()
 			i.sniffed[e.Proxy] = sn.Sample

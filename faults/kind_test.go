@@ -1,0 +1,133 @@
+package faults
+
+import (
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestEveryKindIsComplete checks what the registry promises about each
+// kind: a file of its own, a valid spec, and the capability its target's
+// injector applies it by.
+func TestEveryKindIsComplete(t *testing.T) {
+	specs := Specs()
+	if len(specs) < 17 {
+		t.Fatalf("%d kinds registered, want at least the 17 built in", len(specs))
+	}
+	for _, s := range specs {
+		if err := s.selfCheck(); err != nil {
+			t.Errorf("%s: %v", s.Kind, err)
+		}
+		file := "kind_" + strings.NewReplacer("-", "_").Replace(string(s.Kind)) + ".go"
+		if _, err := os.Stat(file); err != nil {
+			t.Errorf("%s: no file %s of its own", s.Kind, file)
+		}
+		_, onProxy := As[ProxyKind](s.Kind)
+		_, onProcess := As[ProcessKind](s.Kind)
+		_, onContainer := As[ContainerKind](s.Kind)
+		if !saysHowApplied(s.Kind) {
+			t.Errorf("%s has no capability saying how it is applied (ProxyKind, ProcessKind, ContainerKind, or one of a layer of its own)", s.Kind)
+		}
+		switch s.Target {
+		case TargetProcess:
+			if !onProcess {
+				t.Errorf("%s targets a process but is no ProcessKind", s.Kind)
+			}
+		case TargetContainer:
+			if !onContainer {
+				t.Errorf("%s targets a container but is no ContainerKind", s.Kind)
+			}
+		}
+		if onProxy && onProxyAction(s).Toxic != "" && !s.Directional {
+			t.Errorf("%s puts a toxic on a proxy but is not Directional (direction and toxicity choose its streams)", s.Kind)
+		}
+		got, ok := Lookup(s.Kind)
+		if !ok || got.Kind != s.Kind || len(got.Attrs) != len(s.Attrs) {
+			t.Errorf("Lookup(%s) = %+v, %v", s.Kind, got, ok)
+		}
+	}
+	if _, ok := Lookup("melt"); ok {
+		t.Error("Lookup found the unknown kind melt")
+	}
+	if !slices.IsSortedFunc(specs, func(a, b Spec) int {
+		if c := targets[a.Target].rank - targets[b.Target].rank; c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.Kind), string(b.Kind))
+	}) {
+		t.Error("Specs is not in its documented order (proxy, process, container kinds, each by name)")
+	}
+}
+
+// saysHowApplied reports whether a kind's definition has a capability
+// beyond Spec and Validate: that is how its injector finds it.
+func saysHowApplied(k Kind) bool {
+	d := registered[k].def
+	n := reflect.TypeOf(d).NumMethod() - 1 // Spec
+	if _, ok := d.(Validator); ok {
+		n--
+	}
+	return n > 0
+}
+
+func onProxyAction(s Spec) ProxyAction {
+	p, _ := As[ProxyKind](s.Kind)
+	return p.OnProxy(s.WithDefaults(nil))
+}
+
+// TestSpecsAreCopies checks that a caller cannot change the registry
+// through what Specs and Lookup return.
+func TestSpecsAreCopies(t *testing.T) {
+	s, _ := Lookup(Latency)
+	s.Attrs[0].Max = -1
+	for _, s := range Specs() {
+		if s.Kind == Latency && s.Attrs[0].Max == -1 {
+			t.Fatal("Lookup handed out the registry's own attributes")
+		}
+		s.Attrs = nil
+	}
+	if again, _ := Lookup(Latency); again.Attrs[0].Max != MaxAttrMillis || len(again.Attrs) != 2 {
+		t.Fatalf("the registry changed: %+v", again)
+	}
+}
+
+// TestCheckAttrs checks bounds and a kind's rules between attributes
+// (Validator), each naming the attribute at fault.
+func TestCheckAttrs(t *testing.T) {
+	slicerSpec, _ := Lookup(Slicer)
+	for _, tc := range []struct {
+		attrs map[string]int64
+		attr  string
+		msg   string
+	}{
+		{map[string]int64{"average_size": 64, "size_variation": 32, "delay": 0}, "", ""},
+		{map[string]int64{"average_size": 0, "size_variation": 0, "delay": 0}, "average_size", "average_size 0 is out of range: 1 to 1048576 bytes"},
+		{map[string]int64{"average_size": 16, "size_variation": 16, "delay": 0}, "size_variation", "size_variation 16 is not less than average_size 16"},
+	} {
+		attr, err := slicerSpec.CheckAttrs(tc.attrs)
+		if attr != tc.attr || (err == nil) != (tc.msg == "") || (err != nil && err.Error() != tc.msg) {
+			t.Errorf("CheckAttrs(%v) = %q, %v; want %q, %q", tc.attrs, attr, err, tc.attr, tc.msg)
+		}
+	}
+}
+
+// TestTargets checks the messages of a target a kind cannot have.
+func TestTargets(t *testing.T) {
+	if msg, _ := TargetProxy.CheckName(Latency, "user"); msg != "" {
+		t.Errorf("user is a proxy, got %q", msg)
+	}
+	if msg, hint := TargetProcess.CheckName(Kill, "nats"); msg != `"nats" is not a service` || !strings.HasPrefix(hint, "a kill fault targets a service: order, ") {
+		t.Errorf("nats as a service: %q (%s)", msg, hint)
+	}
+	if msg, _ := TargetContainer.CheckTopology(ContainerKill, "compose"); msg != "" {
+		t.Errorf("compose has containers, got %q", msg)
+	}
+	if msg, hint := TargetContainer.CheckTopology(ContainerKill, "processes"); !strings.Contains(msg, "only the compose topology has") || hint != "add topology: compose" {
+		t.Errorf("processes has no containers: %q (%s)", msg, hint)
+	}
+	if msg, _ := TargetProcess.CheckTopology(Kill, "embedded"); msg == "" {
+		t.Error("the embedded topology has no process to kill")
+	}
+}
