@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -50,9 +51,7 @@ func cmdKinds(_ context.Context, e *env, args []string) error {
 		ks = append(ks, k)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ks)
+		return writeJSON(e.stdout, ks)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tTARGET\tDIRECTION\tWHAT IT DOES (ATTRIBUTES BELOW)")
@@ -67,6 +66,13 @@ func cmdKinds(_ context.Context, e *env, args []string) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// writeJSON prints v as indented JSON, for the --json of a listing.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // attrText describes an attribute in one phrase, in the unit files write

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -122,9 +121,7 @@ func cmdKnobs(_ context.Context, e *env, args []string) error {
 		ks = append(ks, knob{Name: k.Name, Type: string(k.Type), Default: k.Default(), Unit: k.Unit, Range: k.Bounds(), Values: k.Values, Doc: k.Doc})
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ks)
+		return writeJSON(e.stdout, ks)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KNOB\tTYPE\tDEFAULT\tRANGE\tWHAT IT DOES")
