@@ -113,6 +113,23 @@ func (c *Capture) Spans() []Span {
 	}
 	n := c.held.Load()
 	c.mu.Unlock()
+	return convert(chunks, n)
+}
+
+// Take returns the captured spans, as Spans does, and forgets them in
+// the same step, so that a reader that takes spans now and then (a live
+// console) sees each span once and the capture never fills.
+func (c *Capture) Take() []Span {
+	c.mu.Lock()
+	chunks := c.chunks
+	c.chunks = nil
+	n := c.held.Swap(0)
+	c.mu.Unlock()
+	return convert(chunks, n)
+}
+
+// convert turns n entries held in chunks into spans of the model.
+func convert(chunks [][]entry, n int64) []Span {
 	out := make([]Span, 0, n)
 	for _, ch := range chunks {
 		for i := range ch {

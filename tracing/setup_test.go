@@ -405,3 +405,42 @@ func TestShutdownCutsAnExportToAGoneCollector(t *testing.T) {
 		t.Errorf("shutdown took %v past its 300 ms deadline", took)
 	}
 }
+
+// TestCaptureTake checks that Take hands over each span once, in order,
+// while spans keep arriving, and leaves room for more.
+func TestCaptureTake(t *testing.T) {
+	capture := tracing.NewCapture(100)
+	p := setup(t, tracing.Config{Service: "order", Capture: capture})
+	tr := p.Tracer("t")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 1000 {
+			_, span := tr.Start(context.Background(), fmt.Sprint(i))
+			span.End()
+		}
+	}()
+	var seen []string
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		for _, s := range capture.Take() {
+			seen = append(seen, s.Name)
+		}
+	}
+	for _, s := range capture.Take() {
+		seen = append(seen, s.Name)
+	}
+	if capture.Len() != 0 {
+		t.Errorf("held %d after Take, want 0", capture.Len())
+	}
+	if int64(len(seen))+capture.Dropped() != 1000 {
+		t.Fatalf("taken %d + dropped %d, want 1000 spans in all", len(seen), capture.Dropped())
+	}
+	if !slices.IsSortedFunc(seen, func(a, b string) int { var x, y int; fmt.Sscan(a, &x); fmt.Sscan(b, &y); return x - y }) || len(slices.Compact(slices.Clone(seen))) != len(seen) {
+		t.Errorf("spans taken out of order or twice")
+	}
+}

@@ -389,9 +389,14 @@ func breakerChart(id string, v Variant, d timeDomain, links []string) template.H
 	return s.HTML()
 }
 
-// waterfall draws the spans of an exemplar trace as bars on a time axis,
-// indented by depth, errors in red, each labelled with service, name and
-// duration.
+// Waterfall draws the spans of an exemplar trace as an SVG of bars on a
+// time axis, indented by depth, errors in red, each labelled with service,
+// name and duration, the time a fault held a call marked: the report's
+// waterfall, for other pages that show traces (the live console). id is
+// the SVG element's id; the classes are those of the report's style sheet.
+func Waterfall(id string, e Exemplar) template.HTML { return waterfall(id, e) }
+
+// waterfall draws Waterfall.
 func waterfall(id string, e Exemplar) template.HTML {
 	const (
 		w      = 960.0

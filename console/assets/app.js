@@ -1,0 +1,293 @@
+// The console page: draws what /api/events sends once a second and sends
+// what the user clicks to the API (docs/console.md). No framework.
+"use strict";
+
+const NS = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+let graph = null, kinds = [], last = null;
+
+function el(tag, attrs, text) {
+  const e = tag.includes(":") || ["svg", "g", "line", "rect", "text", "path", "circle", "polyline", "title"].includes(tag)
+    ? document.createElementNS(NS, tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function ms(v) {
+  if (!v && v !== 0) return "–";
+  if (v >= 1000) return (v / 1000).toFixed(2) + " s";
+  if (v >= 10) return Math.round(v) + " ms";
+  return v.toFixed(1) + " ms";
+}
+
+async function api(method, path, body) {
+  const opts = { method, headers: {} };
+  if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+  const r = await fetch(path, opts);
+  if (!r.ok) {
+    let msg = r.status + " " + r.statusText;
+    try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return r.status === 204 ? null : r.json();
+}
+
+// ---- the graph ----
+
+function drawGraph(st) {
+  const svg = $("graph");
+  svg.textContent = "";
+  if (!graph) return;
+  const pos = Object.fromEntries(graph.nodes.map((n) => [n.id, n]));
+  const faultsOn = {};
+  for (const [name, p] of Object.entries(st ? st.proxies : {})) {
+    const names = [...new Set(p.toxics.map((t) => t.fault + " " + describeToxic(t)))];
+    if (!p.enabled) names.unshift("partition (proxy disabled)");
+    faultsOn[name] = names;
+  }
+  for (const f of st ? st.faults : []) {
+    if (!(f.target in faultsOn) && pos[f.target]) (faultsOn["node:" + f.target] ||= []).push(f.name + " " + f.kind);
+  }
+  const pairs = {};
+  for (const l of graph.links) {
+    const key = [l.from, l.to].sort().join("|");
+    const k = (pairs[key] = (pairs[key] || 0) + 1) - 1;
+    const a = pos[l.from], b = pos[l.to];
+    if (!a || !b) continue;
+    const dx = b.x - a.x, dy = b.y - a.y, len = Math.hypot(dx, dy) || 1;
+    const off = k * 26, ox = -dy / len * off, oy = dx / len * off;
+    const mx = (a.x + b.x) / 2 + ox, my = (a.y + b.y) / 2 + oy;
+    const on = faultsOn[l.id] || [];
+    const g = el("g", { class: "link" + (on.length ? " faulty" : ""), "data-link": l.id });
+    g.appendChild(el("line", { x1: a.x + ox, y1: a.y + oy, x2: b.x + ox, y2: b.y + oy }));
+    if (l.proxy) {
+      g.appendChild(el("rect", { class: "proxy", x: mx - 6, y: my - 6, width: 12, height: 12 }));
+      g.appendChild(el("text", { class: "pname", x: mx + 9, y: my - 6 }, l.id));
+    }
+    const s = st && st.links[l.id];
+    const stats = s ? `${s.rps.toFixed(1)}/s · p50 ${ms(s.p50_ms)} · p99 ${ms(s.p99_ms)} · ${s.error_pct.toFixed(0)}% err` : "idle";
+    g.appendChild(el("text", { class: "stats", x: mx + 9, y: my + 8, "data-p50": s ? s.p50_ms : "" }, stats));
+    on.forEach((f, i) => g.appendChild(el("text", { class: "fault", x: mx + 9, y: my + 22 + 13 * i }, "⚡ " + f)));
+    g.appendChild(el("title", {}, `link ${l.id}: ${l.from} → ${l.to}` + (l.proxy ? " (Toxiproxy proxy " + l.id + "; click to target it)" : "")));
+    if (l.proxy) g.addEventListener("click", () => selectTarget(l.id));
+    svg.appendChild(g);
+  }
+  for (const n of graph.nodes) {
+    const g = el("g", { class: "node", "data-node": n.id });
+    const w = Math.max(70, n.id.length * 8 + 20);
+    g.appendChild(el("rect", { x: n.x - w / 2, y: n.y - 15, width: w, height: 30, rx: 6 }));
+    g.appendChild(el("text", { x: n.x, y: n.y + 4, "text-anchor": "middle" }, n.id));
+    (faultsOn["node:" + n.id] || []).forEach((f, i) => g.appendChild(el("text", { class: "fault", x: n.x - w / 2, y: n.y + 28 + 13 * i, fill: "#dc2626" }, "⚡ " + f)));
+    svg.appendChild(g);
+  }
+}
+
+function describeToxic(t) {
+  const a = Object.entries(t.attrs || {}).map(([k, v]) => `${k}=${v}`).join(" ");
+  return `${t.type} ${t.stream}${a ? " " + a : ""}`;
+}
+
+// ---- faults ----
+
+function fillKinds() {
+  const sel = $("kind");
+  sel.textContent = "";
+  const groups = {};
+  for (const k of kinds) {
+    const g = (groups[k.target_kind] ||= el("optgroup", { label: k.target_kind + " faults" }));
+    const o = el("option", { value: k.kind }, k.kind + (k.unavailable ? " (" + k.unavailable + ")" : ""));
+    if (k.unavailable) o.disabled = true;
+    g.appendChild(o);
+  }
+  Object.values(groups).forEach((g) => sel.appendChild(g));
+  kindChanged();
+}
+
+function kindChanged() {
+  const k = kinds.find((x) => x.kind === $("kind").value);
+  if (!k) return;
+  const t = $("target"), prev = t.value;
+  t.textContent = "";
+  k.targets.forEach((name) => t.appendChild(el("option", { value: name }, name)));
+  if (k.targets.includes(prev)) t.value = prev;
+  const attrs = $("attrs");
+  attrs.textContent = "";
+  for (const a of k.attrs) {
+    const lab = el("label", { title: a.doc || "" }, a.name + " ");
+    lab.appendChild(el("input", { id: "attr-" + a.name, type: "number", min: a.min, max: a.max, value: a.default, "data-attr": a.name }));
+    lab.appendChild(document.createTextNode(" " + a.unit));
+    attrs.appendChild(lab);
+  }
+  $("direction-label").hidden = !k.directional;
+  $("kind-doc").textContent = k.doc;
+}
+
+function selectTarget(name) {
+  const k = kinds.find((x) => x.kind === $("kind").value);
+  if (!k || !k.targets.includes(name)) { $("kind").value = "latency"; kindChanged(); }
+  $("target").value = name;
+}
+
+async function addFault(ev) {
+  ev.preventDefault();
+  const k = kinds.find((x) => x.kind === $("kind").value);
+  const body = { kind: k.kind, target: $("target").value, attrs: {} };
+  document.querySelectorAll("#attrs input").forEach((i) => { body.attrs[i.dataset.attr] = Number(i.value); });
+  if (k.directional) body.direction = $("direction").value;
+  showError("fault-error", null);
+  try { await api("POST", "/api/faults", body); } catch (e) { showError("fault-error", e); }
+}
+
+function drawFaults(st) {
+  const ul = $("faults");
+  ul.textContent = "";
+  for (const f of st.faults) {
+    const li = el("li", { "data-name": f.name });
+    li.appendChild(el("span", { class: "name" }, f.name));
+    li.appendChild(el("span", { class: "text" }, f.text));
+    const b = el("button", { type: "button", class: "remove" }, "Remove");
+    b.addEventListener("click", async () => {
+      showError("fault-error", null);
+      try { await api("DELETE", "/api/faults/" + encodeURIComponent(f.name)); } catch (e) { showError("fault-error", e); }
+    });
+    li.appendChild(b);
+    ul.appendChild(li);
+  }
+  if (!st.faults.length) ul.appendChild(el("li", { class: "note" }, "no fault of the console's on"));
+}
+
+function showError(id, e) {
+  const p = $(id);
+  p.hidden = !e;
+  p.textContent = e ? e.message : "";
+}
+
+// ---- load and chart ----
+
+function drawLoad(st) {
+  const l = st.load;
+  $("load-status").textContent = l.running ? `running at ${l.rate}/s` : (l.error ? "stopped: " + l.error : "stopped");
+  const p = l.series[l.series.length - 1];
+  const fresh = p && st.time && (Date.parse(st.time) / 1000 - p.t) <= 2.5;
+  $("p50").textContent = fresh ? ms(p.p50_ms) : "–";
+  $("p50").dataset.ms = fresh ? p.p50_ms : "";
+  $("p99").textContent = fresh ? ms(p.p99_ms) : "–";
+  $("success").textContent = fresh ? (p.success * 100).toFixed(1) + " %" : "–";
+  $("rate").textContent = fresh ? p.n : "–";
+  drawChart(st);
+}
+
+function drawChart(st) {
+  const svg = $("chart");
+  svg.textContent = "";
+  const W = 960, H = 260, L = 56, R = 50, T = 12, B = 26, span = 120;
+  const now = Date.parse(st.time) / 1000, t0 = now - span;
+  const x = (t) => L + (t - t0) / span * (W - L - R);
+  const pts = st.load.series.filter((p) => p.t >= t0);
+  const top = Math.max(10, ...pts.map((p) => p.p99_ms)) * 1.1;
+  const y = (v) => H - B - v / top * (H - T - B);
+  const ys = (f) => H - B - f * (H - T - B);
+  for (const w of st.windows) {
+    const s = Math.max(Date.parse(w.start) / 1000, t0), e = w.end ? Date.parse(w.end) / 1000 : now;
+    if (e < t0) continue;
+    svg.appendChild(el("rect", { class: "win", x: x(s), y: T, width: Math.max(x(e) - x(s), 1), height: H - T - B }));
+    svg.appendChild(el("text", { class: "winlabel", x: x(s) + 3, y: T + 12 }, `${w.name} on ${w.target}`));
+  }
+  svg.appendChild(el("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }));
+  for (let i = 0; i <= 4; i++) {
+    const v = top / 4 * i;
+    svg.appendChild(el("line", { class: "grid", x1: L, y1: y(v), x2: W - R, y2: y(v) }));
+    svg.appendChild(el("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end" }, ms(v)));
+    svg.appendChild(el("text", { x: W - R + 4, y: ys(i / 4) + 4 }, (25 * i) + "%"));
+  }
+  for (let s = 0; s <= span; s += 30) svg.appendChild(el("text", { x: x(t0 + s), y: H - 8, "text-anchor": "middle" }, s === span ? "now" : `-${span - s}s`));
+  const line = (cls, f) => pts.length && svg.appendChild(el("polyline", { class: cls, points: pts.map((p) => `${x(p.t + 0.5)},${f(p)}`).join(" ") }));
+  line("succ", (p) => ys(p.success));
+  line("p99", (p) => y(p.p99_ms));
+  line("p50", (p) => y(p.p50_ms));
+  svg.appendChild(el("text", { x: L + 6, y: H - B - 6 }, "— p50  - - p99 (left axis)   — success rate (right axis, green)"));
+}
+
+// ---- traces ----
+
+function drawTraces(st) {
+  for (const [id, list] of [["slowest", st.slowest], ["failed", st.failed]]) {
+    const ol = $(id);
+    ol.textContent = "";
+    for (const t of list) {
+      const li = el("li", { "data-trace": t.id, class: t.error ? "err" : "" }, `${ms(t.ms)} ${t.root}${t.status ? " — " + t.status : ""}`);
+      li.addEventListener("click", () => openTrace(t.id));
+      ol.appendChild(li);
+    }
+    if (!list.length) ol.appendChild(el("li", { class: "note" }, "none"));
+  }
+}
+
+async function openTrace(id) {
+  const r = await fetch("/api/traces/" + encodeURIComponent(id));
+  const box = $("waterfall");
+  if (!r.ok) { box.textContent = (await r.json()).error; return; }
+  box.innerHTML = await r.text(); // SVG the console rendered, text escaped
+}
+
+// ---- experiments ----
+
+function drawExperiment(st) {
+  const e = st.experiment, sel = $("exp-name");
+  if (sel.options.length !== e.catalogue.length) {
+    sel.textContent = "";
+    e.catalogue.forEach((n) => sel.appendChild(el("option", { value: n }, n)));
+  }
+  $("exp-run").disabled = e.running || !e.catalogue.length;
+  $("exp-stop").disabled = !e.running;
+  $("exp-progress").textContent = e.running ? e.progress || "starting " + e.name + "…" : "";
+  const res = $("exp-result");
+  res.textContent = "";
+  if (!e.running && e.name) {
+    res.appendChild(document.createTextNode(e.name + (e.error ? ": " + e.error + " " : " ended. ")));
+    if (e.report) res.appendChild(el("a", { href: e.report, target: "_blank", id: "exp-report" }, "Open its report"));
+  }
+}
+
+// ---- wiring ----
+
+function render(st) {
+  last = st;
+  $("clock").textContent = new Date(st.time).toLocaleTimeString();
+  showError("proxy-error", st.proxy_error ? new Error("Toxiproxy: " + st.proxy_error) : null);
+  drawGraph(st);
+  drawFaults(st);
+  drawLoad(st);
+  drawTraces(st);
+  drawExperiment(st);
+}
+
+function connect() {
+  const es = new EventSource("/api/events");
+  es.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").className = "conn on"; });
+  es.addEventListener("error", () => { $("conn").textContent = "reconnecting…"; $("conn").className = "conn off"; });
+  es.addEventListener("state", (m) => render(JSON.parse(m.data)));
+}
+
+async function main() {
+  [graph, kinds] = await Promise.all([api("GET", "/api/topology"), api("GET", "/api/kinds")]);
+  fillKinds();
+  drawGraph(null);
+  $("kind").addEventListener("change", kindChanged);
+  $("fault-form").addEventListener("submit", addFault);
+  $("remove-all").addEventListener("click", () => api("DELETE", "/api/faults").catch((e) => showError("fault-error", e)));
+  $("load-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    api("POST", "/api/load", { rate: Number($("load-rate").value) }).catch((e) => { $("load-status").textContent = e.message; });
+  });
+  $("load-stop").addEventListener("click", () => api("DELETE", "/api/load"));
+  $("exp-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    api("POST", "/api/experiment", { name: $("exp-name").value }).catch((e) => { $("exp-result").textContent = e.message; });
+  });
+  $("exp-stop").addEventListener("click", () => api("DELETE", "/api/experiment"));
+  connect();
+}
+
+main();
