@@ -16,7 +16,7 @@ import (
 
 // Bounds of the page's load.
 const (
-	MaxLoadRate     = 1000           // orders per second
+	MaxLoadRate     = 1000             // orders per second
 	MaxLoadDuration = load.MaxDuration // a load stops by itself after this
 	loadTimeout     = 10 * time.Second // per order
 	seriesKeep      = 180              // seconds of chart

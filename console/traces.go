@@ -19,7 +19,7 @@ func exemplar(t tracing.Trace, windows []window, linkOf func(tracing.Span) strin
 			children[s.ParentID] = append(children[s.ParentID], s)
 		}
 	}
-	ex := report.Exemplar{Kind: report.ExemplarSlowest, TraceID: t.ID, Root: tracing.ShortName(t.Root),
+	ex := report.Exemplar{Phase: "live", Kind: report.ExemplarSlowest, TraceID: t.ID, Root: tracing.ShortName(t.Root),
 		DurationMs: millis(t.Duration()), Error: t.Root.Error}
 	if ex.Error {
 		ex.Kind = report.ExemplarFailed

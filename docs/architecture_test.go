@@ -116,6 +116,8 @@ func TestArchitectureRules(t *testing.T) {
 				t.Errorf("topology imports %s: it never imports experiments/...", imp)
 			case (imp == "experiments/runner" || imp == "experiments/bench") && p != "cmd/fallacies":
 				t.Errorf("%s imports %s: only cmd/fallacies does", p, imp)
+			case p == "console" && has(imp, "topology"):
+				t.Errorf("console imports %s: it starts nothing; cmd/fallacies hands it what it drives", imp)
 			case has(imp, "go.opentelemetry.io/otel/sdk") && p != "tracing":
 				t.Errorf("%s imports %s: only tracing imports the OpenTelemetry SDK", p, imp)
 			}

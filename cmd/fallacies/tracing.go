@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -18,6 +19,9 @@ type tracingFlags struct {
 	service  string // the child's service name
 	otlp     string // --otlp-endpoint: overrides the OTEL_* variables ("" = use them)
 	jaegerUI string // --jaeger-ui: base URL of a Jaeger UI ("" = FALLACIES_JAEGER_UI)
+	// capture, when set, gets every span of every service (the live
+	// console reads it), whether or not they are exported too.
+	capture *tracing.Capture
 }
 
 // cliTracing is the tracing set-up of `up` and `serve`: OTLP export when an
@@ -31,11 +35,15 @@ type cliTracing struct {
 	source   string // where endpoint came from, for people
 	jaegerUI string
 	tracers  *topology.Tracers // built once the endpoint is known
+	capture  *tracing.Capture
+	receiver *tracing.Receiver // child processes' spans into capture
+	rcvAddr  string
 }
 
 func newTracing(e *env, f tracingFlags) (*cliTracing, error) {
 	t := &cliTracing{
 		stderr:   e.stderr,
+		capture:  f.capture,
 		jaegerUI: firstNonEmpty(f.jaegerUI, os.Getenv("FALLACIES_JAEGER_UI")),
 	}
 	switch {
@@ -48,15 +56,39 @@ func newTracing(e *env, f tracingFlags) (*cliTracing, error) {
 		if _, _, err := tracing.ParseOTLPEndpoint(t.endpoint); err != nil {
 			return nil, usageErr("%s: %v", t.source, err)
 		}
-		t.tracers = topology.NewTracers(nil, t.endpoint)
+	}
+	if t.endpoint != "" || t.capture != nil {
+		t.tracers = topology.NewTracers(t.capture, t.endpoint)
 	}
 	return t, nil
+}
+
+// receive starts an OTLP receiver feeding the capture, for the child
+// processes of a processes topology (they export to it, and it forwards
+// to the configured endpoint, if any, when that is plaintext). Without a
+// capture it does nothing.
+func (t *cliTracing) receive() error {
+	if t.capture == nil {
+		return nil
+	}
+	forward := ""
+	if hp, plain, err := tracing.ParseOTLPEndpoint(t.endpoint); t.endpoint != "" && err == nil && plain {
+		forward = hp
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("trace receiver: %w", err)
+	}
+	t.receiver = tracing.NewReceiver(t.capture, forward)
+	go t.receiver.Serve(lis)
+	t.rcvAddr = lis.Addr().String()
+	return nil
 }
 
 // serveOptions returns the tracer provider of one service, creating it on
 // first use; without an OTLP endpoint it returns no tracing.
 func (t *cliTracing) serveOptions(service string) serve.Options {
-	if t.endpoint == "" {
+	if t.tracers == nil {
 		return serve.Options{}
 	}
 	so := t.tracers.ServeOptions(service)
@@ -69,7 +101,12 @@ func (t *cliTracing) serveOptions(service string) serve.Options {
 // otlpEndpoint is what child processes export to: the configured endpoint,
 // as a URL or host:port (topology.Options.OTLPEndpoint accepts both), or ""
 // when tracing is off.
-func (t *cliTracing) otlpEndpoint() string { return t.endpoint }
+func (t *cliTracing) otlpEndpoint() string {
+	if t.rcvAddr != "" {
+		return t.rcvAddr
+	}
+	return t.endpoint
+}
 
 // describe tells people where the traces go and where to look at them.
 func (t *cliTracing) describe(w io.Writer) {
@@ -93,6 +130,9 @@ func (t *cliTracing) shutdown() {
 	defer cancel()
 	if err := t.tracers.Shutdown(ctx); err != nil {
 		fmt.Fprintf(t.stderr, "%v\n", err)
+	}
+	if t.receiver != nil {
+		t.receiver.Shutdown(ctx)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/topology"
+	"github.com/fallacies/fallacies/tracing"
 )
 
 func cmdUp(ctx context.Context, e *env, args []string) error {
@@ -25,7 +26,8 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 	endpointsFile := fs.String("endpoints-file", "", "also write the endpoints as JSON to this `FILE` (for fallacies run --target)")
 	otlp := fs.String("otlp-endpoint", "", "export every service's spans over OTLP/gRPC to this endpoint, a URL or host:port, e.g. http://127.0.0.1:4317 (default: the OTEL_EXPORTER_OTLP_ENDPOINT variable; none: no tracing)")
 	jaegerUI := fs.String("jaeger-ui", os.Getenv("FALLACIES_JAEGER_UI"), "Jaeger UI base URL to print, e.g. http://127.0.0.1:16686 (env FALLACIES_JAEGER_UI)")
-	allowRemote := fs.Bool("allow-remote", false, "allow a --toxiproxy-api bind address or an OTLP endpoint that is not loopback (the API then also answers requests addressed to that address; other host names and cross-site requests are still refused with 403)")
+	allowRemote := fs.Bool("allow-remote", false, "allow a --toxiproxy-api or --console-addr bind address or an OTLP endpoint that is not loopback (the API then also answers requests addressed to that address; other host names and cross-site requests are still refused with 403)")
+	cons := addConsoleFlags(fs)
 	var knobs knobFlags
 	fs.Var(&knobs, "set", "set a knob, `NAME=VALUE`, e.g. --set order.user.timeout=100ms (repeatable; fallacies knobs lists them)")
 	pos, err := parse(fs, args)
@@ -46,15 +48,27 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	if err := cons.check(*allowRemote); err != nil {
+		return err
+	}
 	sys, err := knobs.system()
 	if err != nil {
 		return err
 	}
-	tr, err := newTracing(e, tracingFlags{otlp: *otlp, jaegerUI: *jaegerUI})
+	var capture *tracing.Capture
+	if *cons.on {
+		capture = tracing.NewCapture(0) // the console takes its spans every second
+	}
+	tr, err := newTracing(e, tracingFlags{otlp: *otlp, jaegerUI: *jaegerUI, capture: capture})
 	if err != nil {
 		return err
 	}
 	defer tr.shutdown()
+	if *kind == topology.KindProcesses {
+		if err := tr.receive(); err != nil {
+			return testbedErr(err)
+		}
+	}
 	// The admin API binds to loopback and spans go to loopback unless asked
 	// otherwise; checked before anything starts.
 	if err := checkLoopback(nonEmpty(*api, tr.endpoint), *allowRemote); err != nil {
@@ -79,8 +93,8 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 	}()
 	ep := topo.Endpoints()
 	ep.JaegerUI = tr.jaegerUI
-	if ep.OTLP == "" {
-		ep.OTLP = tr.otlpEndpoint()
+	if ep.OTLP == "" || ep.OTLP == tr.rcvAddr {
+		ep.OTLP = tr.endpoint // where the spans end up; the console's receiver is its own
 	}
 	fmt.Fprintf(e.stdout, "fallacies is up (%s topology, ready in %v)\n\n", *kind, ready.Round(time.Millisecond))
 	printEndpoints(e.stdout, ep)
@@ -91,6 +105,22 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 			return testbedErr(err)
 		}
 		fmt.Fprintf(e.stdout, "endpoints written to %s\n", *endpointsFile)
+	}
+	if *cons.on {
+		journal := filepath.Join(*cons.reports, "console.journal")
+		if *endpointsFile != "" {
+			journal = journalFor(*endpointsFile)
+		}
+		rc, err := startConsole(ctx, topo, ep, capture, *cons.addr, journal, *cons.reports)
+		if err != nil {
+			return testbedErr(err)
+		}
+		defer func() {
+			if err := rc.stop(); err != nil {
+				fmt.Fprintf(e.stderr, "console: %v (fallacies reset --journal %s removes what is left)\n", err, rc.journal)
+			}
+		}()
+		fmt.Fprintf(e.stdout, "console: %s (faults journaled in %s; fallacies reset --journal %s undoes them after a crash)\n", rc.url, rc.journal, rc.journal)
 	}
 	printTry(e.stdout, selfPath(), *endpointsFile, ep, sys.Security.MTLS)
 	<-ctx.Done()

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/fallacies/fallacies/console"
+	"github.com/fallacies/fallacies/experiments/definition"
+	"github.com/fallacies/fallacies/experiments/runner"
+	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/process"
+	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
+	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
+	"github.com/fallacies/fallacies/services/serve"
+	"github.com/fallacies/fallacies/topology"
+	"github.com/fallacies/fallacies/tracing"
+)
+
+// consoleFlags are the flags of the live console (`up --console`).
+type consoleFlags struct {
+	on      *bool
+	addr    *string
+	reports *string
+}
+
+func addConsoleFlags(fs interface {
+	Bool(string, bool, string) *bool
+	String(string, string, string) *string
+}) consoleFlags {
+	return consoleFlags{
+		on:      fs.Bool("console", false, "also serve the live web console (see docs/console.md) and print its address"),
+		addr:    fs.String("console-addr", "127.0.0.1:0", "console listen `ADDRESS` (port 0: any free port; loopback only unless --allow-remote)"),
+		reports: fs.String("reports", "reports", "folder for the reports of experiments run from the console, and its fault journal (console.journal) when there is no --endpoints-file"),
+	}
+}
+
+// check refuses a bad console address before anything starts.
+func (f consoleFlags) check(allowRemote bool) error {
+	if !*f.on {
+		return nil
+	}
+	if err := checkAddr("--console-addr", *f.addr, true); err != nil {
+		return err
+	}
+	return checkLoopback([]string{*f.addr}, allowRemote)
+}
+
+// runningConsole is a console serving in the background.
+type runningConsole struct {
+	url     string
+	journal string
+	stop    func() error
+}
+
+// startConsole serves the console of a running topology on addr. Faults
+// go through a router of the topology's injectors, journaled at
+// journalPath; experiments run against ep write their reports in reports.
+func startConsole(ctx context.Context, topo topology.Topology, ep topology.Endpoints, capture *tracing.Capture, addr, journalPath, reports string) (*runningConsole, error) {
+	if err := os.MkdirAll(filepath.Dir(journalPath), 0o755); err != nil {
+		return nil, err
+	}
+	journal, err := toxiproxy.OpenJournal(journalPath)
+	if err != nil {
+		return nil, err
+	}
+	tinj := toxiproxy.NewInjector(ep.ToxiproxyAPI, journal)
+	router := faults.NewRouter().Handle(faults.TargetProxy, tinj)
+	targets := map[faults.TargetKind][]string{faults.TargetProxy: slices.Sorted(maps.Keys(ep.Proxies))}
+	if pc, ok := topo.(process.Controller); ok {
+		router.Handle(faults.TargetProcess, process.NewInjector(pc))
+		targets[faults.TargetProcess] = faults.Services()
+	}
+	conn, err := serve.Dial(ep.Services["order"], topology.ObserverOptions(topo))
+	if err != nil {
+		journal.Close()
+		return nil, err
+	}
+	names, _ := catalogueNames()
+	c, err := console.New(console.Options{
+		Proxies: ep.Proxies, Toxiproxy: tinj, Injector: router, Targets: targets, Capture: capture,
+		Order: orderv1.NewOrderServiceClient(conn), Experiments: names, ReportsDir: reports,
+		RunExperiment: func(ctx context.Context, name string, progress func(string)) (string, error) {
+			return runFromConsole(ctx, tinj, ep, journalPath, reports, name, progress)
+		},
+	})
+	if err != nil {
+		conn.Close()
+		journal.Close()
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		conn.Close()
+		journal.Close()
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	errc := make(chan error, 1)
+	go func() { errc <- c.Serve(sctx, lis) }()
+	var once sync.Once
+	var stopErr error
+	return &runningConsole{
+		url:     "http://" + lis.Addr().String() + "/",
+		journal: journalPath,
+		stop: func() error {
+			once.Do(func() {
+				cancel()
+				stopErr = <-errc
+				conn.Close()
+				stopErr = errors.Join(stopErr, journal.Close())
+			})
+			return stopErr
+		},
+	}, nil
+}
+
+// catalogueNames lists the experiments of the catalogue folder, when the
+// command runs where it is.
+func catalogueNames() ([]string, error) {
+	files, err := definition.LoadDir(definition.Catalogue)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, strings.TrimSuffix(filepath.Base(f), filepath.Ext(f)))
+	}
+	return names, nil
+}
+
+// runFromConsole runs a catalogue experiment against the running system,
+// as `fallacies run --target` does: refused while faults are on (the
+// verdict would measure them too).
+func runFromConsole(ctx context.Context, tinj *toxiproxy.Injector, ep topology.Endpoints, journal, reports, name string, progress func(string)) (string, error) {
+	if on, err := tinj.Existing(ctx); err != nil {
+		return "", err
+	} else if len(on) > 0 {
+		return "", fmt.Errorf("faults are on (%s): remove them first, the verdict would measure them too", strings.Join(on, "; "))
+	}
+	path, err := definition.Resolve(name, definition.Catalogue)
+	if err != nil {
+		return "", err
+	}
+	exp, err := definition.Load(path)
+	if err != nil {
+		return "", err
+	}
+	res, err := runner.Run(ctx, exp, runner.Options{Target: &ep, Journal: journal, ReportsDir: reports, Progress: lineWriter(progress)})
+	var dir string
+	if res != nil {
+		dir = res.Dir
+		if err == nil && !res.Report.Passed {
+			err = errors.New("FAILED: not every hypothesis held (its report says which)")
+		}
+	}
+	return dir, err
+}
+
+// lineWriter calls f with each line written to it.
+type lineWriter func(string)
+
+func (f lineWriter) Write(p []byte) (int, error) {
+	for _, l := range bytes.Split(bytes.TrimRight(p, "\r\n"), []byte("\n")) {
+		if l = bytes.TrimSpace(bytes.TrimLeft(l, "\r")); len(l) > 0 {
+			f(string(l))
+		}
+	}
+	return len(p), nil
+}
