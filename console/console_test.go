@@ -149,7 +149,10 @@ type stateOf struct {
 			P50 float64 `json:"p50_ms"`
 		} `json:"series"`
 	} `json:"load"`
-	Slowest []struct{ ID string } `json:"slowest"`
+	Slowest []struct {
+		ID string    `json:"id"`
+		At time.Time `json:"at"`
+	} `json:"slowest"`
 }
 
 func (s *system) state(t *testing.T) stateOf {
@@ -193,6 +196,7 @@ func TestFaultsLoadAndTraces(t *testing.T) {
 		return ok && l.P50 < 100
 	})
 
+	faultOn := time.Now()
 	code, body := s.call(t, "POST", "/api/faults", `{"kind": "latency", "target": "user", "attrs": {"latency": 300}}`)
 	if code != http.StatusCreated || !strings.Contains(body, "console-latency-user") {
 		t.Fatalf("POST /api/faults: %d %s", code, body)
@@ -205,11 +209,17 @@ func TestFaultsLoadAndTraces(t *testing.T) {
 		ser := s.state(t).Load.Series
 		return len(ser) > 0 && ser[len(ser)-1].P50 > 300
 	})
-	st := s.state(t)
-	if len(st.Slowest) == 0 {
-		t.Fatal("no slowest trace listed")
+	var held string // a slow trace that began with the fault on
+	for _, tr := range s.state(t).Slowest {
+		if tr.At.After(faultOn) {
+			held = tr.ID
+			break
+		}
 	}
-	code, body = s.call(t, "GET", "/api/traces/"+st.Slowest[0].ID, "")
+	if held == "" {
+		t.Fatal("no trace begun after the fault went on among the slowest")
+	}
+	code, body = s.call(t, "GET", "/api/traces/"+held, "")
 	if code != http.StatusOK || !strings.Contains(body, "<svg") || !strings.Contains(body, "held by fault console-latency-user") {
 		t.Fatalf("waterfall of the slowest trace: %d, want an SVG marking the fault:\n%.2000s", code, body)
 	}
@@ -322,8 +332,10 @@ func TestPageClosed(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
-	poll(t, 10*time.Second, "the fault removed after the page closed", func() bool { return len(s.toxics(t, "payment")) == 0 })
-	if st := s.state(t); len(st.Faults) != 0 {
-		t.Errorf("faults listed after the page closed: %v", st.Faults)
+	poll(t, 10*time.Second, "the fault removed after the page closed", func() bool {
+		return len(s.state(t).Faults) == 0 // listed until it is off
+	})
+	if got := s.toxics(t, "payment"); len(got) != 0 {
+		t.Errorf("toxics on payment after the page closed: %v", got)
 	}
 }
