@@ -156,13 +156,18 @@ type Server struct {
 	done   chan struct{} // closed when the consuming goroutine has ended
 	ready  chan struct{} // closed once the subscription is in place
 
-	mu        sync.Mutex
-	started   bool           // the consuming goroutine was started
-	stopping  bool           // Shutdown began: no new message is taken
-	inflight  sync.WaitGroup // messages being handled
-	stats     consumerv1.GetStatsResponse
-	seen      map[string]bool // order ids applied at least once
-	applied   []*consumerv1.Application
+	mu       sync.Mutex
+	started  bool           // the consuming goroutine was started
+	stopping bool           // Shutdown began: no new message is taken
+	inflight sync.WaitGroup // messages being handled
+	stats    consumerv1.GetStatsResponse
+	// applied holds the store.RetainRecords most recent applications,
+	// duplicates included; seen counts them by order id, so an order whose
+	// applications all left the window is no longer recognised as a
+	// duplicate (JetStream redelivers within ack waits and a two-minute
+	// dedupe window, far shorter than that).
+	applied   *store.Recent[*consumerv1.Application]
+	seen      map[string]int
 	store     *store.Log[*consumerv1.Application] // applied on disk, when configured
 	readyOnce sync.Once
 
@@ -178,16 +183,17 @@ func New(cfg Config, o serve.Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:    cfg,
-		o:      o,
-		log:    o.Log().With("service", cfg.Name),
-		tracer: o.Tracer(tracerName),
-		grpc:   serve.NewServer(o),
-		runCtx: ctx,
-		cancel: cancel,
-		done:   make(chan struct{}),
-		ready:  make(chan struct{}),
-		seen:   make(map[string]bool),
+		cfg:     cfg,
+		o:       o,
+		log:     o.Log().With("service", cfg.Name),
+		tracer:  o.Tracer(tracerName),
+		grpc:    serve.NewServer(o),
+		runCtx:  ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		ready:   make(chan struct{}),
+		seen:    make(map[string]int),
+		applied: store.NewRecent[*consumerv1.Application](store.RetainRecords),
 	}
 	s.stats.Consumer = cfg.Name
 	log, apps, err := store.Open(cfg.Consumer.StoreFile, func() *consumerv1.Application { return new(consumerv1.Application) })
@@ -197,12 +203,11 @@ func New(cfg Config, o serve.Options) (*Server, error) {
 	}
 	s.store = log
 	for _, a := range apps {
-		if s.seen[a.GetOrderId()] {
+		if s.seen[a.GetOrderId()] > 0 {
 			s.stats.DuplicatesApplied++
 		}
-		s.seen[a.GetOrderId()] = true
 		s.stats.Applied++
-		s.applied = append(s.applied, a)
+		s.record(a)
 	}
 	consumerv1.RegisterConsumerServiceServer(s.grpc.GRPC, s)
 	s.grpc.Health.SetServingStatus(consumerv1.ConsumerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -443,7 +448,7 @@ func (s *Server) handle(data []byte, h nats.Header, delivered uint64, a acker) {
 	}
 
 	s.mu.Lock()
-	if s.cfg.Consumer.Idempotent && s.seen[e.OrderID] {
+	if s.cfg.Consumer.Idempotent && s.seen[e.OrderID] > 0 {
 		s.stats.DuplicatesRecognised++
 		s.mu.Unlock()
 		span.SetAttributes(attribute.String("fallacies.consumer.outcome", "duplicate_recognised"))
@@ -465,7 +470,7 @@ func (s *Server) handle(data []byte, h nats.Header, delivered uint64, a acker) {
 	now := time.Now().UnixNano()
 	s.mu.Lock()
 	outcome := "applied"
-	if s.seen[e.OrderID] {
+	if s.seen[e.OrderID] > 0 {
 		s.stats.DuplicatesApplied++
 		outcome = "duplicate_applied"
 	}
@@ -481,15 +486,26 @@ func (s *Server) handle(data []byte, h nats.Header, delivered uint64, a acker) {
 		s.settle("nak", a.NakWithDelay(nakDelay))
 		return
 	}
-	s.seen[e.OrderID] = true
 	s.stats.Applied++
-	s.applied = append(s.applied, app)
+	s.record(app)
 	s.mu.Unlock()
 	span.SetAttributes(attribute.String("fallacies.consumer.outcome", outcome))
 	if published > 0 {
 		span.SetAttributes(attribute.Int64("fallacies.consumer.lag_ns", now-published))
 	}
 	s.settle("ack", a.Ack())
+}
+
+// record adds an application to the window and counts it for its order,
+// uncounting those that leave the window; s.mu is held (or s is not shared
+// yet).
+func (s *Server) record(a *consumerv1.Application) {
+	s.seen[a.GetOrderId()]++
+	s.applied.Append(a, func(old *consumerv1.Application) {
+		if s.seen[old.GetOrderId()]--; s.seen[old.GetOrderId()] <= 0 {
+			delete(s.seen, old.GetOrderId())
+		}
+	})
 }
 
 // settle logs a failed acknowledgement; the server redelivers later.
@@ -529,13 +545,14 @@ func (s *Server) Stats() *consumerv1.GetStatsResponse {
 	return proto.CloneOf(&s.stats)
 }
 
-// Applied returns every application so far, duplicates included, in the
-// order they were applied.
+// Applied returns the applications held (the store.RetainRecords most
+// recent), duplicates included, in the order they were applied.
 func (s *Server) Applied() []*consumerv1.Application {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*consumerv1.Application, len(s.applied))
-	for i, a := range s.applied {
+	held := s.applied.Held()
+	out := make([]*consumerv1.Application, len(held))
+	for i, a := range held {
 		out[i] = proto.CloneOf(a)
 	}
 	return out
@@ -561,28 +578,21 @@ func (s *Server) ListApplied(_ context.Context, req *consumerv1.ListAppliedReque
 	return &consumerv1.ListAppliedResponse{Applications: out, NextPageToken: next}, nil
 }
 
-// paginate cuts one page out of items. The page token is the decimal
-// offset of the page's first item.
-func paginate[T any](items []T, size int32, token string) (page []T, next string, err error) {
+// paginate cuts one page out of the window. The page token is the
+// position of the page's first record; a token whose records have left the
+// window resumes at the oldest one held.
+func paginate[T any](w *store.Recent[T], size int32, token string) (page []T, next string, err error) {
 	switch {
 	case size < 0 || size > MaxPageSize:
 		return nil, "", status.Errorf(codes.InvalidArgument, "page_size: %d, need 0 to %d", size, MaxPageSize)
 	case size == 0:
 		size = DefaultPageSize
 	}
-	start := 0
-	if token != "" {
-		n, perr := strconv.Atoi(token)
-		if perr != nil || n < 0 || n > len(items) || strconv.Itoa(n) != token {
-			return nil, "", status.Errorf(codes.InvalidArgument, "page_token: %q is not a token from next_page_token", clipToken(token))
-		}
-		start = n
+	page, next, ok := w.Page(int(size), token)
+	if !ok {
+		return nil, "", status.Errorf(codes.InvalidArgument, "page_token: %q is not a token from next_page_token", clipToken(token))
 	}
-	end := min(start+int(size), len(items))
-	if end < len(items) {
-		next = strconv.Itoa(end)
-	}
-	return items[start:end], next, nil
+	return page, next, nil
 }
 
 // sleep waits d, or returns ctx's error when ctx ends first.

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/events"
 	"github.com/fallacies/fallacies/services/serve"
+	"github.com/fallacies/fallacies/services/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -439,5 +441,26 @@ func TestFailedSideEffectIsRetried(t *testing.T) {
 	}
 	if app := c.Applied()[0]; app.DeliveryCount != 3 {
 		t.Errorf("delivery count = %d, want 3", app.DeliveryCount)
+	}
+}
+
+// TestAppliedWindow checks that the applications leaving the window are
+// uncounted for their order: an order is seen while any of its
+// applications is held, and only then.
+func TestAppliedWindow(t *testing.T) {
+	s := &Server{seen: map[string]int{}, applied: store.NewRecent[*consumerv1.Application](10)}
+	for i := range 25 {
+		s.record(&consumerv1.Application{OrderId: fmt.Sprintf("o-%02d", i/2)}) // each order applied twice
+	}
+	held := s.applied.Held()
+	counts := map[string]int{}
+	for _, a := range held {
+		counts[a.GetOrderId()]++
+	}
+	if len(held) > 10 || !maps.Equal(counts, s.seen) {
+		t.Errorf("held %d applications counting %v, seen %v; want at most 10, and seen to count what is held", len(held), counts, s.seen)
+	}
+	if s.seen["o-00"] != 0 || s.seen["o-12"] != 1 {
+		t.Errorf("seen o-00 %d (left the window), o-12 %d (applied once); want 0 and 1", s.seen["o-00"], s.seen["o-12"])
 	}
 }

@@ -6,6 +6,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/fallacies/fallacies/services/consumer"
 	"github.com/fallacies/fallacies/services/events"
 	"github.com/fallacies/fallacies/services/serve"
+	"github.com/fallacies/fallacies/services/store"
 )
 
 // Name is the durable consumer name and the stats name.
@@ -33,13 +35,13 @@ type Server struct {
 	*consumer.Server
 
 	mu      sync.Mutex
-	entries []Entry
+	entries *store.Recent[Entry] // the store.RetainRecords most recent
 }
 
 // New validates the configuration and builds the consumer. It starts
 // nothing and does no I/O.
 func New(cfg config.Consumer, natsURL string, mode config.PublishMode, o serve.Options) (*Server, error) {
-	s := &Server{}
+	s := &Server{entries: store.NewRecent[Entry](store.RetainRecords)}
 	c, err := consumer.New(consumer.Config{
 		Name:     Name,
 		NATSURL:  natsURL,
@@ -57,15 +59,14 @@ func New(cfg config.Consumer, natsURL string, mode config.PublishMode, o serve.O
 func (s *Server) appendEntry(_ context.Context, e events.OrderCreated) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.entries = append(s.entries, Entry{OrderID: e.OrderID, UserID: e.UserID, AmountCents: e.AmountCents, ChargeID: e.ChargeID, At: time.Now()})
+	s.entries.Append(Entry{OrderID: e.OrderID, UserID: e.UserID, AmountCents: e.AmountCents, ChargeID: e.ChargeID, At: time.Now()}, nil)
 	return nil
 }
 
-// Entries returns a copy of the ledger in the order entries were appended.
+// Entries returns a copy of the entries held (the store.RetainRecords most
+// recent) in the order they were appended.
 func (s *Server) Entries() []Entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Entry, len(s.entries))
-	copy(out, s.entries)
-	return out
+	return slices.Clone(s.entries.Held())
 }

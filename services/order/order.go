@@ -50,6 +50,7 @@ import (
 	"github.com/fallacies/fallacies/services/events"
 	"github.com/fallacies/fallacies/services/resilience"
 	"github.com/fallacies/fallacies/services/serve"
+	"github.com/fallacies/fallacies/services/store"
 )
 
 // notificationPoll is how often PlaceOrder looks for the notification's
@@ -106,8 +107,12 @@ type Server struct {
 	kvLock      chan struct{}
 	kv          jetstream.KeyValue
 
-	mu       sync.Mutex
-	orders   map[string]*orderv1.Order
+	mu     sync.Mutex
+	orders map[string]*orderv1.Order
+	// placed holds the ids of the store.RetainRecords orders stored most
+	// recently (first stored first); an order whose id leaves it is
+	// forgotten.
+	placed   *store.Recent[string]
 	profiles map[string]*userv1.User // last profile seen per user, without history
 
 	published, publishFailures atomic.Int64
@@ -141,6 +146,7 @@ func New(cfg config.Order, deps Deps, o serve.Options) (*Server, error) {
 		streamLock: make(chan struct{}, 1),
 		kvLock:     make(chan struct{}, 1),
 		orders:     make(map[string]*orderv1.Order),
+		placed:     store.NewRecent[string](store.RetainRecords),
 		profiles:   make(map[string]*userv1.User),
 		admission:  newAdmission(cfg.MaxConcurrent),
 	}
@@ -590,6 +596,9 @@ func (s *Server) GetStats(context.Context, *orderv1.GetStatsRequest) (*orderv1.G
 func (s *Server) store(o *orderv1.Order) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.orders[o.OrderId]; !ok {
+		s.placed.Append(o.OrderId, func(id string) { delete(s.orders, id) })
+	}
 	s.orders[o.OrderId] = clone(o)
 }
 

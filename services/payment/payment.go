@@ -55,11 +55,15 @@ type Server struct {
 	attempts atomic.Int64
 
 	mu       sync.Mutex
-	byKey    map[string]*paymentv1.Charge  // recorded charges by idempotency key
-	inflight map[string]*pending           // first calls still processing, by key
-	ledger   []*paymentv1.Charge           // in charge order
-	store    *store.Log[*paymentv1.Charge] // the ledger on disk, when configured
-	shared   *sharedKeys                   // idempotency keys shared by replicas; nil: local
+	byKey    map[string]*paymentv1.Charge // the ledger's charges by idempotency key
+	inflight map[string]*pending          // first calls still processing, by key
+	// ledger holds the store.RetainRecords most recent charges in charge
+	// order; a key whose charge left it is forgotten (a retry that late
+	// would be charged again, as with a real provider's bounded key
+	// retention).
+	ledger *store.Recent[*paymentv1.Charge]
+	store  *store.Log[*paymentv1.Charge] // the ledger on disk, when configured
+	shared *sharedKeys                   // idempotency keys shared by replicas; nil: local
 
 	shutdownOnce sync.Once
 }
@@ -83,6 +87,7 @@ func New(cfg config.Payment, o serve.Options) (*Server, error) {
 		now:      time.Now,
 		byKey:    make(map[string]*paymentv1.Charge),
 		inflight: make(map[string]*pending),
+		ledger:   store.NewRecent[*paymentv1.Charge](store.RetainRecords),
 	}
 	log, charges, err := store.Open(cfg.LedgerFile, func() *paymentv1.Charge { return new(paymentv1.Charge) })
 	if err != nil {
@@ -90,8 +95,7 @@ func New(cfg config.Payment, o serve.Options) (*Server, error) {
 	}
 	s.store = log
 	for _, c := range charges {
-		s.byKey[c.GetIdempotencyKey()] = c
-		s.ledger = append(s.ledger, c)
+		s.record(c)
 	}
 	paymentv1.RegisterPaymentServiceServer(s.grpc.GRPC, s)
 	s.grpc.Health.SetServingStatus(paymentv1.PaymentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -196,7 +200,7 @@ func (s *Server) process(ctx context.Context, p *pending) (*paymentv1.ChargeResp
 		return &paymentv1.ChargeResponse{Charge: elsewhere, Replayed: true}, nil
 	}
 	c := &paymentv1.Charge{
-		ChargeId:        "ch-" + strconv.Itoa(len(s.ledger)+1),
+		ChargeId:        "ch-" + strconv.Itoa(s.ledger.Total()+1),
 		OrderId:         p.req.OrderId,
 		UserId:          p.req.UserId,
 		AmountCents:     p.req.AmountCents,
@@ -214,9 +218,20 @@ func (s *Server) process(ctx context.Context, p *pending) (*paymentv1.ChargeResp
 		s.log.Error("record charge", "order_id", c.OrderId, "err", err)
 		return nil, status.Errorf(codes.Unavailable, "record charge: %v", err)
 	}
-	s.byKey[key] = c
-	s.ledger = append(s.ledger, c)
+	s.record(c)
 	return &paymentv1.ChargeResponse{Charge: proto.CloneOf(c)}, nil
+}
+
+// record adds a charge to the ledger and its key to the index, forgetting
+// the keys of the charges that leave the window; s.mu is held (or s is not
+// shared yet).
+func (s *Server) record(c *paymentv1.Charge) {
+	s.byKey[c.GetIdempotencyKey()] = c
+	s.ledger.Append(c, func(old *paymentv1.Charge) {
+		if s.byKey[old.GetIdempotencyKey()] == old {
+			delete(s.byKey, old.GetIdempotencyKey())
+		}
+	})
 }
 
 // sameCharge refuses a key reused for a different charge.
@@ -244,12 +259,14 @@ func (s *Server) ListCharges(_ context.Context, req *paymentv1.ListChargesReques
 	return &paymentv1.ListChargesResponse{Charges: out, NextPageToken: next, Attempts: s.attempts.Load()}, nil
 }
 
-// Charges returns a copy of the ledger in charge order.
+// Charges returns a copy of the charges held (the store.RetainRecords most
+// recent) in charge order.
 func (s *Server) Charges() []*paymentv1.Charge {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*paymentv1.Charge, len(s.ledger))
-	for i, c := range s.ledger {
+	held := s.ledger.Held()
+	out := make([]*paymentv1.Charge, len(held))
+	for i, c := range held {
 		out[i] = proto.CloneOf(c)
 	}
 	return out
@@ -258,28 +275,21 @@ func (s *Server) Charges() []*paymentv1.Charge {
 // Attempts returns how many Charge calls the server received.
 func (s *Server) Attempts() int64 { return s.attempts.Load() }
 
-// paginate cuts one page out of items. The page token is the decimal
-// offset of the page's first item.
-func paginate[T any](items []T, size int32, token string) (page []T, next string, err error) {
+// paginate cuts one page out of the window. The page token is the
+// position of the page's first record; a token whose records have left the
+// window resumes at the oldest one held.
+func paginate[T any](w *store.Recent[T], size int32, token string) (page []T, next string, err error) {
 	switch {
 	case size < 0 || size > MaxPageSize:
 		return nil, "", status.Errorf(codes.InvalidArgument, "page_size: %d, need 0 to %d", size, MaxPageSize)
 	case size == 0:
 		size = DefaultPageSize
 	}
-	start := 0
-	if token != "" {
-		n, perr := strconv.Atoi(token)
-		if perr != nil || n < 0 || n > len(items) || strconv.Itoa(n) != token {
-			return nil, "", status.Errorf(codes.InvalidArgument, "page_token: %q is not a token from next_page_token", clipToken(token))
-		}
-		start = n
+	page, next, ok := w.Page(int(size), token)
+	if !ok {
+		return nil, "", status.Errorf(codes.InvalidArgument, "page_token: %q is not a token from next_page_token", clipToken(token))
 	}
-	end := min(start+int(size), len(items))
-	if end < len(items) {
-		next = strconv.Itoa(end)
-	}
-	return items[start:end], next, nil
+	return page, next, nil
 }
 
 // sleep waits d, or returns ctx's error when ctx ends first.

@@ -18,6 +18,7 @@ import (
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/serve"
+	"github.com/fallacies/fallacies/services/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -292,5 +293,43 @@ func TestListChargesPages(t *testing.T) {
 	all, err := client.ListCharges(ctx, &paymentv1.ListChargesRequest{PageSize: 0})
 	if err != nil || len(all.Charges) != n || all.NextPageToken != "" {
 		t.Fatalf("page_size 0: %d charges, next %q, %v; want all %d on one page", len(all.GetCharges()), all.GetNextPageToken(), err, n)
+	}
+}
+
+// TestLedgerWindow shrinks the ledger's window and checks that the charges
+// leaving it take their idempotency keys along, charge ids stay unique,
+// and the charges held are listed.
+func TestLedgerWindow(t *testing.T) {
+	srv, client, _ := start(t, config.Payment{})
+	srv.mu.Lock()
+	srv.ledger = store.NewRecent[*paymentv1.Charge](10)
+	srv.mu.Unlock()
+	ctx := t.Context()
+	for i := range 25 {
+		if _, err := client.Charge(ctx, charge(fmt.Sprintf("o-%02d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.mu.Lock()
+	keys, held := len(srv.byKey), len(srv.ledger.Held())
+	srv.mu.Unlock()
+	if held > 10 || keys != held {
+		t.Errorf("%d charges held, %d keys indexed; want at most 10, and as many keys", held, keys)
+	}
+	resp, err := client.ListCharges(ctx, &paymentv1.ListChargesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := resp.Charges[len(resp.Charges)-1]
+	if len(resp.Charges) != held || last.ChargeId != "ch-25" || last.OrderId != "o-24" {
+		t.Errorf("listed %d charges ending %s for %s; want %d ending ch-25 for o-24", len(resp.Charges), last.ChargeId, last.OrderId, held)
+	}
+	again, err := client.Charge(ctx, charge("o-24"))
+	if err != nil || !again.Replayed || again.Charge.ChargeId != "ch-25" {
+		t.Errorf("a key still in the window: %v, %v; want ch-25 replayed", again, err)
+	}
+	old, err := client.Charge(ctx, charge("o-00"))
+	if err != nil || old.Replayed || old.Charge.ChargeId != "ch-26" {
+		t.Errorf("a key that left the window: %v, %v; want a new charge ch-26", old, err)
 	}
 }
