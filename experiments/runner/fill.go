@@ -112,7 +112,7 @@ func phaseReport(st *load.Stats) report.Phase {
 func sniffed(ctx context.Context, inj *toxiproxy.Injector, fs []faults.Fault) map[string][]byte {
 	out := map[string][]byte{}
 	for _, f := range fs {
-		if f.Kind != faults.Sniffer {
+		if !toxiproxy.IsSniffer(f.Kind) {
 			continue
 		}
 		b, err := inj.Sniffed(ctx, f.Target)

@@ -286,12 +286,12 @@ func planFor(f faults.Fault) (plan, error) {
 	return p, nil
 }
 
-// isSniffer reports whether the fault is applied as the sniffer toxic,
-// whose recording Remove keeps for Sniffed.
-func isSniffer(f faults.Fault) bool {
-	spec, _ := faults.Lookup(f.Kind)
-	onProxy, ok := faults.As[faults.ProxyKind](f.Kind)
-	return ok && onProxy.OnProxy(spec.WithDefaults(f.Attrs)).Toxic == SnifferType
+// IsSniffer reports whether faults of kind k are applied as the sniffer
+// toxic, whose recording Sniffed reads (and Remove keeps).
+func IsSniffer(k faults.Kind) bool {
+	spec, _ := faults.Lookup(k)
+	onProxy, ok := faults.As[faults.ProxyKind](k)
+	return ok && onProxy.OnProxy(spec.WithDefaults(nil)).Toxic == SnifferType
 }
 
 // sanitize keeps a fault name usable as one segment of a URL path.
@@ -430,7 +430,7 @@ func (i *Injector) undo(ctx context.Context, e Entry) error {
 func (i *Injector) Remove(ctx context.Context, a faults.Applied) error {
 	e := Entry{Fault: a.Fault, API: i.api, Proxy: a.Fault.Target, Handles: a.Handles}
 	k := key(e.API, e.Proxy, e.Handles)
-	if isSniffer(a.Fault) {
+	if IsSniffer(a.Fault.Kind) {
 		if sn, err := i.fetchSniff(ctx, e.Proxy); err == nil && len(sn.Toxics) > 0 {
 			i.mu.Lock()
 			i.sniffed[e.Proxy] = sn.Sample

@@ -664,3 +664,13 @@ func readLines(t *testing.T, path string) []map[string]any {
 }
 
 func equal(a, b []string) bool { return strings.Join(a, "\n") == strings.Join(b, "\n") }
+
+// TestIsSniffer checks that only the kinds applied as the sniffer toxic
+// have their recording read.
+func TestIsSniffer(t *testing.T) {
+	for _, s := range faults.Specs() {
+		if got, want := tp.IsSniffer(s.Kind), s.Kind == faults.Sniffer; got != want {
+			t.Errorf("IsSniffer(%s) = %v, want %v", s.Kind, got, want)
+		}
+	}
+}
