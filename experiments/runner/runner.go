@@ -1,14 +1,19 @@
 // Package runner runs experiments: for each variant it starts a fresh
 // topology with the variant's knobs, drives open-loop load, applies the
 // fault schedule, drains, checks consistency, evaluates the hypotheses and
-// tears everything down again, on every way out.
+// tears everything down again, on every way out. A variant runs as its
+// phases (variant.go), the first four each returning the teardown that
+// undoes it:
 //
-//	topology up ─▶ load ─┬─ before ─┬─ during (faults on) ─┬─ after ─▶ drain ─▶ observe ─▶ check ─▶ teardown
-//	                     └──────────┴── fault scheduler ───┘
+//	startTracing ─▶ startSystem ─▶ armFaults ─▶ connect ─▶ driveLoad ─▶ settle ─▶ measure
+//	      ▲               ▲             ▲           ▲          │ before ─┬─ during (faults on) ─┬─ after
+//	      └── teardowns, last first, on every way out ──────────┘         └── fault scheduler ───┘
 //
 // Faults are journaled before they are applied and removed on normal end,
 // failed hypothesis, error, panic and cancellation (Ctrl-C, SIGTERM); after a
-// SIGKILL, `fallacies reset` removes what the journal lists.
+// SIGKILL, `fallacies reset` removes what the journal lists. The metrics are
+// computed by their families (experiments/metrics) from what the runner
+// measured (metrics.go).
 package runner
 
 import (
@@ -120,21 +125,16 @@ func interruption(ctx context.Context, at time.Time) *report.Interruption {
 // either way. A panic of the runner is a testbed failure whose stack is
 // written to crash.txt in the report folder.
 func Run(ctx context.Context, exp *definition.Experiment, o Options) (res *Result, err error) {
-	kind := o.Topology
-	if kind == "" {
-		kind = exp.Topology
+	kind, err := o.topologyKind(exp)
+	if err != nil {
+		return nil, err
 	}
-	if kind == "" {
-		kind = topology.KindEmbedded
+	variants := o.selectVariants(exp.Variants)
+	if len(variants) == 0 {
+		return nil, fmt.Errorf("%s: no variant named %s", exp.Name, strings.Join(o.OnlyVariants, " or "))
 	}
 	if o.Target != nil {
-		if err := o.Target.Validate(); err != nil {
-			return nil, err
-		}
-		if err := topology.CheckLoopback(o.Target.Addresses(), o.AllowRemote); err != nil {
-			return nil, err
-		}
-		kind = "target"
+		variants = []definition.Variant{{Name: "target"}}
 	}
 	now := time.Now
 	if o.Now != nil {
@@ -157,46 +157,7 @@ func Run(ctx context.Context, exp *definition.Experiment, o Options) (res *Resul
 		Topology: kind, Seed: exp.Seed, StartedAt: started, JaegerUI: o.JaegerUI,
 	}
 	res = &Result{Report: rep, Dir: dir}
-	journal := o.Journal
-	if journal == "" {
-		journal = filepath.Join(dir, "faults.journal")
-	}
-
-	var traces []traceSet
-	variants := o.selectVariants(exp.Variants)
-	if len(variants) == 0 {
-		return nil, fmt.Errorf("%s: no variant named %s", exp.Name, strings.Join(o.OnlyVariants, " or "))
-	}
-	if o.Target != nil {
-		variants = []definition.Variant{{Name: "target"}}
-	}
-	for i, v := range variants {
-		if ctx.Err() != nil {
-			break
-		}
-		vr := &variantRun{
-			exp: exp, variant: v, index: i, of: len(variants), kind: kind, opts: o, journal: journal,
-		}
-		rv, ts, err := vr.run(ctx)
-		if p, ok := crash.Find(err); ok {
-			// One line in the report and on stderr; the stack in a file.
-			if path, werr := crash.WriteFile(dir, p); werr == nil {
-				rv.Error = fmt.Sprintf("%s (stack in %s)", strings.TrimPrefix(err.Error(), ErrTestbed.Error()+": "), path)
-			}
-		}
-		rep.Variants = append(rep.Variants, rv)
-		traces = append(traces, ts)
-		if err != nil {
-			rep.Error = strings.TrimPrefix(rv.Error, ErrTestbed.Error()+": ")
-			break
-		}
-		if aborted(rv) && i+1 < len(variants) {
-			if o.Progress != nil {
-				fmt.Fprintf(o.Progress, "%s: variant %s failed an abort hypothesis; the remaining variants are skipped\n", exp.Name, v.Name)
-			}
-			break
-		}
-	}
+	traces := runVariants(ctx, exp, variants, o, kind, dir, rep)
 	if ctx.Err() != nil {
 		at := now()
 		if t := interruptedAt.Load(); t != nil {
@@ -216,6 +177,68 @@ func Run(ctx context.Context, exp *definition.Experiment, o Options) (res *Resul
 		return res, fmt.Errorf("%w: %s", ErrTestbed, rep.Error)
 	}
 	return res, nil
+}
+
+// topologyKind is the topology the run starts: the options', else the
+// experiment file's, else embedded; "target" for a --target, whose
+// endpoints must be valid and loopback unless remote ones are allowed.
+func (o Options) topologyKind(exp *definition.Experiment) (string, error) {
+	if o.Target != nil {
+		if err := o.Target.Validate(); err != nil {
+			return "", err
+		}
+		if err := topology.CheckLoopback(o.Target.Addresses(), o.AllowRemote); err != nil {
+			return "", err
+		}
+		return "target", nil
+	}
+	switch {
+	case o.Topology != "":
+		return o.Topology, nil
+	case exp.Topology != "":
+		return exp.Topology, nil
+	}
+	return topology.KindEmbedded, nil
+}
+
+// runVariants runs the variants one after the other into rep, until one
+// fails the testbed, one is stopped by an abort hypothesis, or ctx ends;
+// it returns the traces each captured.
+func runVariants(ctx context.Context, exp *definition.Experiment, variants []definition.Variant, o Options, kind, dir string, rep *report.Report) []traceSet {
+	journal := o.Journal
+	if journal == "" {
+		journal = filepath.Join(dir, "faults.journal")
+	}
+	var traces []traceSet
+	for i, v := range variants {
+		if ctx.Err() != nil {
+			break
+		}
+		vr := &variantRun{
+			exp: exp, variant: v, index: i, of: len(variants), kind: kind, opts: o, journal: journal,
+		}
+		err := vr.run(ctx)
+		rv := vr.report
+		if p, ok := crash.Find(err); ok {
+			// One line in the report and on stderr; the stack in a file.
+			if path, werr := crash.WriteFile(dir, p); werr == nil {
+				rv.Error = fmt.Sprintf("%s (stack in %s)", strings.TrimPrefix(err.Error(), ErrTestbed.Error()+": "), path)
+			}
+		}
+		rep.Variants = append(rep.Variants, rv)
+		traces = append(traces, vr.traces)
+		if err != nil {
+			rep.Error = strings.TrimPrefix(rv.Error, ErrTestbed.Error()+": ")
+			break
+		}
+		if aborted(rv) && i+1 < len(variants) {
+			if o.Progress != nil {
+				fmt.Fprintf(o.Progress, "%s: variant %s failed an abort hypothesis; the remaining variants are skipped\n", exp.Name, v.Name)
+			}
+			break
+		}
+	}
+	return traces
 }
 
 func aborted(v report.Variant) bool {

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
 )
 
 // vocabularyRun is a short real experiment that makes every metric of the

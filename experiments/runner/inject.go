@@ -1,0 +1,139 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/container"
+	"github.com/fallacies/fallacies/faults/process"
+	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
+	"github.com/fallacies/fallacies/topology"
+)
+
+// armFaults readies the injectors of the system and the scheduler of the
+// experiment's faults. Network faults go through Toxiproxy; the
+// topology's capabilities say which other faults it can take: a compose
+// project's containers (containerHost), processes (process.Controller).
+// Every fault is journaled before it is applied; the teardown removes
+// every fault still on, whatever way the run ends.
+func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
+	journal, err := toxiproxy.OpenJournal(vr.journal)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
+	vr.network = toxiproxy.NewInjector(vr.ep.ToxiproxyAPI, journal)
+	if err := vr.network.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
+	inj := faults.NewRouter().Handle(faults.TargetProxy, vr.network)
+	var closeJournal func() error
+	switch t := vr.topo.(type) {
+	case containerHost:
+		// Container faults are journaled beside the network faults;
+		// process faults hit the service's container as the container
+		// faults they are, journaled too, so that `fallacies reset
+		// --journal` undoes them after a SIGKILL. (A compose topology
+		// can also kill its services' processes, so this case comes
+		// first.)
+		cj, err := container.OpenJournal(vr.journal + ".containers")
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
+		}
+		closeJournal = cj.Close
+		cinj := container.NewInjector(t.Project(), cj)
+		inj.Handle(faults.TargetContainer, cinj)
+		inj.Handle(faults.TargetProcess, composeProcesses{containers: cinj, docker: t.Docker()})
+	case process.Controller:
+		inj.Handle(faults.TargetProcess, process.NewInjector(t))
+	}
+	vr.sched = newScheduler(inj, vr.exp.Faults)
+	return func(ctx context.Context) error {
+		err := vr.sched.removeAll(ctx)
+		if closeJournal != nil {
+			closeJournal()
+		}
+		if err != nil {
+			return fmt.Errorf("%w: remove faults: %v", ErrTestbed, err)
+		}
+		return nil
+	}, nil
+}
+
+// containerHost is the capability of a topology whose services run in
+// the containers of a compose project: container faults, and process
+// faults as container faults (topology.Compose).
+type containerHost interface {
+	Project() string
+	Docker() container.Docker
+}
+
+// A topology whose services are processes it can kill, pause and restart
+// implements process.Controller (topology.Processes).
+var (
+	_ process.Controller = (*topology.Processes)(nil)
+	_ containerHost      = (*topology.Compose)(nil)
+)
+
+// containerKindOf is the container fault each process fault is on the
+// compose topology.
+var containerKindOf = map[faults.Kind]faults.Kind{
+	faults.Pause: faults.ContainerPause, faults.Kill: faults.ContainerKill, faults.Restart: faults.ContainerRestart,
+}
+
+// composeProcesses applies process faults on the compose topology through
+// the journaled container injector: pause as container-pause, kill as
+// container-kill (removed by starting the container again and waiting
+// until it is healthy, as a killed process is restarted), restart as
+// container-restart. Applied faults keep their process kind.
+type composeProcesses struct {
+	containers faults.Injector
+	docker     container.Docker
+}
+
+// Apply implements faults.Injector.
+func (p composeProcesses) Apply(ctx context.Context, f faults.Fault) (faults.Applied, error) {
+	k, ok := containerKindOf[f.Kind]
+	if !ok {
+		return faults.Applied{}, fmt.Errorf("apply %s on service %q: not a process fault", f.Kind, f.Target)
+	}
+	cf := f
+	cf.Kind = k
+	a, err := p.containers.Apply(ctx, cf)
+	a.Fault = f
+	return a, err
+}
+
+// Remove implements faults.Injector.
+func (p composeProcesses) Remove(ctx context.Context, a faults.Applied) error {
+	kind := a.Fault.Kind
+	a.Fault.Kind = containerKindOf[kind]
+	if err := p.containers.Remove(ctx, a); err != nil {
+		return err
+	}
+	if kind == faults.Kill {
+		return p.docker.WaitHealthy(ctx, a.Fault.Target)
+	}
+	return nil
+}
+
+// faultsReport converts the scheduler's history for the report.
+func faultsReport(h []appliedFault, start time.Time) []report.Fault {
+	var out []report.Fault
+	for _, a := range h {
+		f := a.Fault
+		end := a.End
+		if end.IsZero() {
+			end = time.Now()
+		}
+		out = append(out, report.Fault{
+			Name: f.Name, Kind: string(f.Kind), Target: f.Target, Direction: string(f.Direction), Attrs: f.Attrs,
+			Start: a.Start, End: end, StartOffset: a.Start.Sub(start).Seconds(), EndOffset: end.Sub(start).Seconds(),
+		})
+	}
+	slices.SortFunc(out, func(a, b report.Fault) int { return a.Start.Compare(b.Start) })
+	return out
+}
