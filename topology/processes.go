@@ -7,18 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 	"github.com/fallacies/fallacies/services/config"
 )
 
@@ -27,17 +24,43 @@ import (
 // kill, pause and restart a real process. Children get SIGKILL when this
 // process dies (Linux parent-death signal).
 type Processes struct {
-	o         Options
-	endpoints Endpoints
-	toxiproxy *toxiproxy.Server
-	dir       string
-	stopInfra []func(context.Context) error
-	sec       *security // nil: plaintext
-	reg       *registry // the service registry, updated when a service moves
+	*system
+	children *children
+}
 
-	mu       sync.Mutex
-	children map[string]*child
-	stopped  bool
+// StartProcesses starts the processes topology and returns when every
+// service answers its health check.
+func StartProcesses(ctx context.Context, o Options) (*Processes, error) {
+	if o.Binary == "" {
+		bin, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find the fallacies binary: %w", err)
+		}
+		o.Binary = bin
+	}
+	dir, err := os.MkdirTemp("", "fallacies-processes-")
+	if err != nil {
+		return nil, err
+	}
+	ch := &children{o: o, dir: dir, byName: map[string]*child{}}
+	s, err := startSystem(ctx, o, ch)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.onStop(func(context.Context) error { return os.RemoveAll(dir) })
+	s.endpoints.OTLP = o.OTLPEndpoint
+	return &Processes{system: s, children: ch}, nil
+}
+
+// children places every service instance in a child process and keeps
+// them by instance name.
+type children struct {
+	o   Options
+	dir string // configurations, identities and records of the children
+
+	mu     sync.Mutex
+	byName map[string]*child
 }
 
 type child struct {
@@ -48,164 +71,26 @@ type child struct {
 	ready Ready
 }
 
-// StartProcesses starts the processes topology and returns when every
-// service answers its health check.
-func StartProcesses(ctx context.Context, o Options) (t *Processes, err error) {
-	bin := o.Binary
-	if bin == "" {
-		if bin, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find the fallacies binary: %w", err)
-		}
-	}
-	o.Binary = bin
-	dir, err := os.MkdirTemp("", "fallacies-processes-")
-	if err != nil {
-		return nil, err
-	}
-	t = &Processes{o: o, dir: dir, children: map[string]*child{}}
-	started := t // a `return nil, err` clears t before the deferred cleanup runs
-	defer func() {
-		if err != nil {
-			started.Stop(context.WithoutCancel(ctx))
-			t = nil
-		}
-	}()
-	host := o.host()
-	if t.sec, err = newSecurity(o.System.Security.MTLS); err != nil {
-		return nil, err
-	}
-	natsTLS, err := t.sec.serverTLS("nats")
-	if err != nil {
-		return nil, err
-	}
-	ns, stopNATS, err := startNATS(ctx, host, o.NATSPort, natsTLS)
-	if err != nil {
-		return nil, err
-	}
-	t.stopInfra = append(t.stopInfra, func(context.Context) error { stopNATS(); return nil })
-	reg, err := openRegistry(ctx, natsURL(ns), t.sec)
-	if err != nil {
-		return nil, err
-	}
-	t.reg = reg
-	t.stopInfra = append(t.stopInfra, func(context.Context) error { reg.close(); return nil })
-	apiAddr := o.ToxiproxyAPI
-	if apiAddr == "" {
-		apiAddr = net.JoinHostPort(host, "0")
-	}
-	apiLis, err := net.Listen("tcp", apiAddr)
-	if err != nil {
-		return nil, fmt.Errorf("toxiproxy API: listen on %s: %w", apiAddr, err)
-	}
-	tp, err := toxiproxy.Start(ctx, apiLis, o.Logger)
-	if err != nil {
-		apiLis.Close()
-		return nil, fmt.Errorf("toxiproxy: %w", err)
-	}
-	t.toxiproxy = tp
-	t.stopInfra = append(t.stopInfra, tp.Shutdown)
-
-	proxies := map[string]string{}
-	addProxy := func(name, upstream string) error {
-		addr, err := tp.AddProxy(name, upstream)
-		if err != nil {
-			return fmt.Errorf("create proxy %s: %w", name, err)
-		}
-		proxies[name] = addr
-		return nil
-	}
-	natsProxies := []string{"nats-order", "nats-notification", "nats-ledger"}
-	if o.System.Payment.Idempotency == config.IdempotencyShared {
-		natsProxies = append(natsProxies, ProxyNATSPayment)
-	}
-	for _, name := range natsProxies {
-		if err := addProxy(name, ns.Addr().String()); err != nil {
-			return nil, err
-		}
-	}
-	any := net.JoinHostPort(host, "0")
-	sys := o.System
+func (p *children) start(ctx context.Context, in instance, c ServeConfig, id *Identity) (running, error) {
 	// Records outlive a killed process, as with a real database.
-	sys.Payment.LedgerFile = filepath.Join(dir, "payment.ledger")
-	sys.Notification.StoreFile = filepath.Join(dir, "notification.applied")
-	sys.Ledger.StoreFile = filepath.Join(dir, "ledger.applied")
-	start := func(c ServeConfig) (*child, error) {
-		c.System = sys
-		c.Listen = any
-		if c.Service == "payment" && c.Replica > 0 {
-			c.System.Payment.LedgerFile = filepath.Join(dir, replicaName(c.Replica)+".ledger")
+	c.System.Payment.LedgerFile = filepath.Join(p.dir, replicaName(c.Replica)+".ledger")
+	c.System.Notification.StoreFile = filepath.Join(p.dir, "notification.applied")
+	c.System.Ledger.StoreFile = filepath.Join(p.dir, "ledger.applied")
+	if id != nil {
+		// The identity in PEM files of the temporary folder, readable by
+		// the owner only.
+		files, err := id.WriteFiles(p.dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: mtls: %w", in.name(), err)
 		}
-		if err := t.secure(&c); err != nil {
-			return nil, err
-		}
-		return t.startChild(ctx, c)
+		c.TLS = &files
 	}
-	us, err := start(ServeConfig{Service: "user", HTTPListen: any})
-	if err != nil {
-		return nil, err
-	}
-	pss := make([]*child, paymentReplicas(sys))
-	for i := range pss {
-		if pss[i], err = start(ServeConfig{Service: "payment", Replica: i, NATSURL: "nats://" + proxies[ProxyNATSPayment]}); err != nil {
-			return nil, err
-		}
-	}
-	ps := pss[0]
-	if err := addProxy("user", us.ready.GRPC); err != nil {
-		return nil, err
-	}
-	if err := addProxy("user-http", us.ready.HTTP); err != nil {
-		return nil, err
-	}
-	for i, c := range pss {
-		if err := addProxy(replicaName(i), c.ready.GRPC); err != nil {
-			return nil, err
-		}
-	}
-	if err := t.reg.publish(ctx, registryEntries(proxies)); err != nil {
-		return nil, err
-	}
-	nc, err := start(ServeConfig{Service: "notification", NATSURL: "nats://" + proxies["nats-notification"]})
-	if err != nil {
-		return nil, err
-	}
-	lc, err := start(ServeConfig{Service: "ledger", NATSURL: "nats://" + proxies["nats-ledger"]})
-	if err != nil {
-		return nil, err
-	}
-	oc, err := start(ServeConfig{Service: "order", UserAddr: proxies["user"], PaymentAddr: proxies["payment"], PaymentReplicas: replicaProxies(sys, proxies), NATSURL: "nats://" + proxies["nats-order"], UserHTTPAddr: proxies["user-http"]})
-	if err != nil {
-		return nil, err
-	}
-	t.endpoints = Endpoints{
-		ToxiproxyAPI: tp.URL(),
-		NATS:         natsURL(ns),
-		UserHTTP:     us.ready.HTTP,
-		Proxies:      proxies,
-		OTLP:         o.OTLPEndpoint,
-		Services: map[string]string{
-			"user": us.ready.GRPC, "payment": ps.ready.GRPC, "notification": nc.ready.GRPC,
-			"ledger": lc.ready.GRPC, "order": oc.ready.GRPC,
-		},
-	}
-	for i := 1; i < len(pss); i++ {
-		t.endpoints.Services[replicaName(i)] = pss[i].ready.GRPC
-	}
-	for _, name := range append(slices.Clone(Services), replicaNames(sys)...) {
-		if err := waitHealthy(ctx, t.endpoints.Services[name], t.sec.creds()); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return t, nil
+	return p.startChild(ctx, in.name(), c)
 }
 
 // startChild starts one service process and waits for its readiness line.
-func (t *Processes) startChild(ctx context.Context, c ServeConfig) (*child, error) {
-	name := c.Service
-	if c.Service == "payment" {
-		name = replicaName(c.Replica)
-	}
-	cfgPath := filepath.Join(t.dir, name+".json")
+func (p *children) startChild(ctx context.Context, name string, c ServeConfig) (*child, error) {
+	cfgPath := filepath.Join(p.dir, name+".json")
 	b, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
@@ -213,10 +98,10 @@ func (t *Processes) startChild(ctx context.Context, c ServeConfig) (*child, erro
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		return nil, fmt.Errorf("write %s config: %w", c.Service, err)
 	}
-	cmd := exec.Command(t.o.Binary, "serve", c.Service, "--config", cfgPath)
+	cmd := exec.Command(p.o.Binary, "serve", c.Service, "--config", cfgPath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Env = append(os.Environ(), "OTEL_SERVICE_NAME="+c.Service)
-	if e := t.o.OTLPEndpoint; e != "" {
+	if e := p.o.OTLPEndpoint; e != "" {
 		// host:port means plaintext; a URL keeps its scheme. The traces
 		// variable is set too, so that one inherited from this process
 		// cannot send the children elsewhere.
@@ -256,9 +141,9 @@ func (t *Processes) startChild(ctx context.Context, c ServeConfig) (*child, erro
 		cmd.Wait()
 		close(ch.done)
 	}()
-	t.mu.Lock()
-	t.children[name] = ch
-	t.mu.Unlock()
+	p.mu.Lock()
+	p.byName[name] = ch
+	p.mu.Unlock()
 	timeout := time.NewTimer(15 * time.Second)
 	defer timeout.Stop()
 	select {
@@ -273,31 +158,36 @@ func (t *Processes) startChild(ctx context.Context, c ServeConfig) (*child, erro
 	}
 }
 
-// Endpoints returns where every piece listens now: a restarted service
-// listens at a new address.
-func (t *Processes) Endpoints() Endpoints {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ep := t.endpoints
-	ep.Services = maps.Clone(t.endpoints.Services)
-	ep.Proxies = maps.Clone(t.endpoints.Proxies)
-	return ep
+func (c *child) readiness() Ready { return c.ready }
+
+// stop ends the process: SIGTERM, then SIGKILL when it is not gone within
+// 5 s or when ctx ends.
+func (c *child) stop(ctx context.Context) error {
+	c.cmd.Process.Signal(syscall.SIGCONT) // a paused process must be able to stop
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	grace, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	select {
+	case <-c.done:
+	case <-grace.Done():
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+	return nil
 }
 
 // PID returns the process id of a service, or 0.
 func (t *Processes) PID(service string) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if c := t.children[service]; c != nil && c.cmd.Process != nil {
+	if c, err := t.child(service); err == nil && c.cmd.Process != nil {
 		return c.cmd.Process.Pid
 	}
 	return 0
 }
 
 func (t *Processes) child(service string) (*child, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	c := t.children[service]
+	t.children.mu.Lock()
+	defer t.children.mu.Unlock()
+	c := t.children.byName[service]
 	if c == nil {
 		return nil, fmt.Errorf("no process for service %q", service)
 	}
@@ -324,24 +214,21 @@ func (t *Processes) Kill(ctx context.Context, service string) error {
 
 // Pause stops a service process with SIGSTOP.
 func (t *Processes) Pause(_ context.Context, service string) error {
-	c, err := t.child(service)
-	if err != nil {
-		return err
-	}
-	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		return fmt.Errorf("pause %s: %w", service, err)
-	}
-	return nil
+	return t.signal(service, "pause", syscall.SIGSTOP)
 }
 
 // Resume continues a paused service process with SIGCONT.
 func (t *Processes) Resume(_ context.Context, service string) error {
+	return t.signal(service, "resume", syscall.SIGCONT)
+}
+
+func (t *Processes) signal(service, what string, sig syscall.Signal) error {
 	c, err := t.child(service)
 	if err != nil {
 		return err
 	}
-	if err := c.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		return fmt.Errorf("resume %s: %w", service, err)
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("%s %s: %w", what, service, err)
 	}
 	return nil
 }
@@ -362,65 +249,97 @@ func (t *Processes) Restart(ctx context.Context, service string) error {
 			return err
 		}
 	}
-	nc, err := t.startChild(ctx, c.cfg)
+	nc, err := t.children.startChild(ctx, service, c.cfg)
 	if err != nil {
 		return fmt.Errorf("restart %s: %w", service, err)
 	}
 	repoint := map[string]string{}
-	switch service {
-	case "user":
-		repoint["user"], repoint["user-http"] = nc.ready.GRPC, nc.ready.HTTP
-	case "payment", "payment-1", "payment-2":
-		repoint[service] = nc.ready.GRPC
+	t.mu.Lock()
+	t.instances[service] = nc
+	for l, addr := range frontsOf(service, nc.ready) {
+		if _, ok := t.endpoints.Proxies[l]; ok {
+			repoint[l] = addr
+		}
 	}
+	t.mu.Unlock()
 	if err := t.repoint(ctx, service, repoint); err != nil {
 		return err
 	}
-	t.mu.Lock()
-	t.endpoints.Services[service] = nc.ready.GRPC
-	if service == "user" {
-		t.endpoints.UserHTTP = nc.ready.HTTP
-	}
-	t.mu.Unlock()
+	t.setEndpoints(service, nc.ready)
 	return waitHealthy(ctx, nc.ready.GRPC, t.sec.creds())
 }
 
-// Stop terminates every service process (SIGTERM, then SIGKILL after the
-// deadline), then Toxiproxy and nats-server, and removes temporary files.
-func (t *Processes) Stop(ctx context.Context) error {
-	t.mu.Lock()
-	if t.stopped {
-		t.mu.Unlock()
+// repoint makes the proxies in front of a restarted service (proxy name →
+// its new address) reach it. With topology.restart_address same each
+// proxy is repointed and keeps its address; with new, each proxy moves to
+// a new address, which the registry publishes, and the old address
+// refuses connections: a client pinned to it fails until it looks again.
+func (t *Processes) repoint(ctx context.Context, service string, upstreams map[string]string) error {
+	if t.o.System.Topology.RestartAddress != config.AddressNew {
+		for proxy, addr := range upstreams {
+			if err := t.toxiproxy.SetUpstream(proxy, addr); err != nil {
+				return fmt.Errorf("restart %s: repoint proxy %s: %w", service, proxy, err)
+			}
+		}
 		return nil
 	}
-	t.stopped = true
-	children := make([]*child, 0, len(t.children))
-	for _, c := range t.children {
-		children = append(children, c)
+	moved := map[string]string{}
+	for proxy, addr := range upstreams {
+		t.mu.Lock()
+		old := t.endpoints.Proxies[proxy]
+		t.mu.Unlock()
+		listen, err := t.toxiproxy.Move(proxy, addr)
+		if err != nil {
+			return fmt.Errorf("restart %s: %w", service, err)
+		}
+		moved[proxy] = listen
+		t.tombstone(old)
+	}
+	t.mu.Lock()
+	for proxy, listen := range moved {
+		t.endpoints.Proxies[proxy] = listen
 	}
 	t.mu.Unlock()
-	grace, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for _, c := range children {
-		c.cmd.Process.Signal(syscall.SIGCONT)
-		c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := t.reg.publish(ctx, moved); err != nil {
+		return fmt.Errorf("restart %s: %w", service, err)
 	}
-	var errs []error
-	for _, c := range children {
-		select {
-		case <-c.done:
-		case <-grace.Done():
-			c.cmd.Process.Kill()
-			<-c.done
+	return nil
+}
+
+// tombstone holds a moved proxy's old address until the topology stops,
+// closing every connection to it at once: the address is dead, as it is
+// where the service used to be, and no other program (on a machine other
+// testbeds share) can take the port and answer the pinned clients in its
+// place. A port that is already taken is left alone.
+func (t *Processes) tombstone(addr string) {
+	if addr == "" {
+		return
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		if t.o.Logger != nil {
+			t.o.Logger.Warn("tombstone of a moved proxy", "addr", addr, "err", err)
 		}
+		return
 	}
-	for i := len(t.stopInfra) - 1; i >= 0; i-- {
-		if err := t.stopInfra[i](ctx); err != nil {
-			errs = append(errs, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
 		}
-	}
-	os.RemoveAll(t.dir)
-	return errors.Join(errs...)
+	}()
+	t.mu.Lock()
+	t.infraStop = append(t.infraStop, func(context.Context) error {
+		lis.Close()
+		<-done
+		return nil
+	})
+	t.mu.Unlock()
 }
 
 // tailBuffer keeps the last max bytes written to it.

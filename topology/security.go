@@ -36,17 +36,16 @@ func newSecurity(mtls bool) (*security, error) {
 	return &security{pki: pki, observer: obs}, nil
 }
 
-// service returns so with the credentials of a new identity for the named
-// service; so unchanged when s is nil.
-func (s *security) service(name string, so serve.Options) (serve.Options, error) {
+// issue returns a new identity for the named piece; nil when s is nil.
+func (s *security) issue(name string) (*Identity, error) {
 	if s == nil {
-		return so, nil
+		return nil, nil
 	}
 	id, err := s.pki.Issue(name)
 	if err != nil {
-		return so, fmt.Errorf("mtls: %w", err)
+		return nil, fmt.Errorf("mtls: %w", err)
 	}
-	return id.Secure(so)
+	return &id, nil
 }
 
 // serverTLS returns a server TLS configuration for the named piece (the
@@ -55,9 +54,9 @@ func (s *security) serverTLS(name string) (*tls.Config, error) {
 	if s == nil {
 		return nil, nil
 	}
-	id, err := s.pki.Issue(name)
+	id, err := s.issue(name)
 	if err != nil {
-		return nil, fmt.Errorf("mtls: %w", err)
+		return nil, err
 	}
 	return id.ServerTLS()
 }
@@ -88,11 +87,8 @@ func (s *security) creds() credentials.TransportCredentials {
 // the zero Options (plaintext) otherwise, and for topologies it did not
 // start.
 func ObserverOptions(t Topology) serve.Options {
-	switch t := t.(type) {
-	case *Embedded:
-		return t.sec.observerOptions()
-	case *Processes:
-		return t.sec.observerOptions()
+	if o, ok := t.(interface{ observerOptions() serve.Options }); ok {
+		return o.observerOptions()
 	}
 	return serve.Options{}
 }

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -103,9 +102,6 @@ func Start(ctx context.Context, kind string, o Options) (Topology, error) {
 	}
 	return nil, fmt.Errorf("unknown topology %q (want %s, %s or %s)", kind, KindEmbedded, KindProcesses, KindCompose)
 }
-
-// Services lists the service names in start order.
-var Services = []string{"user", "payment", "notification", "ledger", "order"}
 
 // Endpoints says where every piece of a running topology listens. Its JSON
 // form is one flat object: toxiproxy_api, nats, one key per service, user_http,
@@ -226,24 +222,4 @@ func WriteEndpoints(path string, e Endpoints) error {
 		return fmt.Errorf("write endpoints: %w", err)
 	}
 	return os.Rename(tmp, path)
-}
-
-// proxyRoutes maps each documented proxy to the piece it fronts.
-func proxyRoutes() map[string]string {
-	return map[string]string{
-		faults.ProxyUser:             "user",
-		faults.ProxyUserHTTP:         "user_http",
-		faults.ProxyPayment:          "payment",
-		faults.ProxyNATSOrder:        "nats",
-		faults.ProxyNATSNotification: "nats",
-		faults.ProxyNATSLedger:       "nats",
-	}
-}
-
-func listen(host string) (net.Listener, error) {
-	lis, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", host, err)
-	}
-	return lis, nil
 }

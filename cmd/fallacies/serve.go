@@ -83,9 +83,17 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	for _, o := range []struct {
 		dst *string
 		val string
-	}{{&c.Listen, *listen}, {&c.HTTPListen, *httpListen}, {&c.UserAddr, *userAddr}, {&c.PaymentAddr, *paymentAddr}, {&c.UserHTTPAddr, *userHTTPAddr}, {&c.NATSURL, *natsURL}} {
+	}{{&c.Listen, *listen}, {&c.HTTPListen, *httpListen}} {
 		if o.val != "" {
 			*o.dst = o.val
+		}
+	}
+	for _, l := range []struct{ link, val string }{{faults.ProxyUser, *userAddr}, {faults.ProxyPayment, *paymentAddr}, {faults.ProxyUserHTTP, *userHTTPAddr}, {topology.NATSLink(c.Service), *natsURL}} {
+		if l.val != "" && l.link != "" {
+			if c.Links == nil {
+				c.Links = map[string]string{}
+			}
+			c.Links[l.link] = l.val
 		}
 	}
 	c.HTTPHosts = append(c.HTTPHosts, splitHosts(*httpHosts)...)

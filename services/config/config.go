@@ -252,16 +252,10 @@ type Consumer struct {
 
 // Validate reports the first setting that cannot work, naming the value.
 func (s System) Validate() error {
-	for _, l := range []struct {
-		name string
-		link Link
-	}{{"order.user", s.Order.User}, {"order.payment", s.Order.Payment}} {
-		if err := l.link.validate(l.name); err != nil {
+	for _, r := range linkRules {
+		if err := r.get(&s).Validate(r.name); err != nil {
 			return err
 		}
-	}
-	if l := s.Order.Payment; l.Fallback == FallbackCachedProfile {
-		return fmt.Errorf("order.payment.fallback: %q applies to the user link only", l.Fallback)
 	}
 	switch s.Order.PublishMode {
 	case PublishJetStream, PublishCore:
@@ -285,9 +279,6 @@ func (s System) Validate() error {
 	case "", DiscoveryPinned, DiscoveryRegistry:
 	default:
 		return fmt.Errorf("order.user.discovery: %q is not pinned or registry", s.Order.UserDiscovery)
-	}
-	if h := s.Order.User.HedgeAfter; h != 0 {
-		return fmt.Errorf("order.user.hedge_after: %v: hedging applies to the payment link only", h)
 	}
 	if r := s.Payment.Replicas; r < 0 || r > MaxPaymentReplicas {
 		return fmt.Errorf("payment.replicas: %d, need 1 to %d", r, MaxPaymentReplicas)
@@ -327,33 +318,6 @@ func (s System) Validate() error {
 		if c.c.MaxDeliver == 0 || c.c.MaxDeliver < -1 {
 			return fmt.Errorf("%s.max_deliver: %d, need -1 (unlimited) or at least 1", c.name, c.c.MaxDeliver)
 		}
-	}
-	return nil
-}
-
-func (l Link) validate(name string) error {
-	switch {
-	case l.Timeout < 0:
-		return fmt.Errorf("%s.timeout: %v is negative", name, l.Timeout)
-	case l.Retries < 0 || l.Retries > MaxRetries:
-		return fmt.Errorf("%s.retries: %d, need 0 to %d", name, l.Retries, MaxRetries)
-	case l.Retries > 0 && (l.BackoffBase <= 0 || l.BackoffMax < l.BackoffBase):
-		return fmt.Errorf("%s.backoff: base %v, max %v: need 0 < base <= max", name, l.BackoffBase, l.BackoffMax)
-	case l.Breaker && (l.BreakerFailures == 0 || l.BreakerOpenFor <= 0 || l.BreakerHalfOpen == 0):
-		return fmt.Errorf("%s.breaker: failures %d, open_for %v, half_open %d: all must be positive", name, l.BreakerFailures, l.BreakerOpenFor, l.BreakerHalfOpen)
-	case l.Bulkhead < 0:
-		return fmt.Errorf("%s.bulkhead: %d is negative", name, l.Bulkhead)
-	case l.RetryBudget < 0 || l.RetryBudget > 100:
-		return fmt.Errorf("%s.retry_budget: %d%%, need 0 (off) to 100", name, l.RetryBudget)
-	case l.MinAttemptTime < 0:
-		return fmt.Errorf("%s.min_attempt_time: %v is negative", name, l.MinAttemptTime)
-	case l.HedgeAfter < 0:
-		return fmt.Errorf("%s.hedge_after: %v is negative", name, l.HedgeAfter)
-	}
-	switch l.Fallback {
-	case FallbackNone, FallbackCachedProfile:
-	default:
-		return fmt.Errorf("%s.fallback: %q is not cached-profile or off", name, l.Fallback)
 	}
 	return nil
 }

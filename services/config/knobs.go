@@ -92,6 +92,8 @@ const (
 	MaxHistoryBytes = 4 << 20
 	// MinAckWait is the shortest JetStream ack wait of a consumer.
 	MinAckWait = 100 * time.Millisecond
+	// MaxOrderConcurrency is the largest order.max_concurrent accepted.
+	MaxOrderConcurrency = 100_000
 )
 
 // Bounds is the knob's accepted range as text ("0 to 10", "0s to 1m"), or
@@ -217,111 +219,6 @@ func (k Knob) want() string {
 	return "need " + k.Bounds()
 }
 
-var knobs = linkKnobs("user", func(s *System) *Link { return &s.Order.User }, true)
-
-func init() {
-	knobs = append(knobs, linkKnobs("payment", func(s *System) *Link { return &s.Order.Payment }, false)...)
-	knobs = append(knobs,
-		Knob{Name: "order.publish_mode", Type: Enum, Values: []string{"jetstream", "core"},
-			Doc: "jetstream: durable, acked, deduplicated by Nats-Msg-Id; core: fire-and-forget",
-			set: func(s *System, v value) { s.Order.PublishMode = PublishMode(v.s) },
-			get: func(s *System) string { return enumText(s.Order.PublishMode, "jetstream") }},
-		Knob{Name: "order.publish_timeout", Type: Duration, Range: durations(0, MaxDelay), Doc: "deadline of an acked JetStream publish",
-			set: func(s *System, v value) { s.Order.PublishTimeout = v.d },
-			get: func(s *System) string { return durText(s.Order.PublishTimeout) }},
-		Knob{Name: "order.publish_retries", Type: Int, Unit: "re-sends", Range: ints(0, 100), Doc: "re-sends of an unacknowledged publish with the same Nats-Msg-Id",
-			set: func(s *System, v value) { s.Order.PublishRetries = v.i },
-			get: func(s *System) string { return strconv.Itoa(s.Order.PublishRetries) }},
-		Knob{Name: "order.user_view", Type: Enum, Values: []string{"full", "basic"},
-			Doc: "full: profile with order history; basic: the lean request without it",
-			set: func(s *System, v value) { s.Order.UserView = View(v.s) },
-			get: func(s *System) string { return enumText(s.Order.UserView, "full") }},
-		Knob{Name: "order.wait_for_notification", Type: Duration, Range: durations(0, MaxDelay), Doc: "PlaceOrder waits until notification applied the event, at most this long (hidden sync); off: answer after publish",
-			set: func(s *System, v value) { s.Order.WaitForNotification = v.d },
-			get: func(s *System) string { return durText(s.Order.WaitForNotification) }},
-		Knob{Name: "order.business_work", Type: Duration, Range: durations(0, MaxDelay), Doc: "artificial work inside PlaceOrder",
-			set: func(s *System, v value) { s.Order.BusinessWork = v.d },
-			get: func(s *System) string { return durText(s.Order.BusinessWork) }},
-		Knob{Name: "user.users", Type: Int, Unit: "profiles", Range: ints(1, MaxUsers), Doc: "profiles seeded (ids u-0000, u-0001, …)",
-			set: func(s *System, v value) { s.User.Users = v.i },
-			get: func(s *System) string { return strconv.Itoa(s.User.Users) }},
-		Knob{Name: "user.history_bytes", Type: Int, Unit: "bytes", Range: ints(0, MaxHistoryBytes), Doc: "approximate size of each profile's order history in bytes",
-			set: func(s *System, v value) { s.User.HistoryBytes = v.i },
-			get: func(s *System) string { return strconv.Itoa(s.User.HistoryBytes) }},
-		Knob{Name: "payment.processing_time", Type: Duration, Range: durations(0, MaxDelay), Doc: "artificial delay inside Charge",
-			set: func(s *System, v value) { s.Payment.ProcessingTime = v.d },
-			get: func(s *System) string { return durText(s.Payment.ProcessingTime) }},
-	)
-	knobs = append(knobs, catalogueKnobs()...)
-	knobs = append(knobs, orderKnobs()...)
-	for _, c := range []struct {
-		name string
-		get  func(s *System) *Consumer
-	}{
-		{"notification", func(s *System) *Consumer { return &s.Notification }},
-		{"ledger", func(s *System) *Consumer { return &s.Ledger }},
-	} {
-		get := c.get
-		knobs = append(knobs,
-			Knob{Name: c.name + ".idempotent", Type: Bool, Doc: "skip (and count) an order already applied",
-				set: func(s *System, v value) { get(s).Idempotent = v.b },
-				get: func(s *System) string { return boolText(get(s).Idempotent) }},
-			Knob{Name: c.name + ".ack_wait", Type: Duration, Range: durations(MinAckWait, MaxDeadline), Doc: "JetStream ack wait before a redelivery",
-				set: func(s *System, v value) { get(s).AckWait = v.d },
-				get: func(s *System) string { return durText(get(s).AckWait) }},
-			Knob{Name: c.name + ".max_deliver", Type: Int, Unit: "deliveries", Range: ints(0, 1000), Doc: "JetStream max deliveries (0: unlimited)",
-				set: func(s *System, v value) {
-					get(s).MaxDeliver = v.i
-					if v.i == 0 {
-						get(s).MaxDeliver = -1
-					}
-				},
-				get: func(s *System) string { return strconv.Itoa(max(0, get(s).MaxDeliver)) }},
-			Knob{Name: c.name + ".processing_time", Type: Duration, Range: durations(0, MaxDelay), Doc: "artificial delay per event before the ack",
-				set: func(s *System, v value) { get(s).ProcessingTime = v.d },
-				get: func(s *System) string { return durText(get(s).ProcessingTime) }},
-		)
-	}
-}
-
-func linkKnobs(link string, get func(s *System) *Link, fallback bool) []Knob {
-	p := "order." + link + "."
-	ks := []Knob{
-		{Name: p + "timeout", Type: Duration, Range: durations(0, MaxDeadline), Doc: "deadline of each attempt; off: none",
-			set: func(s *System, v value) { get(s).Timeout = v.d },
-			get: func(s *System) string { return durText(get(s).Timeout) }},
-		{Name: p + "retries", Type: Int, Unit: "attempts", Range: ints(0, MaxRetries), Doc: "extra attempts on retryable codes (UNAVAILABLE, RESOURCE_EXHAUSTED, and DEADLINE_EXCEEDED of an attempt); off: none",
-			set: func(s *System, v value) { get(s).Retries = v.i },
-			get: func(s *System) string { return strconv.Itoa(get(s).Retries) }},
-		{Name: p + "backoff", Type: Duration, Range: durations(0, MaxDelay), Doc: "first retry backoff, doubled each retry, with full jitter",
-			set: func(s *System, v value) { get(s).BackoffBase = v.d },
-			get: func(s *System) string { return durText(get(s).BackoffBase) }},
-		{Name: p + "backoff_max", Type: Duration, Range: durations(0, MaxDelay), Doc: "cap of the retry backoff",
-			set: func(s *System, v value) { get(s).BackoffMax = v.d },
-			get: func(s *System) string { return durText(get(s).BackoffMax) }},
-		{Name: p + "breaker", Type: Bool, Doc: "gobreaker circuit breaker on the link",
-			set: func(s *System, v value) { get(s).Breaker = v.b },
-			get: func(s *System) string { return boolText(get(s).Breaker) }},
-		{Name: p + "breaker_failures", Type: Int, Unit: "failures", Range: ints(1, 1_000_000), Doc: "consecutive failures that open the breaker",
-			set: func(s *System, v value) { get(s).BreakerFailures = uint32(v.i) },
-			get: func(s *System) string { return strconv.Itoa(int(get(s).BreakerFailures)) }},
-		{Name: p + "breaker_open_for", Type: Duration, Range: durations(time.Millisecond, MaxDeadline), Doc: "how long the breaker stays open before it lets a probe through",
-			set: func(s *System, v value) { get(s).BreakerOpenFor = v.d },
-			get: func(s *System) string { return durText(get(s).BreakerOpenFor) }},
-		{Name: p + "bulkhead", Type: Int, Unit: "calls", Range: ints(0, 100_000), Doc: "max calls in flight on the link, excess rejected at once; off: unlimited",
-			set: func(s *System, v value) { get(s).Bulkhead = v.i },
-			get: func(s *System) string { return strconv.Itoa(get(s).Bulkhead) }},
-	}
-	if fallback {
-		ks = append(ks, Knob{Name: p + "fallback", Type: Enum, Values: []string{"off", "cached-profile"},
-			Doc: "cached-profile: on failure use the last profile seen for the user",
-			set: func(s *System, v value) {
-				get(s).Fallback = FallbackNone
-				if v.s != "off" {
-					get(s).Fallback = Fallback(v.s)
-				}
-			},
-			get: func(s *System) string { return enumText(get(s).Fallback, "off") }})
-	}
-	return ks
-}
+// knobs is every knob: those of the links' policies, of the services and
+// of the testbed around them.
+var knobs = slices.Concat(linkKnobs(), serviceKnobs(), testbedKnobs())

@@ -128,11 +128,11 @@ func New(cfg config.Order, deps Deps, o serve.Options) (*Server, error) {
 	if err := validate(cfg, deps); err != nil {
 		return nil, fmt.Errorf("new order service: %w", err)
 	}
-	userPol, err := resilience.New(resilience.LinkUser, cfg.User, o)
+	userPol, err := resilience.New(config.LinkUser, cfg.User, o)
 	if err != nil {
 		return nil, fmt.Errorf("new order service: %w", err)
 	}
-	payPol, err := resilience.New(resilience.LinkPayment, cfg.Payment, o)
+	payPol, err := resilience.New(config.LinkPayment, cfg.Payment, o)
 	if err != nil {
 		return nil, fmt.Errorf("new order service: %w", err)
 	}

@@ -45,12 +45,6 @@ import (
 	"github.com/fallacies/fallacies/services/serve"
 )
 
-// Link names a policy may carry.
-const (
-	LinkUser    = "user"
-	LinkPayment = "payment"
-)
-
 // Span event and attribute names recorded by a policy.
 const (
 	EventRetry            = "retry"
@@ -97,14 +91,12 @@ type Policy struct {
 	pending     []*orderv1.BreakerTransition // not yet recorded on a span
 }
 
-// New validates cfg and returns the policy of link ("user" or "payment"),
-// which names its stats, spans and breaker.
+// New validates cfg (config.Link.Validate) and returns the policy of link
+// (config.LinkUser or config.LinkPayment), which names its stats, spans
+// and breaker.
 func New(link string, cfg config.Link, o serve.Options) (*Policy, error) {
-	if link != LinkUser && link != LinkPayment {
-		return nil, fmt.Errorf("new resilience policy %q: link is not %s or %s", link, LinkUser, LinkPayment)
-	}
-	if err := validate(cfg); err != nil {
-		return nil, fmt.Errorf("new resilience policy %s: %w", link, err)
+	if err := cfg.Validate(link); err != nil {
+		return nil, fmt.Errorf("new resilience policy: %w", err)
 	}
 	p := &Policy{
 		link:   link,
@@ -128,26 +120,6 @@ func New(link string, cfg config.Link, o serve.Options) (*Policy, error) {
 		})
 	}
 	return p, nil
-}
-
-func validate(l config.Link) error {
-	switch {
-	case l.Timeout < 0:
-		return fmt.Errorf("timeout %v is negative", l.Timeout)
-	case l.Retries < 0:
-		return fmt.Errorf("retries %d is negative", l.Retries)
-	case l.Retries > 0 && (l.BackoffBase <= 0 || l.BackoffMax < l.BackoffBase):
-		return fmt.Errorf("backoff base %v, max %v: need 0 < base <= max", l.BackoffBase, l.BackoffMax)
-	case l.Breaker && (l.BreakerFailures == 0 || l.BreakerOpenFor <= 0 || l.BreakerHalfOpen == 0):
-		return fmt.Errorf("breaker failures %d, open_for %v, half_open %d: all must be positive", l.BreakerFailures, l.BreakerOpenFor, l.BreakerHalfOpen)
-	case l.Bulkhead < 0:
-		return fmt.Errorf("bulkhead %d is negative", l.Bulkhead)
-	case l.RetryBudget < 0 || l.RetryBudget > 100:
-		return fmt.Errorf("retry budget %d%%: need 0 to 100", l.RetryBudget)
-	case l.MinAttemptTime < 0 || l.HedgeAfter < 0:
-		return fmt.Errorf("min attempt time %v, hedge after %v: need >= 0", l.MinAttemptTime, l.HedgeAfter)
-	}
-	return nil
 }
 
 // Link returns the link name.

@@ -77,7 +77,7 @@ func setup(t *testing.T, cfg config.Link, o serve.Options) (*peer, paymentv1.Pay
 		srv.Stop()
 		<-done
 	})
-	p, err := New(LinkPayment, cfg, o)
+	p, err := New(config.LinkPayment, cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,18 +103,18 @@ func TestNewValidates(t *testing.T) {
 		mutate  func(*config.Link)
 		wantErr string
 	}{
-		{"valid user", LinkUser, func(*config.Link) {}, ""},
-		{"valid payment", LinkPayment, func(*config.Link) {}, ""},
-		{"all off", LinkUser, func(l *config.Link) { *l = config.Link{} }, ""},
+		{"valid user", config.LinkUser, func(*config.Link) {}, ""},
+		{"valid payment", config.LinkPayment, func(*config.Link) {}, ""},
+		{"all off", config.LinkUser, func(l *config.Link) { *l = config.Link{} }, ""},
 		{"unknown link", "nats", func(*config.Link) {}, "not user or payment"},
-		{"negative timeout", LinkUser, func(l *config.Link) { l.Timeout = -1 }, "timeout"},
-		{"negative retries", LinkUser, func(l *config.Link) { l.Retries = -1 }, "retries"},
-		{"retries without backoff", LinkUser, func(l *config.Link) { l.BackoffBase = 0 }, "backoff"},
-		{"backoff max below base", LinkUser, func(l *config.Link) { l.BackoffMax = 0 }, "backoff"},
-		{"breaker without failures", LinkUser, func(l *config.Link) { l.BreakerFailures = 0 }, "breaker"},
-		{"breaker without open time", LinkUser, func(l *config.Link) { l.BreakerOpenFor = 0 }, "breaker"},
-		{"breaker without half-open", LinkUser, func(l *config.Link) { l.BreakerHalfOpen = 0 }, "breaker"},
-		{"negative bulkhead", LinkUser, func(l *config.Link) { l.Bulkhead = -2 }, "bulkhead"},
+		{"negative timeout", config.LinkUser, func(l *config.Link) { l.Timeout = -1 }, "timeout"},
+		{"negative retries", config.LinkUser, func(l *config.Link) { l.Retries = -1 }, "retries"},
+		{"retries without backoff", config.LinkUser, func(l *config.Link) { l.BackoffBase = 0 }, "backoff"},
+		{"backoff max below base", config.LinkUser, func(l *config.Link) { l.BackoffMax = 0 }, "backoff"},
+		{"breaker without failures", config.LinkUser, func(l *config.Link) { l.BreakerFailures = 0 }, "breaker"},
+		{"breaker without open time", config.LinkUser, func(l *config.Link) { l.BreakerOpenFor = 0 }, "breaker"},
+		{"breaker without half-open", config.LinkUser, func(l *config.Link) { l.BreakerHalfOpen = 0 }, "breaker"},
+		{"negative bulkhead", config.LinkUser, func(l *config.Link) { l.Bulkhead = -2 }, "bulkhead"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,7 +230,7 @@ func TestBackoffNeverOutlivesCallerDeadline(t *testing.T) {
 }
 
 func TestBackoffCeiling(t *testing.T) {
-	p, err := New(LinkUser, config.Link{Retries: 1, BackoffBase: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond}, serve.Options{})
+	p, err := New(config.LinkUser, config.Link{Retries: 1, BackoffBase: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond}, serve.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

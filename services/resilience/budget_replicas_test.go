@@ -77,7 +77,7 @@ func TestMinAttemptTime(t *testing.T) {
 // one plain connection each, carrying a policy built from cfg.
 func replicaSet(t *testing.T, n int, cfg config.Link) ([]*peer, paymentv1.PaymentServiceClient, *Replicas) {
 	t.Helper()
-	p, err := New(LinkPayment, cfg, serve.Options{})
+	p, err := New(config.LinkPayment, cfg, serve.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
