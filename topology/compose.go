@@ -35,25 +35,35 @@ const (
 	defaultNATSVersion      = "2.15.2"
 )
 
-// Container ports of docker-compose.yml.
-var composePorts = []struct {
+// composePort is a container port of docker-compose.yml published on the
+// host.
+type composePort struct {
 	service string // compose service
 	port    string // container port
 	env     string // variable of its host port in docker-compose.yml
-}{
-	{"toxiproxy", "8474", "FALLACIES_TOXIPROXY_PORT"},
-	{"nats", "4222", "FALLACIES_NATS_PORT"},
-	{"user", "7002", "FALLACIES_USER_PORT"},
-	{"user", "7080", "FALLACIES_USER_HTTP_PORT"},
-	{"payment", "7003", "FALLACIES_PAYMENT_PORT"},
-	{"notification", "7004", "FALLACIES_NOTIFICATION_PORT"},
-	{"ledger", "7005", "FALLACIES_LEDGER_PORT"},
-	{"order", "7001", "FALLACIES_ORDER_PORT"},
+	http    bool   // the service's HTTP API
+}
+
+// composePorts lists the published ports: Toxiproxy's API, nats-server's
+// client port and those of every service of serviceSpecs.
+func composePorts() []composePort {
+	ports := []composePort{
+		{service: "toxiproxy", port: "8474", env: "FALLACIES_TOXIPROXY_PORT"},
+		{service: "nats", port: "4222", env: "FALLACIES_NATS_PORT"},
+	}
+	for _, s := range serviceSpecs {
+		env := "FALLACIES_" + strings.ToUpper(s.name)
+		ports = append(ports, composePort{service: s.name, port: s.composePort, env: env + "_PORT"})
+		if s.composeHTTPPort != "" {
+			ports = append(ports, composePort{service: s.name, port: s.composeHTTPPort, env: env + "_HTTP_PORT", http: true})
+		}
+	}
+	return ports
 }
 
 // ComposeServices lists the services of docker-compose.yml that run by
 // default (jaeger is behind a profile); container faults target them.
-var ComposeServices = []string{"toxiproxy", "nats", "user", "payment", "notification", "ledger", "order"}
+var ComposeServices = append([]string{"toxiproxy", "nats"}, Services...)
 
 // Compose is the system under test started with docker compose under a
 // project name of its own, so several can run side by side. Its containers
@@ -111,7 +121,7 @@ func StartCompose(ctx context.Context, o Options) (t *Compose, err error) {
 		}
 		env = append(env, "FALLACIES_OTLP_ENDPOINT="+e)
 	}
-	for _, p := range composePorts {
+	for _, p := range composePorts() {
 		env = append(env, p.env+"=") // a free host port each
 	}
 	logger := o.Logger
@@ -441,7 +451,7 @@ func ComposeEndpoints(ctx context.Context, project string) (Endpoints, error) {
 	}
 	ep := Endpoints{Services: map[string]string{}, Proxies: map[string]string{}}
 	var errs []error
-	for _, p := range composePorts {
+	for _, p := range composePorts() {
 		addr, err := published(p.service, p.port)
 		if err != nil {
 			errs = append(errs, err)
@@ -452,7 +462,7 @@ func ComposeEndpoints(ctx context.Context, project string) (Endpoints, error) {
 			ep.ToxiproxyAPI = "http://" + addr
 		case p.service == "nats":
 			ep.NATS = "nats://" + addr
-		case p.port == "7080":
+		case p.http:
 			ep.UserHTTP = addr
 		default:
 			ep.Services[p.service] = addr

@@ -24,6 +24,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/runner"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/container"
+	"github.com/fallacies/fallacies/services/config"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	"github.com/fallacies/fallacies/services/user"
 	"github.com/fallacies/fallacies/topology"
@@ -93,10 +94,21 @@ func TestComposeFiles(t *testing.T) {
 	if err := yaml.Unmarshal(b, &cf); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	wantDial := map[string][]string{
-		"order":        {"--user-addr", listen[faults.ProxyUser], "--payment-addr", listen[faults.ProxyPayment], "--nats-url", "nats://" + listen[faults.ProxyNATSOrder]},
-		"notification": {"--nats-url", "nats://" + listen[faults.ProxyNATSNotification]},
-		"ledger":       {"--nats-url", "nats://" + listen[faults.ProxyNATSLedger]},
+	// Each link a service's description says it dials is set in its
+	// command: by --link PROXY=ADDR or by the flag named after the link.
+	linkFlag := map[string]string{faults.ProxyUser: "--user-addr", faults.ProxyPayment: "--payment-addr", faults.ProxyUserHTTP: "--user-http-addr"}
+	wantDial := map[string][][2]string{} // service → each link's two accepted forms
+	for _, s := range topology.Services {
+		for _, l := range topology.DialedLinks(s, config.Default()) {
+			addr, flag := listen[l], linkFlag[l]
+			if l == topology.NATSLink(s) {
+				addr, flag = "nats://"+addr, "--nats-url"
+			}
+			wantDial[s] = append(wantDial[s], [2]string{flag + " " + addr, "--link " + l + "=" + addr})
+		}
+	}
+	if len(wantDial["order"]) != 4 {
+		t.Fatalf("order dials %q, want user, user-http, payment and nats-order", wantDial["order"])
 	}
 	for _, s := range topology.ComposeServices {
 		svc, ok := cf.Services[s]
@@ -113,9 +125,9 @@ func TestComposeFiles(t *testing.T) {
 			}
 		}
 		cmd := strings.Join(svc.Command, " ")
-		for i := 0; i+1 < len(wantDial[s]); i += 2 {
-			if flag := wantDial[s][i] + " " + wantDial[s][i+1]; !strings.Contains(cmd, flag) {
-				t.Errorf("service %s: command %q lacks %q", s, cmd, flag)
+		for _, forms := range wantDial[s] {
+			if !strings.Contains(cmd, forms[0]) && !strings.Contains(cmd, forms[1]) {
+				t.Errorf("service %s: command %q lacks %q (or %q)", s, cmd, forms[0], forms[1])
 			}
 		}
 	}

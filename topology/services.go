@@ -40,6 +40,9 @@ type serviceSpec struct {
 	// dials lists the links an instance dials in sys; nil means natsLink
 	// alone (or nothing).
 	dials func(sys config.System) []string
+	// composePort is the container port of its gRPC API in
+	// docker-compose.yml (the HTTP API's, if any, is composeHTTPPort).
+	composePort, composeHTTPPort string
 	// build constructs the server from the system configuration, the
 	// instance's replica index and the addresses of its links (link name →
 	// host:port; NATS links as nats:// URLs).
@@ -67,12 +70,14 @@ type readier interface{ Ready() <-chan struct{} }
 var serviceSpecs = []serviceSpec{
 	{
 		name: "user", http: true,
+		composePort: "7002", composeHTTPPort: "7080",
 		build: func(sys config.System, _ int, _ map[string]string, so serve.Options) (service, error) {
 			return user.New(sys.User, so)
 		},
 	},
 	{
 		name: "payment", replicated: true, natsLink: faults.ProxyNATSPayment,
+		composePort: "7003",
 		dials: func(sys config.System) []string {
 			if sys.Payment.Idempotency == config.IdempotencyShared {
 				return []string{faults.ProxyNATSPayment} // the shared key store
@@ -85,18 +90,21 @@ var serviceSpecs = []serviceSpec{
 	},
 	{
 		name: "notification", natsLink: faults.ProxyNATSNotification,
+		composePort: "7004",
 		build: func(sys config.System, _ int, links map[string]string, so serve.Options) (service, error) {
 			return notification.New(sys.Notification, links[faults.ProxyNATSNotification], sys.Order.PublishMode, so)
 		},
 	},
 	{
 		name: "ledger", natsLink: faults.ProxyNATSLedger,
+		composePort: "7005",
 		build: func(sys config.System, _ int, links map[string]string, so serve.Options) (service, error) {
 			return ledger.New(sys.Ledger, links[faults.ProxyNATSLedger], sys.Order.PublishMode, so)
 		},
 	},
 	{
 		name: "order", natsLink: faults.ProxyNATSOrder,
+		composePort: "7001",
 		dials: func(sys config.System) []string {
 			return append([]string{faults.ProxyUser, faults.ProxyUserHTTP, faults.ProxyPayment, faults.ProxyNATSOrder}, replicaNames(sys)...)
 		},
@@ -226,6 +234,15 @@ func replicaNames(sys config.System) []string {
 		out = append(out, replicaName(i))
 	}
 	return out
+}
+
+// DialedLinks lists the links (proxy names) an instance of service dials
+// in sys; nil for an unknown service.
+func DialedLinks(service string, sys config.System) []string {
+	if s, err := specOf(service); err == nil {
+		return s.links(sys)
+	}
+	return nil
 }
 
 // NATSLink names the link to NATS a service dials (what `fallacies serve

@@ -116,6 +116,8 @@ func TestBadInput(t *testing.T) {
 		{"up bad knob", []string{"up", "--set", "order.user.timeout"}, exitUsage, []string{"--set", "name=value"}},
 		{"up unknown knob", []string{"up", "--set", "order.nope=1"}, exitUsage, []string{"--set", "order.nope"}},
 		{"serve without config", []string{"serve", "user"}, exitUsage, []string{"--config"}},
+		{"serve unknown link", []string{"serve", "order", "--listen", "127.0.0.1:0", "--link", "nats=127.0.0.1:4222"}, exitUsage, []string{"--link", `"nats=127.0.0.1:4222"`, "nats-order"}},
+		{"serve bad link address", []string{"serve", "order", "--listen", "127.0.0.1:0", "--link", "user=toxiproxy"}, exitUsage, []string{"--link user", "HOST:PORT"}},
 		{"list missing folder", []string{"list", "testdata/nope"}, exitUsage, []string{"testdata/nope"}},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	paymentAddr := fs.String("payment-addr", "", "order only: address of payment (a proxy)")
 	userHTTPAddr := fs.String("user-http-addr", "", "order only: address of user's JSON-over-HTTP API (a proxy), used with order.user_transport=http")
 	natsURL := fs.String("nats-url", "", "order, notification, ledger: NATS URL (a proxy), e.g. nats://toxiproxy:24222")
+	var links knobFlags
+	fs.Var(&links, "link", "a link the service dials, `PROXY=ADDR`, e.g. --link user=toxiproxy:17002 or --link nats-order=nats://toxiproxy:14221 (repeatable; what --user-addr and the others set, for any link)")
 	var knobs knobFlags
 	fs.Var(&knobs, "set", "set a knob, `NAME=VALUE`, e.g. --set order.user.timeout=100ms (repeatable; applied after $"+envSystem+" and $"+envSet+")")
 	pos, err := parse(fs, args)
@@ -49,7 +52,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return usageErr("want SERVICE and --config FILE or --listen ADDR, e.g. fallacies serve user --listen 0.0.0.0:7002 (or --config user.json)")
 	}
 	if pos[0] == "toxiproxy" {
-		for _, f := range []struct{ flag, val string }{{"--http-listen", *httpListen}, {"--user-addr", *userAddr}, {"--payment-addr", *paymentAddr}, {"--user-http-addr", *userHTTPAddr}, {"--nats-url", *natsURL}} {
+		for _, f := range []struct{ flag, val string }{{"--http-listen", *httpListen}, {"--user-addr", *userAddr}, {"--payment-addr", *paymentAddr}, {"--user-http-addr", *userHTTPAddr}, {"--nats-url", *natsURL}, {"--link", strings.Join(links, ",")}} {
 			if f.val != "" {
 				return usageErr("%s: not a flag of serve toxiproxy (it takes --listen, --config and --http-hosts)", f.flag)
 			}
@@ -88,7 +91,18 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 			*o.dst = o.val
 		}
 	}
-	for _, l := range []struct{ link, val string }{{faults.ProxyUser, *userAddr}, {faults.ProxyPayment, *paymentAddr}, {faults.ProxyUserHTTP, *userHTTPAddr}, {topology.NATSLink(c.Service), *natsURL}} {
+	set := []struct{ link, val string }{{faults.ProxyUser, *userAddr}, {faults.ProxyPayment, *paymentAddr}, {faults.ProxyUserHTTP, *userHTTPAddr}, {topology.NATSLink(c.Service), *natsURL}}
+	for _, kv := range links {
+		name, addr, ok := strings.Cut(kv, "=")
+		if !ok || !slices.Contains(faults.Proxies(), name) {
+			return usageErr("--link %q: want PROXY=ADDR with PROXY one of %s, e.g. user=toxiproxy:17002", kv, strings.Join(faults.Proxies(), ", "))
+		}
+		if err := checkAddr("--link "+name, addr, false); err != nil {
+			return err
+		}
+		set = append(set, struct{ link, val string }{name, addr})
+	}
+	for _, l := range set {
 		if l.val != "" && l.link != "" {
 			if c.Links == nil {
 				c.Links = map[string]string{}
