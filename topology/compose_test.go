@@ -24,8 +24,8 @@ import (
 	"github.com/fallacies/fallacies/experiments/runner"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/container"
-	"github.com/fallacies/fallacies/services/config"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
+	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/user"
 	"github.com/fallacies/fallacies/topology"
 )

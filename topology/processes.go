@@ -100,19 +100,7 @@ func (p *children) startChild(ctx context.Context, name string, c ServeConfig) (
 	}
 	cmd := exec.Command(p.o.Binary, "serve", c.Service, "--config", cfgPath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Env = append(os.Environ(), "OTEL_SERVICE_NAME="+c.Service)
-	if e := p.o.OTLPEndpoint; e != "" {
-		// host:port means plaintext; a URL keeps its scheme. The traces
-		// variable is set too, so that one inherited from this process
-		// cannot send the children elsewhere.
-		if !strings.Contains(e, "://") {
-			e = "http://" + e
-		}
-		cmd.Env = append(cmd.Env, "OTEL_EXPORTER_OTLP_ENDPOINT="+e, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+e)
-		if strings.HasPrefix(e, "http://") {
-			cmd.Env = append(cmd.Env, "OTEL_EXPORTER_OTLP_INSECURE=true")
-		}
-	}
+	cmd.Env = p.env(c.Service)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -156,6 +144,27 @@ func (p *children) startChild(ctx context.Context, name string, c ServeConfig) (
 	case <-timeout.C:
 		return nil, fmt.Errorf("%s process not ready within 15s: %s", c.Service, strings.TrimSpace(stderr.String()))
 	}
+}
+
+// env is the environment of a child: this process's, its service name
+// and where it exports traces.
+func (p *children) env(service string) []string {
+	env := append(os.Environ(), "OTEL_SERVICE_NAME="+service)
+	e := p.o.OTLPEndpoint
+	if e == "" {
+		return env
+	}
+	// host:port means plaintext; a URL keeps its scheme. The traces
+	// variable is set too, so that one inherited from this process cannot
+	// send the children elsewhere.
+	if !strings.Contains(e, "://") {
+		e = "http://" + e
+	}
+	env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+e, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+e)
+	if strings.HasPrefix(e, "http://") {
+		env = append(env, "OTEL_EXPORTER_OTLP_INSECURE=true")
+	}
+	return env
 }
 
 func (c *child) readiness() Ready { return c.ready }

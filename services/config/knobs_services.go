@@ -4,7 +4,7 @@ import "strconv"
 
 // serviceKnobs are the knobs of the services themselves: order's
 // publishing, view, transport and limits, user's profiles, payment's
-// delay, replicas and idempotency, and each consumer's.
+// delay, replicas and idempotency, and each consumer's (consumerKnobs).
 func serviceKnobs() []Knob {
 	ks := []Knob{
 		Knob{Name: "order.publish_mode", Type: Enum, Values: []string{"jetstream", "core"},
@@ -61,6 +61,12 @@ func serviceKnobs() []Knob {
 			set: func(s *System, v value) { s.Payment.Idempotency = Idempotency(v.s) },
 			get: func(s *System) string { return enumText(s.Payment.Idempotency, string(IdempotencyLocal)) }},
 	}
+	return append(ks, consumerKnobs()...)
+}
+
+// consumerKnobs are the knobs of each asynchronous consumer.
+func consumerKnobs() []Knob {
+	var ks []Knob
 	for _, c := range []struct {
 		name string
 		get  func(s *System) *Consumer
