@@ -63,41 +63,9 @@ func startSystem(ctx context.Context, o Options, place placement) (_ *system, er
 		Services:     map[string]string{},
 		Proxies:      map[string]string{},
 	}
-	sys := o.System
-	links := dialedLinks(sys)
-	any := net.JoinHostPort(o.host(), "0")
-	for _, in := range instances(sys) {
-		name := in.name()
-		c := ServeConfig{Service: in.spec.name, Replica: in.replica, System: sys, Listen: any, Links: map[string]string{}}
-		if in.spec.http {
-			c.HTTPListen = any
-		}
-		for _, l := range in.spec.links(sys) {
-			if c.Links[l], err = s.link(l); err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-		}
-		id, err := s.sec.issue(name)
-		if err != nil {
-			return nil, err
-		}
-		r, err := place.start(ctx, in, c, id)
-		if err != nil {
-			return nil, err
-		}
-		s.mu.Lock()
-		s.started = append(s.started, name)
-		s.instances[name] = r
-		s.mu.Unlock()
-		ready := r.readiness()
-		s.setEndpoints(name, ready)
-		fronts := map[string]string{}
-		for l, addr := range frontsOf(name, ready) {
-			if slices.Contains(links, l) {
-				fronts[l] = addr
-			}
-		}
-		if err := s.addProxies(ctx, fronts); err != nil {
+	links := dialedLinks(o.System)
+	for _, in := range instances(o.System) {
+		if err := s.startInstance(ctx, in, links); err != nil {
 			return nil, err
 		}
 	}
@@ -107,6 +75,46 @@ func startSystem(ctx context.Context, o Options, place placement) (_ *system, er
 		}
 	}
 	return s, nil
+}
+
+// startInstance starts one instance: the proxies of the links it dials
+// (if not there yet), the instance itself where the placement puts it, the
+// proxies of the links (of all links) that reach it.
+func (s *system) startInstance(ctx context.Context, in instance, links []string) error {
+	name, sys := in.name(), s.o.System
+	any := net.JoinHostPort(s.o.host(), "0")
+	c := ServeConfig{Service: in.spec.name, Replica: in.replica, System: sys, Listen: any, Links: map[string]string{}}
+	if in.spec.http {
+		c.HTTPListen = any
+	}
+	for _, l := range in.spec.links(sys) {
+		addr, err := s.link(l)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		c.Links[l] = addr
+	}
+	id, err := s.sec.issue(name)
+	if err != nil {
+		return err
+	}
+	r, err := s.place.start(ctx, in, c, id)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.started = append(s.started, name)
+	s.instances[name] = r
+	s.mu.Unlock()
+	ready := r.readiness()
+	s.setEndpoints(name, ready)
+	fronts := map[string]string{}
+	for l, addr := range frontsOf(name, ready) {
+		if slices.Contains(links, l) {
+			fronts[l] = addr
+		}
+	}
+	return s.addProxies(ctx, fronts)
 }
 
 // frontsOf maps the links that can reach an instance to the address each
