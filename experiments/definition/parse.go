@@ -950,106 +950,136 @@ func (p *parser) hypotheses(n *yaml.Node, e *Experiment, scheduleOK bool) {
 		p.add(n, "hypotheses", "want a list, got "+describe(n), `write e.g. hypotheses: [ { when: always, check: "events.lost == 0" } ]`)
 		return
 	}
-	variantNames := p.variantNames
 	ph := e.Phases()
-	windows := map[Phase]Window{Before: ph.Before, During: ph.During, After: ph.After}
+	hc := hypothesisContext{e: e, scheduleOK: scheduleOK,
+		windows: map[Phase]Window{Before: ph.Before, During: ph.During, After: ph.After}}
 	for i, item := range n.Content {
-		path := index("hypotheses", i)
-		f, ok := p.mapping(item, path, hypoKeys, nil)
-		if !ok {
-			continue
-		}
-		p.require(f, path, map[string]string{
-			"when":  "one of before, during, after, always",
-			"check": `write e.g. check: "order.success_rate >= 99%"`,
-		})
-		h := Hypothesis{}
-		good := true
-		if en, ok := f.get("when"); ok {
-			var s string
-			if s, ok = p.oneOf(en.val, path+".when", "phase", []string{"before", "during", "after", "always"}); ok {
-				h.When = Phase(s)
-				if scheduleOK {
-					if msg, hint := emptyPhase(h.When, windows, len(e.Faults)); msg != "" {
-						p.add(en.val, path+".when", msg, hint)
-						good = false
-					}
-				}
-			} else {
-				good = false
-			}
-		}
-		if en, ok := f.get("variant"); ok {
-			if s, ok := p.str(en.val, path+".variant"); ok {
-				if !p.variantSet[s] {
-					hint := ""
-					if len(variantNames) > 0 && len(variantNames) <= maxListed {
-						hint = "variants: " + strings.Join(variantNames, ", ")
-					}
-					p.add(en.val, path+".variant", fmt.Sprintf("%q is not a variant of this experiment", s), hint)
-					good = false
-				}
-				h.Variant = s
-			} else {
-				good = false
-			}
-		}
-		if en, ok := f.get("abort"); ok {
-			h.Abort, ok = p.boolean(en.val, path+".abort")
-			good = good && ok
-		}
-		if en, ok := f.get("name"); ok {
-			h.Name, ok = p.str(en.val, path+".name")
-			good = good && ok
-		}
-		if en, ok := f.get("check"); ok {
-			if s, ok := p.str(en.val, path+".check"); ok {
-				// Line and Col point at the first character of the
-				// expression: inside the quotes of a quoted scalar.
-				// Line and Col point at the first character of the
-				// expression: inside the quotes of a quoted scalar, on
-				// the line after the header of a block scalar.
-				h.Check = s
-				h.Line, h.Col = p.src.valuePos(en.val, 0)
-				x, err := check.ParseExpr(s, metrics.Vocabulary)
-				if err == nil && h.When != "" {
-					err = check.CheckWhen(x, string(h.When))
-				}
-				var xe *check.ExprError
-				switch {
-				case errors.As(err, &xe):
-					line, col := p.src.valuePos(en.val, xe.Col-1)
-					p.addAt(line, col, path+".check", xe.Msg, xe.Hint)
-					good = false
-				case err != nil:
-					p.add(en.val, path+".check", err.Error(), "")
-					good = false
-				default:
-					h.Expr = x
-					if scheduleOK {
-						for _, m := range x.Metrics() {
-							phase, _ := check.SplitPhase(m)
-							if phase == "" {
-								continue
-							}
-							if msg, hint := emptyPhase(Phase(phase), windows, len(e.Faults)); msg != "" {
-								p.add(en.val, path+".check", m+" reads the "+phase+" phase, but "+msg, hint)
-								good = false
-							}
-						}
-					}
-				}
-			} else {
-				good = false
-			}
-		}
-		if h.Name == "" {
-			h.Name = h.Check
-		}
-		if good {
+		if h, ok := p.hypothesis(item, index("hypotheses", i), hc); ok {
 			e.Hypotheses = append(e.Hypotheses, h)
 		}
 	}
+}
+
+// hypothesisContext is what checking each hypothesis against the
+// schedule needs.
+type hypothesisContext struct {
+	e          *Experiment
+	windows    map[Phase]Window // the phases' windows
+	scheduleOK bool             // load and faults parsed: the windows are right
+}
+
+// emptyPhase explains why phase has no window, or returns "" (always
+// when the schedule did not parse).
+func (hc hypothesisContext) emptyPhase(phase Phase) (msg, hint string) {
+	if !hc.scheduleOK {
+		return "", ""
+	}
+	return emptyPhase(phase, hc.windows, len(hc.e.Faults))
+}
+
+// hypothesis reads one hypothesis; false when it reported an error.
+func (p *parser) hypothesis(item *yaml.Node, path string, hc hypothesisContext) (Hypothesis, bool) {
+	f, ok := p.mapping(item, path, hypoKeys, nil)
+	if !ok {
+		return Hypothesis{}, false
+	}
+	p.require(f, path, map[string]string{
+		"when":  "one of before, during, after, always",
+		"check": `write e.g. check: "order.success_rate >= 99%"`,
+	})
+	h := Hypothesis{}
+	good := true
+	if en, ok := f.get("when"); ok {
+		var s string
+		if s, ok = p.oneOf(en.val, path+".when", "phase", []string{"before", "during", "after", "always"}); ok {
+			h.When = Phase(s)
+			if msg, hint := hc.emptyPhase(h.When); msg != "" {
+				p.add(en.val, path+".when", msg, hint)
+				good = false
+			}
+		} else {
+			good = false
+		}
+	}
+	if en, ok := f.get("variant"); ok {
+		h.Variant, ok = p.hypothesisVariant(en.val, path+".variant")
+		good = good && ok
+	}
+	if en, ok := f.get("abort"); ok {
+		h.Abort, ok = p.boolean(en.val, path+".abort")
+		good = good && ok
+	}
+	if en, ok := f.get("name"); ok {
+		h.Name, ok = p.str(en.val, path+".name")
+		good = good && ok
+	}
+	if en, ok := f.get("check"); ok {
+		good = p.hypothesisCheck(en.val, path+".check", &h, hc) && good
+	}
+	if h.Name == "" {
+		h.Name = h.Check
+	}
+	return h, good
+}
+
+// hypothesisVariant reads the variant a hypothesis applies to: one of the
+// file's.
+func (p *parser) hypothesisVariant(n *yaml.Node, path string) (string, bool) {
+	s, ok := p.str(n, path)
+	if !ok {
+		return "", false
+	}
+	if !p.variantSet[s] {
+		hint := ""
+		if len(p.variantNames) > 0 && len(p.variantNames) <= maxListed {
+			hint = "variants: " + strings.Join(p.variantNames, ", ")
+		}
+		p.add(n, path, fmt.Sprintf("%q is not a variant of this experiment", s), hint)
+		return s, false
+	}
+	return s, true
+}
+
+// hypothesisCheck parses the check of h: an expression over the metric
+// vocabulary that can be read in h's phase, each phase it names having a
+// window. An error in the expression is reported at its character.
+func (p *parser) hypothesisCheck(n *yaml.Node, path string, h *Hypothesis, hc hypothesisContext) bool {
+	s, ok := p.str(n, path)
+	if !ok {
+		return false
+	}
+	// Line and Col point at the first character of the expression:
+	// inside the quotes of a quoted scalar, on the line after the header
+	// of a block scalar.
+	h.Check = s
+	h.Line, h.Col = p.src.valuePos(n, 0)
+	x, err := check.ParseExpr(s, metrics.Vocabulary)
+	if err == nil && h.When != "" {
+		err = check.CheckWhen(x, string(h.When))
+	}
+	var xe *check.ExprError
+	switch {
+	case errors.As(err, &xe):
+		line, col := p.src.valuePos(n, xe.Col-1)
+		p.addAt(line, col, path, xe.Msg, xe.Hint)
+		return false
+	case err != nil:
+		p.add(n, path, err.Error(), "")
+		return false
+	}
+	h.Expr = x
+	good := true
+	for _, m := range x.Metrics() {
+		phase, _ := check.SplitPhase(m)
+		if phase == "" {
+			continue
+		}
+		if msg, hint := hc.emptyPhase(Phase(phase)); msg != "" {
+			p.add(n, path, m+" reads the "+phase+" phase, but "+msg, hint)
+			good = false
+		}
+	}
+	return good
 }
 
 // emptyPhase explains why a phase has no window, or returns "".
