@@ -12,7 +12,9 @@
 //
 // ParseExpr turns the text into an Expr with a hand-written lexer and a
 // recursive-descent parser; every metric is checked against the vocabulary
-// (Vocabulary) and every literal against the metric's type, so that a
+// it is given (a Vocabulary: the testbed's is experiments/metrics, where
+// each metric is defined beside the code that computes it) and every
+// literal against the metric's type, so that a
 // mistake such as comparing a latency with a bare number is reported when
 // the experiment is loaded, not when it has run. Eval evaluates an Expr
 // against the metrics of a run through the Env interface.
