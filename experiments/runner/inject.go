@@ -78,30 +78,34 @@ var (
 	_ containerHost      = (*topology.Compose)(nil)
 )
 
-// containerKindOf is the container fault each process fault is on the
-// compose topology.
-var containerKindOf = map[faults.Kind]faults.Kind{
-	faults.Pause: faults.ContainerPause, faults.Kill: faults.ContainerKill, faults.Restart: faults.ContainerRestart,
-}
-
 // composeProcesses applies process faults on the compose topology through
-// the journaled container injector: pause as container-pause, kill as
-// container-kill (removed by starting the container again and waiting
-// until it is healthy, as a killed process is restarted), restart as
-// container-restart. Applied faults keep their process kind.
+// the journaled container injector, each as the container kind its
+// faults.ProcessAction names (OnCompose): pause as container-pause, kill
+// as container-kill, restart as container-restart. A fault whose removal
+// restarts the process (kill) is removed by starting the container again
+// and waiting until it is healthy. Applied faults keep their process kind.
 type composeProcesses struct {
 	containers faults.Injector
 	docker     container.Docker
 }
 
+// onCompose returns the process action of kind k.
+func onCompose(k faults.Kind) (faults.ProcessAction, error) {
+	pk, ok := faults.As[faults.ProcessKind](k)
+	if !ok || pk.OnProcess().OnCompose == "" {
+		return faults.ProcessAction{}, fmt.Errorf("%s is not a process fault the compose topology can apply", k)
+	}
+	return pk.OnProcess(), nil
+}
+
 // Apply implements faults.Injector.
 func (p composeProcesses) Apply(ctx context.Context, f faults.Fault) (faults.Applied, error) {
-	k, ok := containerKindOf[f.Kind]
-	if !ok {
-		return faults.Applied{}, fmt.Errorf("apply %s on service %q: not a process fault", f.Kind, f.Target)
+	action, err := onCompose(f.Kind)
+	if err != nil {
+		return faults.Applied{}, fmt.Errorf("apply %s on service %q: %w", f.Kind, f.Target, err)
 	}
 	cf := f
-	cf.Kind = k
+	cf.Kind = action.OnCompose
 	a, err := p.containers.Apply(ctx, cf)
 	a.Fault = f
 	return a, err
@@ -109,12 +113,15 @@ func (p composeProcesses) Apply(ctx context.Context, f faults.Fault) (faults.App
 
 // Remove implements faults.Injector.
 func (p composeProcesses) Remove(ctx context.Context, a faults.Applied) error {
-	kind := a.Fault.Kind
-	a.Fault.Kind = containerKindOf[kind]
+	action, err := onCompose(a.Fault.Kind)
+	if err != nil {
+		return fmt.Errorf("remove %s on service %q: %w", a.Fault.Kind, a.Fault.Target, err)
+	}
+	a.Fault.Kind = action.OnCompose
 	if err := p.containers.Remove(ctx, a); err != nil {
 		return err
 	}
-	if kind == faults.Kill {
+	if action.Remove == faults.ProcessRestart {
 		return p.docker.WaitHealthy(ctx, a.Fault.Target)
 	}
 	return nil
