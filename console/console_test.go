@@ -26,7 +26,7 @@ import (
 type system struct {
 	url     string
 	tp      *toxiproxy.Injector
-	journal *toxiproxy.Journal
+	journal *faults.Journal
 	stop    func() // stops the console (Serve returns)
 	served  chan error
 }
@@ -50,7 +50,7 @@ func start(t *testing.T, grace time.Duration) *system {
 	})
 	ep := topo.Endpoints()
 	s := &system{served: make(chan error, 1)}
-	journal, err := toxiproxy.OpenJournal(t.TempDir() + "/console.journal")
+	journal, err := faults.OpenJournal(t.TempDir() + "/console.journal")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@
 // A fault is data. Injecting it is the job of an Injector: faults/toxiproxy
 // for network faults through the Toxiproxy API, faults/process for process
 // faults, faults/container for container faults. This package itself does no
-// I/O but reading small input files safely (ReadRegularFile) and the fault
-// journal file (ReadJournal), whose format every injector's journal shares.
+// I/O but reading small input files safely (ReadRegularFile) and the one
+// fault journal of a run (Journal), which every injector writes to.
 package faults
 
 import (

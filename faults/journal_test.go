@@ -74,3 +74,89 @@ func TestReadJournalRefusesWhatIsNotOne(t *testing.T) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
 }
+
+// TestJournalOutstanding checks the one journal's bookkeeping over the
+// records of several injectors: applied and not removed is outstanding, a
+// later apply record of the same id replaces the first, a torn line is
+// skipped and ended on open so the next record has a line of its own, and
+// the records of the older per-injector journals ("api", "project") are
+// read as entries of the toxiproxy and container injectors.
+func TestJournalOutstanding(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	lines := []string{
+		`{"op":"apply","id":"a","injector":"container","fault":{"Kind":"container-kill","Target":"user"},"at":"p","time":"2026-01-01T00:00:00Z"}`,
+		`{"op":"apply","id":"b","injector":"container","fault":{"Kind":"container-disconnect","Target":"payment"},"at":"p","time":"2026-01-01T00:00:01Z"}`,
+		`{"op":"apply","id":"n","injector":"toxiproxy","fault":{"Kind":"latency","Target":"user"},"at":"http://127.0.0.1:1","handles":["toxic/x"],"time":"2026-01-01T00:00:01Z"}`,
+		`{"op":"apply","id":"b","injector":"container","fault":{"Kind":"container-disconnect","Target":"payment"},"at":"p","handles":["network/p_fallacies=payment"],"time":"2026-01-01T00:00:01Z"}`,
+		`{"op":"apply","id":"c","injector":"container","fault":{"Kind":"container-pause","Target":"nats"},"at":"p","time":"2026-01-01T00:00:02Z"}`,
+		`{"op":"apply","id":"old-net","fault":{"name":"slow","kind":"latency","target":"order"},"api":"http://127.0.0.1:2","proxy":"order","handles":["toxic/y"]}`,
+		`{"op":"apply","id":"old-box","fault":{"Kind":"container-pause","Target":"ledger"},"project":"q"}`,
+		`{"op":"removed","id":"a"}`,
+		`{"op":"failed","id":"c","error":"boom"}`,
+		`{"op":"apply","id":"d","fau`, // torn by a crash
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	out, err := j.Outstanding()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range out {
+		got = append(got, e.ID+"@"+e.Injector+":"+e.At+"/"+e.Fault.Target+strings.Join(e.Handles, ","))
+	}
+	want := []string{
+		"b@container:p/paymentnetwork/p_fallacies=payment",
+		"n@toxiproxy:http://127.0.0.1:1/usertoxic/x",
+		"old-net@toxiproxy:http://127.0.0.1:2/ordertoxic/y",
+		"old-box@container:q/ledger",
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("outstanding = %q\nwant          %q", got, want)
+	}
+	if net, err := j.OutstandingOf("toxiproxy"); err != nil || len(net) != 2 || net[0].ID != "n" || net[1].ID != "old-net" {
+		t.Fatalf("OutstandingOf(toxiproxy) = %+v, %v", net, err)
+	}
+
+	// The torn line was ended on open: a new record is read whole.
+	if err := j.Removed("b"); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := recs[len(recs)-1]; last.Op != OpRemoved || last.ID != "b" {
+		t.Fatalf("last record = %+v, want removed b", last)
+	}
+	if out, _ := j.Outstanding(); len(out) != 3 {
+		t.Fatalf("outstanding after removing b = %+v", out)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Applying(Entry{ID: "late"}); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Applying after Close: %v, want os.ErrClosed", err)
+	}
+}
+
+// TestOpenJournalRefusesWhatIsNotOne: a file that is not a journal is
+// refused by OpenJournal and left as it was.
+func TestOpenJournalRefusesWhatIsNotOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes")
+	if err := os.WriteFile(path, []byte("my notes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenJournal(path); !errors.Is(err, ErrNotJournal) {
+		t.Fatalf("OpenJournal(notes) = %v, want ErrNotJournal", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "my notes" {
+		t.Fatalf("the file was changed: %q", b)
+	}
+}

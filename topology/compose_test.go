@@ -431,7 +431,7 @@ func composeAPIGuard(t *testing.T, api string) {
 // from the journal (as after a crash).
 func containerFaults(t *testing.T, ctx context.Context, c *topology.Compose, conn *grpc.ClientConn) {
 	t.Helper()
-	j, err := container.OpenJournal(filepath.Join(t.TempDir(), "containers.journal"))
+	j, err := faults.OpenJournal(filepath.Join(t.TempDir(), "containers.journal"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -371,7 +371,7 @@ type faultInjector struct {
 
 func newInjector(t *testing.T, ep topology.Endpoints) faultInjector {
 	t.Helper()
-	j, err := toxiproxy.OpenJournal(filepath.Join(t.TempDir(), "faults.journal"))
+	j, err := faults.OpenJournal(filepath.Join(t.TempDir(), "faults.journal"))
 	if err != nil {
 		t.Fatal(err)
 	}

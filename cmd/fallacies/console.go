@@ -68,7 +68,7 @@ func startConsole(ctx context.Context, topo topology.Topology, ep topology.Endpo
 	if err := os.MkdirAll(filepath.Dir(journalPath), 0o755); err != nil {
 		return nil, err
 	}
-	journal, err := toxiproxy.OpenJournal(journalPath)
+	journal, err := faults.OpenJournal(journalPath)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"maps"
@@ -93,45 +92,40 @@ func startContainerRun(t *testing.T, cli []string, bin string) *containerHold {
 // then it sets the journal's path and the run's project from it.
 func (h *containerHold) findJournal(t *testing.T) bool {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(h.reports, "*", "faults.journal.containers"))
+	files, _ := filepath.Glob(filepath.Join(h.reports, "*", "faults.journal"))
 	if len(files) != 1 {
 		return false
 	}
-	recs := journalRecords(t, files[0])
+	recs := containerRecords(t, files[0])
 	if len(recs) == 0 {
 		return false
 	}
-	h.journal, h.project = strings.TrimSuffix(files[0], ".containers"), recs[0].Project
+	h.journal, h.project = files[0], recs[0].At
 	return true
 }
 
-// journalRecord is one line of a container fault journal, as far as the
-// tests read it.
-type journalRecord struct {
-	Op      string `json:"op"`
-	ID      string `json:"id"`
-	Project string `json:"project"`
-}
-
-// journalRecords reads every record of the container journal at path.
-func journalRecords(t *testing.T, path string) []journalRecord {
+// containerRecords reads the container faults' records of the journal at
+// path.
+func containerRecords(t *testing.T, path string) []faults.Record {
 	t.Helper()
-	lines, err := faults.ReadJournal(path)
+	recs, err := faults.ReadJournal(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []journalRecord
-	for _, line := range lines {
-		var r journalRecord
-		if err := json.Unmarshal(line, &r); err != nil {
-			t.Fatalf("container journal %s: %v", path, err)
+	ids := map[string]bool{}
+	var out []faults.Record
+	for _, r := range recs {
+		if r.Op == faults.OpApply && r.Injector == container.Name {
+			ids[r.ID] = true
 		}
-		recs = append(recs, r)
+		if ids[r.ID] {
+			out = append(out, r)
+		}
 	}
-	return recs
+	return out
 }
 
 // waitHeld waits until payment and notification are paused and user
@@ -173,14 +167,14 @@ func (h *containerHold) held(t *testing.T) bool {
 }
 
 // outstanding lists the container faults the journal still lists as on.
-func (h *containerHold) outstanding(t *testing.T) []container.Entry {
+func (h *containerHold) outstanding(t *testing.T) []faults.Entry {
 	t.Helper()
-	j, err := container.OpenJournal(h.journal + ".containers")
+	j, err := faults.OpenJournal(h.journal)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	out, err := j.Outstanding()
+	out, err := j.OutstandingOf(container.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +219,7 @@ func TestContainerFaultsOnEveryWayOut(t *testing.T) {
 				t.Fatalf("no container fault journaled in %s: the run never held its faults\nstderr:\n%s", h.reports, h.c.stderr)
 			}
 			applied, removed := map[string]bool{}, map[string]bool{}
-			for _, r := range journalRecords(t, h.journal+".containers") {
+			for _, r := range containerRecords(t, h.journal) {
 				switch r.Op {
 				case "apply":
 					applied[r.ID] = true

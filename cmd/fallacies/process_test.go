@@ -18,7 +18,7 @@ import (
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 
-	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
+	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/topology"
 )
 
@@ -151,7 +151,7 @@ func TestSignals(t *testing.T) {
 		if !toxicOn(t, api, "user", "slow-user") {
 			t.Fatal("the toxic is gone after SIGKILL: nothing left for reset to do, the test proves nothing")
 		}
-		j, err := toxiproxy.OpenJournal(journal)
+		j, err := faults.OpenJournal(journal)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +160,7 @@ func TestSignals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(out) != 1 || out[0].Fault.Name != "slow-user" || out[0].Proxy != "user" {
+		if len(out) != 1 || out[0].Fault.Name != "slow-user" || out[0].Fault.Target != "user" {
 			t.Fatalf("journal outstanding = %+v, want slow-user on proxy user", out)
 		}
 

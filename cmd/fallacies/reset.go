@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/container"
@@ -64,13 +65,13 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 		return usageErr("without a journal only --all can reset: pass --target FILE, --journal FILE or --all")
 	}
 
-	// Read and check every journal before anything is touched.
+	// Read and check the journal before anything is touched.
 	var (
-		journal         *toxiproxy.Journal
-		here, elsewhere int // outstanding faults at this API, at others
+		rj              *runJournal
+		here, elsewhere int // outstanding network faults at this API, at others
 	)
 	if *journalPath != "" {
-		err := checkJournal(*journalPath)
+		rj, err = openRunJournal(*journalPath)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if !*all {
@@ -81,16 +82,9 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 		case err != nil:
 			return err
 		default:
-			if journal, err = toxiproxy.OpenJournal(*journalPath); err != nil {
-				return testbedErr(err)
-			}
-			defer journal.Close()
-			entries, err := journal.Outstanding()
-			if err != nil {
-				return testbedErr(err)
-			}
-			for _, en := range entries {
-				if sameAPI(en.API, *api) {
+			defer rj.close()
+			for _, en := range rj.network {
+				if sameAPI(en.At, *api) {
 					here++
 				} else {
 					elsewhere++
@@ -98,24 +92,15 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
-	var cj *container.Journal
-	if *journalPath != "" {
-		if cj, err = openContainerJournal(*journalPath); err != nil {
-			return err
-		}
-		if cj != nil {
-			defer cj.Close()
-		}
-	}
 
-	removed, err := toxiproxy.Reset(ctx, *api, journal, false)
+	removed, err := toxiproxy.Reset(ctx, *api, rj.journal(), false)
 	if errors.Is(err, toxiproxy.ErrUnreachable) {
-		if journal != nil {
+		if rj != nil {
 			return testbedErr(fmt.Errorf("%w; nothing was removed: the journal %s still lists %d fault(s) for it", err, *journalPath, here))
 		}
 		return testbedErr(fmt.Errorf("%w; nothing was removed", err))
 	}
-	if journal != nil {
+	if rj != nil {
 		fmt.Fprintf(e.stdout, "reset %s: removed %d fault(s) of the %d the journal %s listed as still on there\n", *api, removed, here, *journalPath)
 		if elsewhere > 0 {
 			fmt.Fprintf(e.stdout, "  %d journaled fault(s) are on another Toxiproxy: left alone\n", elsewhere)
@@ -131,32 +116,25 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "reset %s --all: removed %d more toxic(s) or disabled proxies; every proxy is enabled and has no toxics\n", *api, n)
 	}
-	return resetContainers(ctx, e, cj)
+	return rj.resetContainers(ctx, e)
 }
 
 // resetJournal removes what the journal at path lists as still on, each
 // network fault at the Toxiproxy it was applied to, then the container
-// faults journaled beside. Every journal is read and every address
-// checked before anything is touched.
+// faults. The journal is read and every address checked before anything
+// is touched.
 func resetJournal(ctx context.Context, e *env, path string, allowRemote bool) error {
-	if err := checkJournal(path); errors.Is(err, fs.ErrNotExist) {
+	rj, err := openRunJournal(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return usageErr("--journal %s: no such file", path)
 	} else if err != nil {
 		return err
 	}
-	journal, err := toxiproxy.OpenJournal(path)
-	if err != nil {
-		return testbedErr(err)
-	}
-	defer journal.Close()
-	entries, err := journal.Outstanding()
-	if err != nil {
-		return testbedErr(err)
-	}
+	defer rj.close()
 	var apis []string
 	listed := map[string]int{}
-	for _, en := range entries {
-		api := toxiproxy.NewInjector(en.API, nil).URL()
+	for _, en := range rj.network {
+		api := toxiproxy.NewInjector(en.At, nil).URL()
 		if listed[api] == 0 {
 			apis = append(apis, api)
 		}
@@ -165,68 +143,116 @@ func resetJournal(ctx context.Context, e *env, path string, allowRemote bool) er
 	if err := checkLoopback(apis, allowRemote); err != nil {
 		return err
 	}
-	cj, err := openContainerJournal(path)
-	if err != nil {
-		return err
-	}
-	if cj != nil {
-		defer cj.Close()
-	}
 	if len(apis) == 0 {
 		fmt.Fprintf(e.stdout, "the journal %s lists no network fault still on\n", path)
 	}
 	for _, api := range apis {
-		removed, err := toxiproxy.Reset(ctx, api, journal, false)
+		removed, err := toxiproxy.Reset(ctx, api, rj.journal(), false)
 		if err != nil {
 			return testbedErr(fmt.Errorf("%w (removed %d of the %d fault(s) the journal %s listed as still on there)", err, removed, listed[api], path))
 		}
 		fmt.Fprintf(e.stdout, "reset %s: removed %d fault(s) of the %d the journal %s listed as still on there\n", api, removed, listed[api], path)
 	}
-	return resetContainers(ctx, e, cj)
+	return rj.resetContainers(ctx, e)
 }
 
-// openContainerJournal opens the container faults of the compose topology,
-// journaled beside the network faults in JOURNAL.containers; nil when there
-// is none.
-func openContainerJournal(journalPath string) (*container.Journal, error) {
-	cpath := journalPath + ".containers"
-	if err := checkJournal(cpath); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	cj, err := container.OpenJournal(cpath)
-	if err != nil {
-		return nil, testbedErr(err)
-	}
-	return cj, nil
+// runJournal is the fault journal of a run, read and checked before
+// anything is touched. A run of an older fallacies on compose journaled
+// its container faults in a second file beside the first
+// (FILE.containers); that file is read and reset too.
+type runJournal struct {
+	files      []*faults.Journal // the journal, then the older container journal if there is one
+	network    []faults.Entry    // the network faults still on, of every file
+	containers []bool            // per file: whether it ever journaled a container fault
 }
 
-// resetContainers undoes what the container journal lists; cj may be nil.
-func resetContainers(ctx context.Context, e *env, cj *container.Journal) error {
-	if cj == nil {
+// openRunJournal reads the journal at path (and the older container
+// journal beside it), refuses what is not a journal or lists a fault of an
+// injector this binary does not know, and opens it. A missing journal
+// matches fs.ErrNotExist.
+func openRunJournal(path string) (*runJournal, error) {
+	paths := []string{path}
+	legacy := path + ".containers"
+	if _, err := os.Lstat(legacy); err == nil {
+		paths = append(paths, legacy)
+	}
+	rj := &runJournal{}
+	for _, p := range paths {
+		recs, err := checkJournal(p)
+		if err != nil {
+			return nil, err
+		}
+		hasContainers := false
+		for _, r := range recs {
+			hasContainers = hasContainers || r.Op == faults.OpApply && r.Injector == container.Name
+		}
+		rj.containers = append(rj.containers, hasContainers)
+		for _, en := range faults.Outstanding(recs) {
+			switch en.Injector {
+			case toxiproxy.Name:
+				rj.network = append(rj.network, en)
+			case container.Name:
+			default:
+				return nil, usageErr("%s: fault %q (id %s) was applied by the injector %q, which this fallacies does not know; nothing was reset: run the reset of the fallacies that applied it", p, en.Fault.Name, en.ID, en.Injector)
+			}
+		}
+	}
+	for _, p := range paths {
+		j, err := faults.OpenJournal(p)
+		if err != nil {
+			rj.close()
+			return nil, testbedErr(err)
+		}
+		rj.files = append(rj.files, j)
+	}
+	return rj, nil
+}
+
+// journal returns the run's journal, nil for none.
+func (rj *runJournal) journal() *faults.Journal {
+	if rj == nil {
 		return nil
 	}
-	n, err := container.Reset(ctx, cj)
-	if err != nil {
-		return testbedErr(fmt.Errorf("%w (removed %d container fault(s) before that)", err, n))
+	return rj.files[0]
+}
+
+func (rj *runJournal) close() {
+	for _, j := range rj.files {
+		j.Close()
 	}
-	fmt.Fprintf(e.stdout, "reset containers: removed %d container fault(s) listed in %s\n", n, cj.Path())
+}
+
+// resetContainers undoes the container faults the journal lists as still
+// on; rj may be nil.
+func (rj *runJournal) resetContainers(ctx context.Context, e *env) error {
+	if rj == nil {
+		return nil
+	}
+	for i, j := range rj.files {
+		if !rj.containers[i] {
+			continue
+		}
+		n, err := container.Reset(ctx, j)
+		if err != nil {
+			return testbedErr(fmt.Errorf("%w (removed %d container fault(s) before that)", err, n))
+		}
+		fmt.Fprintf(e.stdout, "reset containers: removed %d container fault(s) listed in %s\n", n, j.Path())
+	}
 	return nil
 }
 
 // checkJournal reads the journal at path without writing to it: a file
 // that is not one (a FIFO, a device, text, too large) is a usage error (exit
 // 2) naming it and what it is; a missing one matches fs.ErrNotExist.
-func checkJournal(path string) error {
-	_, err := faults.ReadJournal(path)
+func checkJournal(path string) ([]faults.Record, error) {
+	recs, err := faults.ReadJournal(path)
 	switch {
 	case err == nil, errors.Is(err, fs.ErrNotExist):
-		return err
+		return recs, err
 	case errors.Is(err, faults.ErrNotJournal):
-		return usageErr("%v (refused; nothing was written to it or reset)", err)
+		return nil, usageErr("%v (refused; nothing was written to it or reset)", err)
 	}
-	return usageErr("%v", err)
+	return nil, usageErr("%v", err)
 }
 
 // sameAPI reports whether two Toxiproxy API addresses are the same.

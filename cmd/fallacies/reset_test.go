@@ -2,11 +2,14 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fallacies/fallacies/faults"
 )
 
 // TestResetTrustsNoJournal names hostile files as reset's journal: each is
@@ -73,5 +76,48 @@ func TestResetTrustsNoJournal(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(journal); strings.Count(string(b), "\n") != 1 {
 		t.Errorf("a reset that reached nothing wrote to the journal:\n%s", b)
+	}
+}
+
+// TestResetJournalOfEveryInjector reads one journal holding the faults of
+// two injectors: a fault of an injector this binary does not know is
+// refused (exit 2, nothing reset, nothing written); the journals of the
+// older two-file layout (network faults in FILE, container faults in
+// FILE.containers) are both reset, the container fault through the
+// container injector (a project that is gone counts as reset).
+func TestResetJournalOfEveryInjector(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, lines ...string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	unknown := write("unknown.journal",
+		`{"op":"apply","id":"A","injector":"toxiproxy","at":"http://127.0.0.1:1","fault":{"Name":"slow","Kind":"latency","Target":"user"},"handles":["toxic/slow"]}`,
+		`{"op":"apply","id":"B","injector":"warp","at":"somewhere","fault":{"Name":"bent","Kind":"warp","Target":"user"}}`)
+	r := cli(t, t.Context(), "reset", "--journal", unknown)
+	if r.code != exitUsage || !strings.Contains(r.stderr, `injector "warp", which this fallacies does not know; nothing was reset`) {
+		t.Errorf("unknown injector: exit %d, stderr %q; want exit 2 naming the injector", r.code, r.stderr)
+	}
+	oneLine(t, "stderr", r.stderr)
+	if b, _ := os.ReadFile(unknown); strings.Count(string(b), "\n") != 2 {
+		t.Errorf("a refused reset wrote to the journal:\n%s", b)
+	}
+
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		t.Skipf("no usable Docker engine: %v", err)
+	}
+	old := write("old.journal", `{"op":"apply","id":"N","api":"http://127.0.0.1:1","proxy":"user","handles":["toxic/slow"],"fault":{"Name":"slow","Kind":"latency","Target":"user"}}`, `{"op":"removed","id":"N"}`)
+	write("old.journal.containers", `{"op":"apply","id":"C","project":"fallacies-reset-test-gone","fault":{"Name":"hold","Kind":"container-pause","Target":"payment"}}`)
+	r = cli(t, t.Context(), "reset", "--journal", old)
+	if r.code != exitOK || !strings.Contains(r.stdout, "lists no network fault still on") ||
+		!strings.Contains(r.stdout, "reset containers: removed 1 container fault(s) listed in "+old+".containers") {
+		t.Fatalf("old layout: exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	recs, err := faults.ReadJournal(old + ".containers")
+	if err != nil || len(faults.Outstanding(recs)) != 0 {
+		t.Errorf("the old container journal after reset: %+v, %v; want nothing outstanding", recs, err)
 	}
 }

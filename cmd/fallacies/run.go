@@ -74,7 +74,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 		// The journal of runs against this target: refused at once when
 		// the file there is not one, before anything is touched.
-		if err := checkJournal(journalFor(*target)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		if _, err := checkJournal(journalFor(*target)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return err
 		}
 		opts.Target = &ep

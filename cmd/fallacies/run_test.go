@@ -13,7 +13,7 @@ import (
 
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/report/schematest"
-	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
+	"github.com/fallacies/fallacies/faults"
 )
 
 // skipShort skips a test that runs an experiment or a child process.
@@ -307,7 +307,7 @@ func assertJournalClosed(t *testing.T, path string, minApplied int) {
 	if n := strings.Count(string(b), `"op":"apply"`); n < minApplied {
 		t.Errorf("journal %s records %d applies, want at least %d:\n%s", path, n, minApplied, b)
 	}
-	j, err := toxiproxy.OpenJournal(path)
+	j, err := faults.OpenJournal(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,33 +18,27 @@ import (
 // experiment's faults. Network faults go through Toxiproxy; the
 // topology's capabilities say which other faults it can take: a compose
 // project's containers (containerHost), processes (process.Controller).
-// Every fault is journaled before it is applied; the teardown removes
-// every fault still on, whatever way the run ends.
+// Every fault is journaled before it is applied, in the one journal of
+// the run whatever its injector, so that `fallacies reset --journal`
+// undoes what a SIGKILL left on; the teardown removes every fault still
+// on, whatever way the run ends.
 func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
-	journal, err := toxiproxy.OpenJournal(vr.journal)
+	journal, err := faults.OpenJournal(vr.journal)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
 	vr.network = toxiproxy.NewInjector(vr.ep.ToxiproxyAPI, journal)
 	if err := vr.network.Ping(ctx); err != nil {
+		journal.Close()
 		return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
 	inj := faults.NewRouter().Handle(faults.TargetProxy, vr.network)
-	var closeJournal func() error
 	switch t := vr.topo.(type) {
 	case containerHost:
-		// Container faults are journaled beside the network faults;
-		// process faults hit the service's container as the container
-		// faults they are, journaled too, so that `fallacies reset
-		// --journal` undoes them after a SIGKILL. (A compose topology
-		// can also kill its services' processes, so this case comes
-		// first.)
-		cj, err := container.OpenJournal(vr.journal + ".containers")
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
-		}
-		closeJournal = cj.Close
-		cinj := container.NewInjector(t.Project(), cj)
+		// Process faults hit the service's container as the container
+		// faults they are, journaled too. (A compose topology can also
+		// kill its services' processes, so this case comes first.)
+		cinj := container.NewInjector(t.Project(), journal)
 		inj.Handle(faults.TargetContainer, cinj)
 		inj.Handle(faults.TargetProcess, composeProcesses{containers: cinj, docker: t.Docker()})
 	case process.Controller:
@@ -53,9 +47,7 @@ func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
 	vr.sched = newScheduler(inj, vr.exp.Faults)
 	return func(ctx context.Context) error {
 		err := vr.sched.removeAll(ctx)
-		if closeJournal != nil {
-			closeJournal()
-		}
+		journal.Close()
 		if err != nil {
 			return fmt.Errorf("%w: remove faults: %v", ErrTestbed, err)
 		}

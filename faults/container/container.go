@@ -8,8 +8,9 @@
 //	Apply  container-disconnect → docker network disconnect Remove → docker network connect
 //	                              (from every network)               (same networks, same aliases)
 //
-// Every apply is journaled (fsynced) before it is made and marked removed
-// after its removal, so that `Reset` can undo what a crashed run left.
+// Every apply is written to the run's faults.Journal (fsynced) before it is
+// made and marked removed after its removal, so that `Reset` can undo what
+// a crashed run left.
 package container
 
 import (
@@ -239,18 +240,22 @@ const handleNetwork = "network/"
 // apply is journaled when it has a Journal. It is safe for concurrent use.
 type Injector struct {
 	d       Docker
-	journal *Journal
+	journal *faults.Journal
 
 	mu     sync.Mutex
-	active map[string]Entry // by key
+	active map[string]faults.Entry // by key
 }
 
 var _ faults.Injector = (*Injector)(nil)
 
+// Name is the injector's name in the fault journal (faults.Entry.Injector);
+// an entry's At is the compose project.
+const Name = "container"
+
 // NewInjector returns an Injector for the containers of the compose
 // project. journal may be nil.
-func NewInjector(project string, journal *Journal) *Injector {
-	return &Injector{d: Docker{Project: project}, journal: journal, active: map[string]Entry{}}
+func NewInjector(project string, journal *faults.Journal) *Injector {
+	return &Injector{d: Docker{Project: project}, journal: journal, active: map[string]faults.Entry{}}
 }
 
 func key(f faults.Fault) string { return f.Name + "\x00" + string(f.Kind) + "\x00" + f.Target }
@@ -266,9 +271,9 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 	case f.Target == "":
 		return faults.Applied{}, i.errf("apply", f, errors.New("no target container"))
 	}
-	e := Entry{ID: newID(), Fault: f, Project: i.d.Project, Time: time.Now()}
+	e := faults.Entry{ID: faults.NewEntryID(), Injector: Name, Fault: f, At: i.d.Project, Time: time.Now()}
 	if i.journal != nil {
-		if err := i.journal.write(record{Op: opApply, Entry: e}); err != nil {
+		if err := i.journal.Applying(e); err != nil {
 			return faults.Applied{}, i.errf("apply", f, err)
 		}
 	}
@@ -288,7 +293,7 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 		}
 		if len(nets) > 0 && i.journal != nil {
 			// The networks are only known now: journal them for Reset.
-			if jErr := i.journal.write(record{Op: opApply, Entry: e}); jErr != nil {
+			if jErr := i.journal.Applying(e); jErr != nil {
 				err = errors.Join(err, jErr)
 			}
 		}
@@ -303,7 +308,7 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 			return faults.Applied{}, i.errf("apply", f, errors.Join(err, fmt.Errorf("roll back: %w", rbErr)))
 		}
 		if i.journal != nil {
-			if jErr := i.journal.write(record{Op: opFailed, Entry: Entry{ID: e.ID, Time: time.Now()}, Error: err.Error()}); jErr != nil {
+			if jErr := i.journal.Failed(e.ID, err); jErr != nil {
 				err = errors.Join(err, jErr)
 			}
 		}
@@ -312,7 +317,7 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 	if f.Kind == faults.ContainerRestart {
 		// Nothing to take off: done once it is healthy again.
 		if i.journal != nil {
-			if jErr := i.journal.write(record{Op: opRemoved, Entry: Entry{ID: e.ID, Time: time.Now()}}); jErr != nil {
+			if jErr := i.journal.Removed(e.ID); jErr != nil {
 				return faults.Applied{}, i.errf("apply", f, jErr)
 			}
 		}
@@ -325,7 +330,7 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 	return faults.Applied{Fault: f, Handles: slices.Clone(e.Handles), Start: time.Now()}, nil
 }
 
-func (i *Injector) track(e Entry) {
+func (i *Injector) track(e faults.Entry) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.active[key(e.Fault)] = e
@@ -336,13 +341,13 @@ func (i *Injector) errf(verb string, f faults.Fault, err error) error {
 }
 
 // undo takes the fault of the entry off its container.
-func (i *Injector) undo(ctx context.Context, e Entry) error {
-	return undo(ctx, Docker{Project: e.Project, Binary: i.d.Binary}, e)
+func (i *Injector) undo(ctx context.Context, e faults.Entry) error {
+	return undo(ctx, Docker{Project: e.At, Binary: i.d.Binary}, e)
 }
 
 // undo takes the fault of the entry off. A container that no longer
 // exists has nothing on it: that counts as undone.
-func undo(ctx context.Context, d Docker, e Entry) error {
+func undo(ctx context.Context, d Docker, e faults.Entry) error {
 	err := undoFault(ctx, d, e)
 	if errors.Is(err, ErrNoContainer) {
 		return nil
@@ -350,7 +355,7 @@ func undo(ctx context.Context, d Docker, e Entry) error {
 	return err
 }
 
-func undoFault(ctx context.Context, d Docker, e Entry) error {
+func undoFault(ctx context.Context, d Docker, e faults.Entry) error {
 	switch e.Fault.Kind {
 	case faults.ContainerKill:
 		return d.Start(ctx, e.Fault.Target)
@@ -388,7 +393,7 @@ func (i *Injector) Remove(ctx context.Context, a faults.Applied) error {
 	delete(i.active, k)
 	i.mu.Unlock()
 	if i.journal != nil {
-		if err := i.journal.write(record{Op: opRemoved, Entry: Entry{ID: e.ID, Time: time.Now()}}); err != nil {
+		if err := i.journal.Removed(e.ID); err != nil {
 			return i.errf("remove", a.Fault, err)
 		}
 	}
@@ -401,7 +406,7 @@ func (i *Injector) RemoveAll(ctx context.Context) error {
 	i.mu.Lock()
 	entries := slices.Collect(maps.Values(i.active))
 	i.mu.Unlock()
-	slices.SortFunc(entries, func(a, b Entry) int { return b.Time.Compare(a.Time) })
+	slices.SortFunc(entries, func(a, b faults.Entry) int { return b.Time.Compare(a.Time) })
 	var errs []error
 	for _, e := range entries {
 		if err := i.Remove(ctx, faults.Applied{Fault: e.Fault, Handles: e.Handles}); err != nil {
@@ -415,19 +420,19 @@ func (i *Injector) RemoveAll(ctx context.Context) error {
 // removed (containers started, unpaused, reconnected) and records each
 // removal. A container that no longer exists counts as reset. It returns
 // how many faults it removed.
-func Reset(ctx context.Context, journal *Journal) (int, error) {
-	entries, err := journal.Outstanding()
+func Reset(ctx context.Context, journal *faults.Journal) (int, error) {
+	entries, err := journal.OutstandingOf(Name)
 	if err != nil {
 		return 0, fmt.Errorf("reset container faults: %w", err)
 	}
 	n := 0
 	var errs []error
 	for _, e := range entries {
-		if err := undo(ctx, Docker{Project: e.Project}, e); err != nil {
-			errs = append(errs, fmt.Errorf("reset %s on container %q of %s: %w", e.Fault.Kind, e.Fault.Target, e.Project, err))
+		if err := undo(ctx, Docker{Project: e.At}, e); err != nil {
+			errs = append(errs, fmt.Errorf("reset %s on container %q of %s: %w", e.Fault.Kind, e.Fault.Target, e.At, err))
 			continue
 		}
-		if err := journal.write(record{Op: opRemoved, Entry: Entry{ID: e.ID, Time: time.Now()}}); err != nil {
+		if err := journal.Removed(e.ID); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // refused before anything is journaled or run.
 func TestApplyRefuses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j")
-	j, err := container.OpenJournal(path)
+	j, err := faults.OpenJournal(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestApplyFailsWithoutContainer(t *testing.T) {
 	if err := dockerInfo(); err != nil {
 		t.Skipf("no usable Docker engine: %v", err)
 	}
-	j, err := container.OpenJournal(filepath.Join(t.TempDir(), "j"))
+	j, err := faults.OpenJournal(filepath.Join(t.TempDir(), "j"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,37 +73,6 @@ func TestApplyFailsWithoutContainer(t *testing.T) {
 	}
 	if out, err := j.Outstanding(); err != nil || len(out) != 0 {
 		t.Errorf("journal after a failed apply: %+v, %v; want nothing outstanding", out, err)
-	}
-}
-
-// TestJournalOutstanding checks the journal's bookkeeping: applied and not
-// removed is outstanding, a later apply record of the same id replaces the
-// first, and torn lines are skipped.
-func TestJournalOutstanding(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "j")
-	lines := []string{
-		`{"op":"apply","id":"a","fault":{"Kind":"container-kill","Target":"user"},"project":"p","time":"2026-01-01T00:00:00Z"}`,
-		`{"op":"apply","id":"b","fault":{"Kind":"container-disconnect","Target":"payment"},"project":"p","time":"2026-01-01T00:00:01Z"}`,
-		`{"op":"apply","id":"b","fault":{"Kind":"container-disconnect","Target":"payment"},"project":"p","handles":["network/p_fallacies=payment"],"time":"2026-01-01T00:00:01Z"}`,
-		`{"op":"apply","id":"c","fault":{"Kind":"container-pause","Target":"nats"},"project":"p","time":"2026-01-01T00:00:02Z"}`,
-		`{"op":"removed","id":"a"}`,
-		`{"op":"failed","id":"c","error":"boom"}`,
-		`{"op":"apply","id":"d","fau`, // torn by a crash
-	}
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	j, err := container.OpenJournal(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
-	out, err := j.Outstanding()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) != 1 || out[0].ID != "b" || len(out[0].Handles) != 1 || out[0].Handles[0] != "network/p_fallacies=payment" {
-		t.Fatalf("outstanding = %+v, want only b with its network handle", out)
 	}
 }
 

@@ -72,20 +72,25 @@ type ToxicInfo struct {
 // has a Journal) before it is made. It is safe for concurrent use.
 type Injector struct {
 	api     string
-	journal *Journal
+	journal *faults.Journal
 	client  *http.Client
 
 	mu      sync.Mutex
-	active  map[string]Entry  // faults on, by key
-	sniffed map[string][]byte // what removed sniffers saw, by proxy
+	active  map[string]faults.Entry // faults on, by key
+	sniffed map[string][]byte       // what removed sniffers saw, by proxy
 }
 
 var _ faults.Injector = (*Injector)(nil)
 
+// Name is the injector's name in the fault journal (faults.Entry.Injector);
+// an entry's At is the Toxiproxy API URL and the proxy is its fault's
+// target.
+const Name = "toxiproxy"
+
 // NewInjector returns an Injector for the Toxiproxy API at apiURL (e.g.
 // "http://127.0.0.1:8474"; "127.0.0.1:8474" is taken as http). journal may
 // be nil, in which case nothing is journaled.
-func NewInjector(apiURL string, journal *Journal) *Injector {
+func NewInjector(apiURL string, journal *faults.Journal) *Injector {
 	return &Injector{
 		api:     normalizeURL(apiURL),
 		journal: journal,
@@ -95,7 +100,7 @@ func NewInjector(apiURL string, journal *Journal) *Injector {
 			// time, and an Injector then has no goroutines to stop.
 			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
 		},
-		active:  map[string]Entry{},
+		active:  map[string]faults.Entry{},
 		sniffed: map[string][]byte{},
 	}
 }
@@ -320,13 +325,13 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 	if err != nil {
 		return faults.Applied{}, i.errf("apply", f, err)
 	}
-	e := Entry{ID: newID(), Fault: f, API: i.api, Proxy: f.Target, Handles: p.handles(), Time: time.Now()}
+	e := faults.Entry{ID: faults.NewEntryID(), Injector: Name, Fault: f, At: i.api, Handles: p.handles(), Time: time.Now()}
 	if i.journal != nil {
-		if err := i.journal.applying(e); err != nil {
+		if err := i.journal.Applying(e); err != nil {
 			return faults.Applied{}, i.errf("apply", f, err)
 		}
 	}
-	if made, err := i.do(ctx, e.Proxy, p); err != nil {
+	if made, err := i.do(ctx, f.Target, p); err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		partial := e
@@ -336,7 +341,7 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 			return faults.Applied{}, i.errf("apply", f, errors.Join(err, fmt.Errorf("roll back: %w", rbErr)))
 		}
 		if i.journal != nil {
-			if jErr := i.journal.failed(e.ID, err); jErr != nil {
+			if jErr := i.journal.Failed(e.ID, err); jErr != nil {
 				err = errors.Join(err, jErr)
 			}
 		}
@@ -350,10 +355,10 @@ func (i *Injector) errf(verb string, f faults.Fault, err error) error {
 	return fmt.Errorf("%s %s on proxy %q at %s: %w", verb, f.Kind, f.Target, i.api, err)
 }
 
-func (i *Injector) track(e Entry) {
+func (i *Injector) track(e faults.Entry) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.active[key(e.API, e.Proxy, e.Handles)] = e
+	i.active[key(e.At, e.Fault.Target, e.Handles)] = e
 }
 
 // do makes the requests of a plan, stopping at the first failure. It
@@ -393,8 +398,8 @@ func (i *Injector) do(ctx context.Context, proxy string, p plan) (int, error) {
 
 // undo takes off what the entry's handles name, newest first. What is
 // already gone (toxic or proxy not found) counts as taken off.
-func (i *Injector) undo(ctx context.Context, e Entry) error {
-	base := "/proxies/" + url.PathEscape(e.Proxy)
+func (i *Injector) undo(ctx context.Context, e faults.Entry) error {
+	base := "/proxies/" + url.PathEscape(e.Fault.Target)
 	var errs []error
 	for _, h := range slices.Backward(e.Handles) {
 		var err error
@@ -405,7 +410,7 @@ func (i *Injector) undo(ctx context.Context, e Entry) error {
 				err = fmt.Errorf("remove toxic %s: %w", name, err)
 			}
 		case strings.HasPrefix(h, handleUpstreamPrefix):
-			err = i.undoUpstream(ctx, e.Proxy, h)
+			err = i.undoUpstream(ctx, e.Fault.Target, h)
 		case h == handleDisabled:
 			if _, err = i.send(ctx, http.MethodPatch, base, []byte(`{"enabled":true}`)); err != nil {
 				err = fmt.Errorf("enable: %w", err)
@@ -428,12 +433,13 @@ func (i *Injector) undo(ctx context.Context, e Entry) error {
 // the removal once it is done. Removing a sniffer keeps what it saw for
 // Sniffed.
 func (i *Injector) Remove(ctx context.Context, a faults.Applied) error {
-	e := Entry{Fault: a.Fault, API: i.api, Proxy: a.Fault.Target, Handles: a.Handles}
-	k := key(e.API, e.Proxy, e.Handles)
+	e := faults.Entry{Injector: Name, Fault: a.Fault, At: i.api, Handles: a.Handles}
+	proxy := a.Fault.Target
+	k := key(e.At, proxy, e.Handles)
 	if IsSniffer(a.Fault.Kind) {
-		if sn, err := i.fetchSniff(ctx, e.Proxy); err == nil && len(sn.Toxics) > 0 {
+		if sn, err := i.fetchSniff(ctx, proxy); err == nil && len(sn.Toxics) > 0 {
 			i.mu.Lock()
-			i.sniffed[e.Proxy] = sn.Sample
+			i.sniffed[proxy] = sn.Sample
 			i.mu.Unlock()
 		}
 	}
@@ -466,13 +472,13 @@ func (i *Injector) idsOf(k string) ([]string, error) {
 	if i.journal == nil {
 		return nil, nil
 	}
-	entries, err := i.journal.Outstanding()
+	entries, err := i.journal.OutstandingOf(Name)
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
 	for _, e := range entries {
-		if key(normalizeURL(e.API), e.Proxy, e.Handles) == k {
+		if key(normalizeURL(e.At), e.Fault.Target, e.Handles) == k {
 			ids = append(ids, e.ID)
 		}
 	}
@@ -485,7 +491,7 @@ func (i *Injector) markRemoved(ids []string) error {
 	}
 	var errs []error
 	for _, id := range ids {
-		if err := i.journal.removed(id); err != nil {
+		if err := i.journal.Removed(id); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -499,7 +505,7 @@ func (i *Injector) RemoveAll(ctx context.Context) error {
 	i.mu.Lock()
 	entries := slices.Collect(maps.Values(i.active))
 	i.mu.Unlock()
-	slices.SortFunc(entries, func(a, b Entry) int { return b.Time.Compare(a.Time) })
+	slices.SortFunc(entries, func(a, b faults.Entry) int { return b.Time.Compare(a.Time) })
 	var errs []error
 	for _, e := range entries {
 		if err := i.Remove(ctx, faults.Applied{Fault: e.Fault, Handles: e.Handles}); err != nil {
@@ -517,27 +523,27 @@ func (i *Injector) RemoveAll(ctx context.Context) error {
 // journal may be nil. It checks that the API answers first, even with
 // nothing to remove: an API that does not answer is an error matching
 // ErrUnreachable, and nothing was removed.
-func Reset(ctx context.Context, apiURL string, journal *Journal, all bool) (removed int, err error) {
+func Reset(ctx context.Context, apiURL string, journal *faults.Journal, all bool) (removed int, err error) {
 	inj := NewInjector(apiURL, journal)
 	if err := inj.Ping(ctx); err != nil {
 		return 0, err
 	}
 	var errs []error
 	if journal != nil {
-		entries, err := journal.Outstanding()
+		entries, err := journal.OutstandingOf(Name)
 		if err != nil {
 			return 0, fmt.Errorf("reset %s: %w", inj.api, err)
 		}
 		for _, e := range entries {
-			if normalizeURL(e.API) != inj.api {
+			if normalizeURL(e.At) != inj.api {
 				continue
 			}
 			if err := inj.undo(ctx, e); err != nil {
-				errs = append(errs, fmt.Errorf("reset %s on proxy %q at %s: %w", e.Fault.Kind, e.Proxy, inj.api, err))
+				errs = append(errs, fmt.Errorf("reset %s on proxy %q at %s: %w", e.Fault.Kind, e.Fault.Target, inj.api, err))
 				continue
 			}
-			if err := journal.removed(e.ID); err != nil {
-				errs = append(errs, fmt.Errorf("reset %s on proxy %q: %w", e.Fault.Kind, e.Proxy, err))
+			if err := journal.Removed(e.ID); err != nil {
+				errs = append(errs, fmt.Errorf("reset %s on proxy %q: %w", e.Fault.Kind, e.Fault.Target, err))
 				continue
 			}
 			removed++
@@ -573,7 +579,7 @@ func (i *Injector) resetAll(ctx context.Context) (int, error) {
 		if len(handles) == 0 {
 			continue
 		}
-		if err := i.undo(ctx, Entry{Proxy: name, Handles: handles}); err != nil {
+		if err := i.undo(ctx, faults.Entry{Fault: faults.Fault{Target: name}, Handles: handles}); err != nil {
 			errs = append(errs, fmt.Errorf("reset proxy %q at %s: %w", name, i.api, err))
 			continue
 		}

@@ -55,9 +55,9 @@ func (i *Injector) Interpose(ctx context.Context, proxy, name string, layer Laye
 	if err != nil {
 		return faults.Applied{}, i.errf("interpose", f, fmt.Errorf("start layer %s in front of %s: %w", name, upstream, err))
 	}
-	e := Entry{ID: newID(), Fault: f, API: i.api, Proxy: proxy, Handles: []string{handleUpstreamPrefix + upstream}, Time: time.Now()}
+	e := faults.Entry{ID: faults.NewEntryID(), Injector: Name, Fault: f, At: i.api, Handles: []string{handleUpstreamPrefix + upstream}, Time: time.Now()}
 	if i.journal != nil {
-		if err := i.journal.applying(e); err != nil {
+		if err := i.journal.Applying(e); err != nil {
 			return faults.Applied{}, i.errf("interpose", f, err)
 		}
 	}
@@ -69,7 +69,7 @@ func (i *Injector) Interpose(ctx context.Context, proxy, name string, layer Laye
 			return faults.Applied{}, i.errf("interpose", f, errors.Join(err, fmt.Errorf("roll back: %w", rbErr)))
 		}
 		if i.journal != nil {
-			err = errors.Join(err, i.journal.failed(e.ID, err))
+			err = errors.Join(err, i.journal.Failed(e.ID, err))
 		}
 		return faults.Applied{}, i.errf("interpose", f, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fallacies/fallacies/faults"
 	tp "github.com/fallacies/fallacies/faults/toxiproxy"
 )
 
@@ -40,7 +41,7 @@ func TestInterposePutsALayerOnTheLinkAndRemoveTakesItOff(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		return string(b)
 	}
-	j, err := tp.OpenJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+	j, err := faults.OpenJournal(filepath.Join(t.TempDir(), "j.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestResetPointsAnInterposedProxyBackAfterACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "j.jsonl")
-	j, err := tp.OpenJournal(path)
+	j, err := faults.OpenJournal(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestResetPointsAnInterposedProxyBackAfterACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.Close()
-	j2, err := tp.OpenJournal(path)
+	j2, err := faults.OpenJournal(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@
 //     by another host name (DNS rebinding) is refused with 403.
 //   - Injector: a faults.Injector that speaks Toxiproxy's HTTP API, so it
 //     works against the embedded Server or any real toxiproxy-server.
-//   - Journal and Reset: every fault is written to a JSON-lines journal and
-//     fsynced before it is applied, so what a crashed run left behind can be
+//   - Reset: every fault is written to the run's faults.Journal and fsynced
+//     before it is applied, so what a crashed run left behind can be
 //     removed later.
 //
 // The data path of one proxied connection, as Toxiproxy builds it:

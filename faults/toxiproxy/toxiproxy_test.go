@@ -360,7 +360,7 @@ func TestUnreachableAPIErrors(t *testing.T) {
 func TestJournalWritesBeforeApplyAndMarksFailures(t *testing.T) {
 	s, _, _ := setup(t)
 	path := filepath.Join(t.TempDir(), "journal.jsonl")
-	j, err := tp.OpenJournal(path)
+	j, err := faults.OpenJournal(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestJournalWritesBeforeApplyAndMarksFailures(t *testing.T) {
 	}
 	lines := readLines(t, path)
 	if len(lines) != 2 || lines[0]["op"] != "apply" || lines[1]["op"] != "failed" || lines[0]["id"] != lines[1]["id"] ||
-		lines[0]["proxy"] != "nope" || lines[0]["api"] != s.URL() {
+		lines[0]["injector"] != tp.Name || lines[0]["at"] != s.URL() {
 		t.Fatalf("journal = %v, want an apply record then a failed record", lines)
 	}
 	out, err := j.Outstanding()
@@ -419,7 +419,7 @@ func TestApplyRollsBackHalfAppliedFault(t *testing.T) {
 	if _, err := p.AddToxic("fallacies-x-downstream", "latency", "downstream", 1, toxiclient.Attributes{"latency": 1}); err != nil {
 		t.Fatal(err)
 	}
-	j, err := tp.OpenJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+	j, err := faults.OpenJournal(filepath.Join(t.TempDir(), "j.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +452,7 @@ func TestResetAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "journal.jsonl")
-	j1, err := tp.OpenJournal(path)
+	j1, err := faults.OpenJournal(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +474,7 @@ func TestResetAfterCrash(t *testing.T) {
 	}
 	f.Close()
 
-	j2, err := tp.OpenJournal(path)
+	j2, err := faults.OpenJournal(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -547,7 +547,7 @@ func TestRemoveAll(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	j, err := tp.OpenJournal(filepath.Join(t.TempDir(), "j.jsonl"))
+	j, err := faults.OpenJournal(filepath.Join(t.TempDir(), "j.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
