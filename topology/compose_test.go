@@ -24,6 +24,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/runner"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/container"
+	"github.com/fallacies/fallacies/internal/testenv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/user"
@@ -497,16 +498,11 @@ func containerFaults(t *testing.T, ctx context.Context, c *topology.Compose, con
 	if cu, err := d.Find(ctx, "user"); err != nil || len(cu.Networks) == 0 || !slices.ContainsFunc(slices.Collect(maps.Values(cu.Networks)), func(a []string) bool { return slices.Contains(a, "user") }) {
 		t.Errorf("user after Reset: %+v, %v; want it back on the network under its service name", cu, err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; ; i++ {
-		err := place(fmt.Sprintf("compose-back-%d", i))
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("PlaceOrder still failing 30 s after user was reconnected: %v", err)
-		}
-	}
+	i := 0
+	testenv.EventuallyNil(t, 30*time.Second, "an order after user was reconnected", func() error {
+		i++
+		return place(fmt.Sprintf("compose-back-%d", i))
+	})
 }
 
 // runCompose runs one experiment on the compose topology through the

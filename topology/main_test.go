@@ -19,6 +19,7 @@ import (
 
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/toxiproxy"
+	"github.com/fallacies/fallacies/internal/testenv"
 	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
@@ -235,33 +236,10 @@ func listApplied(t *testing.T, c consumerv1.ConsumerServiceClient) []*consumerv1
 	return nil
 }
 
-// eventually polls cond every few milliseconds until it returns nil or
-// the timeout passes, then fails the test with cond's last error.
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", timeout, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting: %v", err)
-		case <-tick.C:
-		}
-	}
-}
-
 // waitApplied polls a consumer until it has applied at least want events.
 func waitApplied(t *testing.T, name string, c consumerv1.ConsumerServiceClient, want int64, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, func() error {
+	testenv.EventuallyNil(t, timeout, name+" to apply the events", func() error {
 		st, err := c.GetStats(t.Context(), &consumerv1.GetStatsRequest{})
 		if err != nil {
 			return fmt.Errorf("%s GetStats: %w", name, err)

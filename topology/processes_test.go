@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	"github.com/fallacies/fallacies/topology"
 )
 
@@ -148,7 +149,7 @@ func TestProcessesFaults(t *testing.T) {
 		// order's connection to the user proxy reconnects with backoff;
 		// the proxy now points at the new process.
 		n := 0
-		eventually(t, 20*time.Second, func() error {
+		testenv.EventuallyNil(t, 20*time.Second, "an order through the restarted user", func() error {
 			n++
 			_, err := placeOrder(ctx, cl.order, orderID(t, "restarted", n), 2*time.Second)
 			return err
@@ -176,7 +177,7 @@ func TestProcessesFaults(t *testing.T) {
 		}
 		resumed = true
 		n := 0
-		eventually(t, 10*time.Second, func() error {
+		testenv.EventuallyNil(t, 10*time.Second, "an order after the resume", func() error {
 			n++
 			_, err := placeOrder(ctx, cl.order, orderID(t, "resumed", n), 300*time.Millisecond)
 			return err

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	"github.com/fallacies/fallacies/services/serve"
@@ -286,7 +287,7 @@ func TestProcessesMove(t *testing.T) {
 				t.Fatalf("the new address %s does not answer: %v", moved, err)
 			}
 			if tt.recovers {
-				eventually(t, 10*time.Second, func() error {
+				testenv.EventuallyNil(t, 10*time.Second, "an order through the moved replica", func() error {
 					_, err := placeOrder(t.Context(), cl.order, orderID(t, "after", int(time.Now().UnixNano()%1e6)), 2*time.Second)
 					return err
 				})

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/internal/testenv"
 	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 )
@@ -46,7 +47,7 @@ func TestLatencyOnUser(t *testing.T) {
 			// the profile is cached. (On a loaded machine the first may miss
 			// a 100 ms deadline with nothing cached yet: poll.)
 			n := 0
-			eventually(t, 20*time.Second, func() error {
+			testenv.EventuallyNil(t, 20*time.Second, "an order with the profile cached", func() error {
 				n++
 				_, err := placeOrder(t.Context(), cl.order, orderID(t, "warm", n), 5*time.Second)
 				return err
@@ -144,7 +145,7 @@ func TestBreakerOnPayment(t *testing.T) {
 	healed := time.Now()
 	var placed string
 	n := 0
-	eventually(t, 20*time.Second, func() error {
+	testenv.EventuallyNil(t, 20*time.Second, "an order after the heal", func() error {
 		n++
 		id := orderID(t, "heal", n)
 		if _, err := placeOrder(t.Context(), cl.order, id, 2*time.Second); err != nil {
@@ -228,7 +229,7 @@ func TestChargeIdempotency(t *testing.T) {
 			errc <- err
 		}()
 		// Once payment has seen the key at least twice, heal the link.
-		eventually(t, 10*time.Second, func() error {
+		testenv.EventuallyNil(t, 10*time.Second, "payment to see the key and order to retry", func() error {
 			if n := countCharges(t, cl.payment, id); n != 1 {
 				return fmt.Errorf("%d charges for %s", n, id)
 			}
@@ -390,7 +391,7 @@ func TestCoreNATSLosesEventsDuringPartition(t *testing.T) {
 	// NATS drops its events too. Place probe orders until one arrives.
 	var probes []string
 	lostProbes := 0
-	eventually(t, 15*time.Second, func() error {
+	testenv.EventuallyNil(t, 15*time.Second, "a probe order to arrive at notification", func() error {
 		id := orderID(t, "probe", len(probes))
 		probes = append(probes, id)
 		mustPlace(t, cl.order, []string{id})

@@ -40,18 +40,6 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-// eventually polls cond every millisecond until it holds or 10 s pass.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // setup is tracing.Setup with the shutdown registered as a cleanup.
 func setup(t testing.TB, cfg tracing.Config) *tracing.Provider {
 	t.Helper()

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
 	"github.com/fallacies/fallacies/services/serve"
 	"github.com/fallacies/fallacies/tracing"
@@ -63,7 +64,7 @@ func TestGRPCSpanTree(t *testing.T) {
 				t.Fatalf("GetUser(%s) error = %v, want error %v", tc.userID, callErr, tc.wantErr)
 			}
 			traceID := root.SpanContext().TraceID().String()
-			eventually(t, "three spans of the trace", func() bool { return len(inTrace(capture.Spans(), traceID)) == 3 })
+			testenv.Eventually(t, 10*time.Second, "three spans of the trace", func() bool { return len(inTrace(capture.Spans(), traceID)) == 3 })
 			spans := inTrace(capture.Spans(), traceID)
 
 			client, ok := byName(spans, getUser, tracing.KindClient)

@@ -28,6 +28,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/runner"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/toxiproxy"
+	"github.com/fallacies/fallacies/internal/testenv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/serve"
@@ -45,18 +46,6 @@ const (
 	attrMessageID = "messaging.message.id"
 	attrDelivery  = "messaging.nats.delivery_count"
 )
-
-// waitFor polls cond every 10 ms until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // providers hands each service of a topology its own tracer provider, all
 // feeding one Capture, as the runner does.
@@ -213,7 +202,7 @@ func TestOrderSpanTree(t *testing.T) {
 	if err := place(t.Context(), s.order, id); err != nil {
 		t.Fatalf("PlaceOrder: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the order's server span and the notification and ledger consumer spans", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the order's server span and the notification and ledger consumer spans", func() bool {
 		spans := s.capture.Spans()
 		_, ok := findOrder(spans, id) // it may end a little after the client got its answer
 		return ok && len(consumersOf(spans, "notification", id)) > 0 && len(consumersOf(spans, "ledger", id)) > 0
@@ -303,7 +292,7 @@ func TestPaymentPartitionErrorOrigin(t *testing.T) {
 		t.Fatalf("PlaceOrder with payment partitioned: %v, want Unavailable", err)
 	}
 	var tr tracing.Trace
-	waitFor(t, 10*time.Second, "the failed order's client span of Charge", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the failed order's client span of Charge", func() bool {
 		var ok bool
 		tr, ok = findOrder(s.capture.Spans(), id)
 		return ok && len(tr.Spans) >= 4
@@ -351,7 +340,7 @@ func TestLedgerPartitionAsyncIsolated(t *testing.T) {
 	// ledger has had every chance to process them too. The order's own
 	// server span may end a little after its client got the answer (and
 	// after notification saw the event): wait for it too.
-	waitFor(t, 15*time.Second, "every order's trace and notification's consumer spans", func() bool {
+	testenv.Eventually(t, 15*time.Second, "every order's trace and notification's consumer spans", func() bool {
 		spans := s.capture.Spans()
 		for _, id := range ids {
 			if _, ok := findOrder(spans, id); !ok || len(consumersOf(spans, "notification", id)) == 0 {
@@ -387,7 +376,7 @@ func TestLedgerPartitionAsyncIsolated(t *testing.T) {
 	}
 
 	heal()
-	waitFor(t, 30*time.Second, "ledger's consumer spans after the heal", func() bool {
+	testenv.Eventually(t, 30*time.Second, "ledger's consumer spans after the heal", func() bool {
 		spans := s.capture.Spans()
 		for _, id := range ids {
 			if len(consumersOf(spans, "ledger", id)) == 0 {
@@ -637,7 +626,7 @@ func TestOTLPProcesses(t *testing.T) {
 	if !ok {
 		t.Fatalf("no PlaceOrder span for %s among the received spans", id)
 	}
-	waitFor(t, 10*time.Second, "the order's whole trace over OTLP", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the order's whole trace over OTLP", func() bool {
 		tr, _ = findOrder(capture.Spans(), id)
 		return len(tr.Spans) >= 6
 	})
@@ -651,7 +640,7 @@ func TestOTLPProcesses(t *testing.T) {
 		t.Skip("spans of all five services arrived over OTLP; set JAEGER_QUERY_URL (e.g. http://127.0.0.1:16686, with Jaeger's OTLP/gRPC on :4317 or JAEGER_OTLP_ENDPOINT) to also check the trace in Jaeger")
 	}
 	var n int
-	waitFor(t, 20*time.Second, "the order's trace in Jaeger", func() bool {
+	testenv.Eventually(t, 20*time.Second, "the order's trace in Jaeger", func() bool {
 		n = jaegerSpans(t, jaegerQuery, tr.ID)
 		return n >= len(tr.Spans)
 	})

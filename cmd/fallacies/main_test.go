@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/topology"
 )
@@ -232,29 +234,24 @@ func addToxic(t *testing.T, api, proxy, body string) {
 	}
 }
 
-// waitFor polls cond every 20 ms until it holds, failing after limit.
-// done, when it fires first, fails the wait early (e.g. the process under
-// test exited).
+// waitFor polls cond until it holds, failing after limit. done, when it
+// fires first, fails the wait at once (the process under test exited).
 func waitFor(t *testing.T, limit time.Duration, what string, done <-chan struct{}, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
+	testenv.EventuallyNil(t, limit, what, func() error {
+		if cond() {
+			return nil
 		}
 		select {
 		case <-done:
 			if cond() {
-				return
+				return nil
 			}
-			t.Fatalf("gave up waiting for %s: the process under test ended", what)
-		case <-tick.C:
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting for %s", what)
+			return testenv.GiveUp(errors.New("the process under test ended"))
+		default:
+			return testenv.ErrNotYet
 		}
-	}
+	})
 }
 
 // toxicOn reports whether the proxy has a toxic whose name contains part.

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/events"
@@ -72,7 +73,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func TestFanOutAppliesEveryEventOncePerConsumer(t *testing.T) {
-	url := runNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	pub := newPublisher(t, url)
 	var sideEffects atomic.Int64
 	onApply := func(_ context.Context, e events.OrderCreated) error {
@@ -94,7 +95,7 @@ func TestFanOutAppliesEveryEventOncePerConsumer(t *testing.T) {
 		pub.publish(t, eventMsg(fmt.Sprintf("o-%03d", i)))
 	}
 	for _, c := range []started{a, b} {
-		waitFor(t, c.cfg.Name+" applied all", func() bool { return c.Stats().Applied >= n })
+		testenv.Eventually(t, waitTimeout, c.cfg.Name+" applied all", func() bool { return c.Stats().Applied >= n })
 	}
 	if got := sideEffects.Load(); got != n {
 		t.Errorf("OnApply ran %d times, want %d", got, n)
@@ -141,7 +142,7 @@ func equalApps(a, b []*consumerv1.Application) bool {
 }
 
 func TestRedeliveryDuplicatesNaiveConsumerOnly(t *testing.T) {
-	url := runNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	pub := newPublisher(t, url)
 	slow := config.Consumer{AckWait: 100 * time.Millisecond, MaxDeliver: 2, ProcessingTime: 300 * time.Millisecond}
 	naiveCfg, carefulCfg := jsConfig("naive", url), jsConfig("careful", url)
@@ -155,7 +156,7 @@ func TestRedeliveryDuplicatesNaiveConsumerOnly(t *testing.T) {
 	}
 	// Each event takes longer than the ack wait: each is delivered twice.
 	for _, c := range []started{naive, careful} {
-		waitFor(t, c.cfg.Name+" handled every redelivery", func() bool {
+		testenv.Eventually(t, waitTimeout, c.cfg.Name+" handled every redelivery", func() bool {
 			st := c.Stats()
 			return st.Received >= 2*n && st.Applied+st.DuplicatesRecognised == st.Received
 		})
@@ -179,7 +180,7 @@ func TestRedeliveryDuplicatesNaiveConsumerOnly(t *testing.T) {
 }
 
 func TestJetStreamConsumerSurvivesCutLink(t *testing.T) {
-	url := runNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	pub := newPublisher(t, url)
 	proxy := newLink(t, strings.TrimPrefix(url, "nats://"))
 	cfg := jsConfig("ledger", proxy.url())
@@ -190,7 +191,7 @@ func TestJetStreamConsumerSurvivesCutLink(t *testing.T) {
 	for i := range half {
 		pub.publish(t, eventMsg(fmt.Sprintf("before-%02d", i)))
 	}
-	waitFor(t, "events before the cut applied", func() bool { return c.Stats().Applied >= half })
+	testenv.Eventually(t, waitTimeout, "events before the cut applied", func() bool { return c.Stats().Applied >= half })
 
 	proxy.setCut(true)
 	for i := range half {
@@ -200,7 +201,7 @@ func TestJetStreamConsumerSurvivesCutLink(t *testing.T) {
 		t.Fatalf("applied %d while the link was cut, want %d", got, half)
 	}
 	proxy.setCut(false)
-	waitFor(t, "events published during the cut applied", func() bool { return c.Stats().Applied >= 2*half })
+	testenv.Eventually(t, waitTimeout, "events published during the cut applied", func() bool { return c.Stats().Applied >= 2*half })
 
 	seen := map[string]bool{}
 	for _, app := range c.Applied() {
@@ -219,7 +220,7 @@ func TestJetStreamConsumerSurvivesCutLink(t *testing.T) {
 }
 
 func TestCoreConsumerLosesEventsWhileDisconnected(t *testing.T) {
-	url := runNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	pub := newPublisher(t, url)
 	proxy := newLink(t, strings.TrimPrefix(url, "nats://"))
 	cfg := Config{Name: "notification", NATSURL: proxy.url(), Mode: config.PublishCore, Consumer: config.Consumer{Idempotent: true}}
@@ -247,7 +248,7 @@ func TestCoreConsumerLosesEventsWhileDisconnected(t *testing.T) {
 	for i := range k {
 		publishCore(fmt.Sprintf("before-%d", i))
 	}
-	waitFor(t, "events before the cut", func() bool { return applied("before-") == k })
+	testenv.Eventually(t, waitTimeout, "events before the cut", func() bool { return applied("before-") == k })
 
 	proxy.setCut(true)
 	for i := range k {
@@ -256,7 +257,7 @@ func TestCoreConsumerLosesEventsWhileDisconnected(t *testing.T) {
 	proxy.setCut(false)
 	// Probe until the consumer is subscribed again, then publish more.
 	probes := 0
-	waitFor(t, "core consumer resubscribed", func() bool {
+	testenv.Eventually(t, waitTimeout, "core consumer resubscribed", func() bool {
 		if applied("probe-") > 0 {
 			return true
 		}
@@ -267,7 +268,7 @@ func TestCoreConsumerLosesEventsWhileDisconnected(t *testing.T) {
 	for i := range k {
 		publishCore(fmt.Sprintf("after-%d", i))
 	}
-	waitFor(t, "events after the heal", func() bool { return applied("after-") == k })
+	testenv.Eventually(t, waitTimeout, "events after the heal", func() bool { return applied("after-") == k })
 
 	lost := k - applied("lost-")
 	t.Logf("core mode: %d of %d events published during the cut were lost (%d probes)", lost, k, probes)
@@ -280,7 +281,7 @@ func TestCoreConsumerLosesEventsWhileDisconnected(t *testing.T) {
 }
 
 func TestConsumerSpanLinksToProducerSpan(t *testing.T) {
-	url := runNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	pub := newPublisher(t, url)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -296,7 +297,7 @@ func TestConsumerSpanLinksToProducerSpan(t *testing.T) {
 	psc := producer.SpanContext()
 
 	var span sdktrace.ReadOnlySpan
-	waitFor(t, "consumer span", func() bool {
+	testenv.Eventually(t, waitTimeout, "consumer span", func() bool {
 		for _, s := range rec.Ended() {
 			if s.Name() == "orders.created process" {
 				span = s
@@ -338,7 +339,7 @@ func TestConsumerSpanLinksToProducerSpan(t *testing.T) {
 }
 
 func TestMalformedEventsAreTerminated(t *testing.T) {
-	url := runNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	pub := newPublisher(t, url)
 	c := startConsumer(t, jsConfig("ledger", url), serve.Options{})
 	for i, data := range []string{"not json", `{"user_id":"u-1"}`} {
@@ -347,12 +348,12 @@ func TestMalformedEventsAreTerminated(t *testing.T) {
 		pub.publish(t, m)
 	}
 	pub.publish(t, eventMsg("o-good"))
-	waitFor(t, "good event applied", func() bool { return c.Stats().Applied == 1 })
+	testenv.Eventually(t, waitTimeout, "good event applied", func() bool { return c.Stats().Applied == 1 })
 	cons, err := pub.js.Consumer(t.Context(), events.Stream, "ledger")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "nothing left pending", func() bool {
+	testenv.Eventually(t, waitTimeout, "nothing left pending", func() bool {
 		info, err := cons.Info(t.Context())
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0 && info.Delivered.Consumer == 3
 	})
@@ -363,7 +364,7 @@ func TestMalformedEventsAreTerminated(t *testing.T) {
 }
 
 func TestShutdownInterruptsAndTheEventIsRedelivered(t *testing.T) {
-	url := runNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	pub := newPublisher(t, url)
 	cfg := jsConfig("notification", url)
 	cfg.Consumer.AckWait = 500 * time.Millisecond
@@ -377,7 +378,7 @@ func TestShutdownInterruptsAndTheEventIsRedelivered(t *testing.T) {
 	go func() { served <- first.Serve(lis) }()
 	<-first.Ready()
 	pub.publish(t, eventMsg("o-slow"))
-	waitFor(t, "event received", func() bool { return first.Stats().Received == 1 })
+	testenv.Eventually(t, waitTimeout, "event received", func() bool { return first.Stats().Received == 1 })
 	began := time.Now()
 	shutdown(t, first)
 	if err := <-served; err != nil {
@@ -392,14 +393,14 @@ func TestShutdownInterruptsAndTheEventIsRedelivered(t *testing.T) {
 
 	cfg.Consumer.ProcessingTime = 0
 	second := startConsumer(t, cfg, serve.Options{})
-	waitFor(t, "redelivered event applied", func() bool { return second.Stats().Applied == 1 })
+	testenv.Eventually(t, waitTimeout, "redelivered event applied", func() bool { return second.Stats().Applied == 1 })
 	if app := second.Applied()[0]; app.OrderId != "o-slow" || app.DeliveryCount < 2 {
 		t.Errorf("application = %v, want o-slow with a delivery count of at least 2", app)
 	}
 }
 
 func TestListAppliedValidation(t *testing.T) {
-	url := runNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	c := startConsumer(t, jsConfig("ledger", url), serve.Options{})
 	for _, tc := range []struct {
 		req *consumerv1.ListAppliedRequest
@@ -422,7 +423,7 @@ func TestListAppliedValidation(t *testing.T) {
 }
 
 func TestFailedSideEffectIsRetried(t *testing.T) {
-	url := runNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	pub := newPublisher(t, url)
 	var calls atomic.Int64
 	cfg := jsConfig("notification", url)
@@ -434,7 +435,7 @@ func TestFailedSideEffectIsRetried(t *testing.T) {
 	}
 	c := startConsumer(t, cfg, serve.Options{})
 	pub.publish(t, eventMsg("o-flaky"))
-	waitFor(t, "applied after retries", func() bool { return c.Stats().Applied == 1 })
+	testenv.Eventually(t, waitTimeout, "applied after retries", func() bool { return c.Stats().Applied == 1 })
 	want := &consumerv1.GetStatsResponse{Consumer: "notification", Received: 3, Applied: 1, Redeliveries: 2}
 	if st := c.Stats(); !proto.Equal(st, want) {
 		t.Errorf("stats = %v, want %v", st, want)

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	"github.com/fallacies/fallacies/services/events"
 	"github.com/fallacies/fallacies/services/serve"
@@ -21,39 +21,6 @@ import (
 
 // waitTimeout bounds every poll in these tests; generous for a busy machine.
 const waitTimeout = 20 * time.Second
-
-// runNATS starts an embedded nats-server with JetStream in a temporary
-// directory and returns its client URL.
-func runNATS(t *testing.T) string {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(),
-		NoSigs: true, NoLog: true,
-	})
-	if err != nil {
-		t.Fatalf("new nats server: %v", err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	waitFor(t, "nats server ready", func() bool { return ns.ReadyForConnections(10 * time.Millisecond) })
-	return ns.ClientURL()
-}
-
-// waitFor polls cond until it holds, failing the test after waitTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // started is a consumer serving gRPC on loopback.
 type started struct {
@@ -114,15 +81,7 @@ type publisher struct {
 
 func newPublisher(t *testing.T, url string) publisher {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatalf("connect publisher: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testenv.ConnectNATS(t, url)
 	if _, err := events.EnsureStream(t.Context(), js); err != nil {
 		t.Fatal(err)
 	}

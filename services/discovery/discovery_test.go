@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
@@ -15,6 +13,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	"github.com/fallacies/fallacies/services/discovery"
 )
 
@@ -24,31 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // returns a JetStream context on a connection to it.
 func jetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !ns.ReadyForConnections(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("nats-server not ready")
-		}
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.ConnectNATS(t, testenv.StartNATS(t).ClientURL())
 	return js
 }
 

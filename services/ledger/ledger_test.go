@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/events"
 	"github.com/fallacies/fallacies/services/serve"
@@ -21,33 +20,6 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const waitTimeout = 20 * time.Second
-
-// runNATS starts an embedded nats-server with JetStream and returns its URL.
-func runNATS(t *testing.T) string {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	waitFor(t, "nats ready", func() bool { return ns.ReadyForConnections(10 * time.Millisecond) })
-	return ns.ClientURL()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	_, err := New(config.Consumer{AckWait: time.Second, MaxDeliver: -1}, "nats://127.0.0.1:1", "smoke-signals", serve.Options{})
@@ -59,7 +31,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestLedgerAppendsEachEventOnce(t *testing.T) {
 	for _, mode := range []config.PublishMode{config.PublishJetStream, config.PublishCore} {
 		t.Run(string(mode), func(t *testing.T) {
-			url := runNATS(t)
+			url := testenv.StartNATS(t).ClientURL()
 			s, err := New(config.Consumer{Idempotent: true, AckWait: 5 * time.Second, MaxDeliver: -1}, url, mode, serve.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -82,11 +54,7 @@ func TestLedgerAppendsEachEventOnce(t *testing.T) {
 			})
 			<-s.Ready()
 
-			nc, err := nats.Connect(url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(nc.Close)
+			nc, _ := testenv.ConnectNATS(t, url)
 			const n = 12
 			var want []Entry
 			for i := range n {
@@ -100,7 +68,7 @@ func TestLedgerAppendsEachEventOnce(t *testing.T) {
 			if err := nc.Flush(); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "ledger complete", func() bool { return len(s.Entries()) == n })
+			testenv.Eventually(t, waitTimeout, "ledger complete", func() bool { return len(s.Entries()) == n })
 			got := s.Entries()
 			for i := range got {
 				if got[i].At.IsZero() {

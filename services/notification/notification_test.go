@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/events"
 	"github.com/fallacies/fallacies/services/serve"
@@ -23,33 +23,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const waitTimeout = 20 * time.Second
 
-// runNATS starts an embedded nats-server with JetStream and returns its URL.
-func runNATS(t *testing.T) string {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	waitFor(t, "nats ready", func() bool { return ns.ReadyForConnections(10 * time.Millisecond) })
-	return ns.ClientURL()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestNewRejectsBadConfig(t *testing.T) {
 	_, err := New(config.Consumer{AckWait: 0, MaxDeliver: -1}, "nats://127.0.0.1:1", config.PublishJetStream, serve.Options{})
 	if err == nil || !strings.Contains(err.Error(), "notification.ack_wait: 0s") {
@@ -58,7 +31,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func TestRecordsEverySentNotification(t *testing.T) {
-	url := runNATS(t)
+	url := testenv.StartNATS(t).ClientURL()
 	s, err := New(config.Consumer{Idempotent: true, AckWait: 5 * time.Second, MaxDeliver: -1}, url, config.PublishJetStream, serve.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -83,15 +56,7 @@ func TestRecordsEverySentNotification(t *testing.T) {
 	})
 	<-s.Ready()
 
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.ConnectNATS(t, url)
 	if _, err := events.EnsureStream(t.Context(), js); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +72,7 @@ func TestRecordsEverySentNotification(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "all applied", func() bool { return s.Stats().Applied == n })
+	testenv.Eventually(t, waitTimeout, "all applied", func() bool { return s.Stats().Applied == n })
 
 	kv, err := events.EnsureSentBucket(t.Context(), js)
 	if err != nil {

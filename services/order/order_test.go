@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
@@ -148,30 +149,6 @@ type env struct {
 	options serve.Options
 }
 
-func startNATS(t *testing.T) *natsserver.Server {
-	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{
-		Host: "127.0.0.1", Port: natsserver.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(),
-		NoSigs: true, NoLog: true,
-	})
-	if err != nil {
-		t.Fatalf("new nats server: %v", err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !ns.ReadyForConnections(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("nats server not ready within 10s")
-		}
-	}
-	return ns
-}
-
 func startGRPC(t *testing.T, register func(*grpc.Server)) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -197,7 +174,7 @@ func newEnv(t *testing.T, cfg config.Order, o serve.Options) *env {
 	e := &env{
 		user:    &userPeer{balance: 10_000},
 		pay:     &paymentPeer{charges: make(map[string]*paymentv1.ChargeRequest)},
-		ns:      startNATS(t),
+		ns:      testenv.StartNATS(t),
 		options: o,
 	}
 	e.deps = Deps{
@@ -205,15 +182,7 @@ func newEnv(t *testing.T, cfg config.Order, o serve.Options) *env {
 		PaymentAddr: startGRPC(t, func(s *grpc.Server) { paymentv1.RegisterPaymentServiceServer(s, e.pay) }),
 		NATSURL:     e.ns.ClientURL(),
 	}
-	nc, err := nats.Connect(e.ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	e.nc = nc
-	if e.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	e.nc, e.js = testenv.ConnectNATS(t, e.ns.ClientURL())
 	e.srv, e.client = startOrder(t, cfg, e.deps, o)
 	return e
 }
@@ -651,19 +620,14 @@ func TestWaitForNotification(t *testing.T) {
 			done <- err
 		}()
 		// Play notification: once the event is in the stream, confirm it.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testenv.Eventually(t, 10*time.Second, "the event in the stream", func() bool {
 			st, err := e.js.Stream(t.Context(), events.Stream)
-			if err == nil {
-				if info, err := st.Info(t.Context()); err == nil && info.State.Msgs == 1 {
-					break
-				}
+			if err != nil {
+				return false
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("event never published")
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+			info, err := st.Info(t.Context())
+			return err == nil && info.State.Msgs == 1
+		})
 		select {
 		case err := <-done:
 			t.Fatalf("PlaceOrder returned %v before notification confirmed", err)
@@ -829,7 +793,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestShutdownIdempotent(t *testing.T) {
-	ns := startNATS(t)
+	ns := testenv.StartNATS(t)
 	s, err := New(baseConfig(), Deps{UserAddr: "127.0.0.1:1", PaymentAddr: "127.0.0.1:2", NATSURL: ns.ClientURL()}, serve.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
 	"github.com/fallacies/fallacies/services/config"
@@ -262,13 +263,7 @@ func TestMaxConcurrentQueuesEveryMethod(t *testing.T) {
 					stuck <- err
 				}()
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for e.pay.calls.Load() < 3 {
-				if time.Now().After(deadline) {
-					t.Fatal("the two orders never reached payment")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			testenv.Eventually(t, 10*time.Second, "the two orders to reach payment", func() bool { return e.pay.calls.Load() >= 3 })
 
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 			_, err := e.client.GetOrder(ctx, &orderv1.GetOrderRequest{OrderId: "o-0"})

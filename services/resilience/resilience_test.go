@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/serve"
@@ -383,7 +384,7 @@ func TestBreaker(t *testing.T) {
 	// The peer recovers; after the open period the breaker half-opens and
 	// the probe closes it.
 	pr.set(nil)
-	waitFor(t, 5*time.Second, func() bool { return p.Stats().BreakerState == "half-open" })
+	testenv.Eventually(t, 5*time.Second, "the breaker half-open", func() bool { return p.Stats().BreakerState == "half-open" })
 	ctx, span := tracer.Start(t.Context(), "probe")
 	err := charge(ctx, c)
 	span.End()
@@ -596,16 +597,4 @@ func hasAttr(attrs []attribute.KeyValue, want attribute.KeyValue) bool {
 		}
 	}
 	return false
-}
-
-// waitFor polls cond every few milliseconds until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", d)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/serve"
@@ -259,18 +260,13 @@ func TestShutdownIsIdempotentAndStopsBoth(t *testing.T) {
 	go func() { errs <- srv.Serve(glis) }()
 	go func() { errs <- srv.ServeHTTP(hlis) }()
 	url := "http://" + hlis.Addr().String() + "/healthz"
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.EventuallyNil(t, 5*time.Second, "the HTTP API", func() error {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("http never came up: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err
+	})
 	ctx, cancel := context5s()
 	defer cancel()
 	for range 2 {

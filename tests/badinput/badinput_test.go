@@ -7,6 +7,7 @@ package badinput_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
@@ -233,20 +235,18 @@ func TestBadInputEveryMethod(t *testing.T) {
 		t.Errorf("ledger = %v, want only good-1's charge", charges.GetCharges())
 	}
 	for name, c := range map[string]consumerv1.ConsumerServiceClient{"notification": s.notification, "ledger": s.ledger} {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testenv.EventuallyNil(t, 10*time.Second, name+" to apply good-1's event", func() error {
 			st, err := c.GetStats(ctx, &consumerv1.GetStatsRequest{})
-			if err != nil {
-				t.Fatalf("%s GetStats: %v", name, err)
+			switch {
+			case err != nil:
+				return testenv.GiveUp(fmt.Errorf("%s GetStats: %w", name, err))
+			case st.GetApplied() > 1:
+				return testenv.GiveUp(fmt.Errorf("%s applied %d events, want exactly good-1's", name, st.GetApplied()))
+			case st.GetApplied() == 0:
+				return testenv.ErrNotYet
 			}
-			if st.GetApplied() == 1 {
-				break
-			}
-			if time.Now().After(deadline) || st.GetApplied() > 1 {
-				t.Fatalf("%s applied %d events, want exactly good-1's", name, st.GetApplied())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 }
 
