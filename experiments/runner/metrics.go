@@ -62,27 +62,40 @@ func (in measured) run() *metrics.Run {
 		r.Readings = in.readings.all()
 	}
 	if in.obs != nil {
-		for _, l := range in.obs.order.GetLinks() {
-			b := metrics.Breaker{Link: l.GetLink(), State: l.GetBreakerState()}
-			for _, tr := range l.GetTransitions() {
-				b.Transitions = append(b.Transitions, metrics.Transition{At: time.Unix(0, tr.GetAtUnixNano()), To: tr.GetTo()})
-			}
-			r.Breakers = append(r.Breakers, b)
-		}
-		r.Applied = map[string][]metrics.Application{}
-		for name, apps := range in.obs.applied {
-			out := make([]metrics.Application, 0, len(apps))
-			for _, a := range apps {
-				app := metrics.Application{OrderID: a.GetOrderId(), Applied: time.Unix(0, a.GetAppliedUnixNano())}
-				if a.GetPublishedUnixNano() > 0 {
-					app.Published = time.Unix(0, a.GetPublishedUnixNano())
-				}
-				out = append(out, app)
-			}
-			r.Applied[name] = out
-		}
+		r.Breakers, r.Applied = breakersOf(in.obs), applicationsOf(in.obs)
 	}
 	return r
+}
+
+// breakersOf is the history of the breaker of each of order's links.
+func breakersOf(obs *observation) []metrics.Breaker {
+	var out []metrics.Breaker
+	for _, l := range obs.order.GetLinks() {
+		b := metrics.Breaker{Link: l.GetLink(), State: l.GetBreakerState()}
+		for _, tr := range l.GetTransitions() {
+			b.Transitions = append(b.Transitions, metrics.Transition{At: time.Unix(0, tr.GetAtUnixNano()), To: tr.GetTo()})
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// applicationsOf is what each consumer applied; an event whose publishing
+// time is not known has a zero Published.
+func applicationsOf(obs *observation) map[string][]metrics.Application {
+	out := map[string][]metrics.Application{}
+	for name, apps := range obs.applied {
+		as := make([]metrics.Application, 0, len(apps))
+		for _, a := range apps {
+			app := metrics.Application{OrderID: a.GetOrderId(), Applied: time.Unix(0, a.GetAppliedUnixNano())}
+			if a.GetPublishedUnixNano() > 0 {
+				app.Published = time.Unix(0, a.GetPublishedUnixNano())
+			}
+			as = append(as, app)
+		}
+		out[name] = as
+	}
+	return out
 }
 
 // loadRequests are the load generator's figures of every phase and
