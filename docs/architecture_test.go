@@ -127,3 +127,69 @@ func TestArchitectureRules(t *testing.T) {
 		t.Error("tracing no longer imports the OpenTelemetry SDK: the rule in docs/architecture.md is stale")
 	}
 }
+
+// dependencies returns every package of the module with all it depends on
+// when built, directly or not (go list's Deps: test files left out), as
+// paths relative to the module; outside packages keep their full path.
+func dependencies(t *testing.T) map[string][]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-e", "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./...: %v", err)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		var ds []string
+		for _, d := range f[1:] {
+			ds = append(ds, rel(d))
+		}
+		deps[rel(f[0])] = ds
+	}
+	return deps
+}
+
+// TestArchitectureDependencies checks the rules of docs/architecture.md on
+// what each package depends on at all, through any chain of imports: a
+// rule kept only on direct imports is broken by one package in between.
+func TestArchitectureDependencies(t *testing.T) {
+	deps := dependencies(t)
+	has := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
+	isLayer := func(p string) bool { return p == "faults/grpclayer" || p == "faults/segment" }
+	const sdk = "go.opentelemetry.io/otel/sdk"
+	for p, ds := range deps {
+		for _, d := range ds {
+			in := internal(deps, d)
+			var why string
+			switch {
+			case d == "internal/testenv":
+				why = "internal/testenv is for tests only"
+			case has(p, "services") && in && !has(d, "services") && !has(d, "internal"):
+				why = "a service depends only on services/... and internal/...: it does not know it is under test"
+			case has(p, "services") && has(d, sdk):
+				why = "a service gets tracing as serve.Options, never the OpenTelemetry SDK"
+			case (has(p, "internal") || p == "faults" || isLayer(p) || p == "tracing" || p == "experiments/report" || p == "experiments/check") && in:
+				why = "it depends on nothing of the module"
+			case has(p, "faults") && in && d != "faults" && !has(d, "internal") && !isLayer(d):
+				why = "an injector depends only on faults, internal/... and the link layers"
+			case has(p, "topology") && (has(d, "experiments") || d == "console"):
+				why = "topology never depends on experiments/... or the console"
+			case (d == "experiments/runner" || d == "experiments/bench") && p != "cmd/fallacies":
+				why = "only cmd/fallacies depends on the runner and the bench"
+			case has(d, sdk) && p != "tracing" && !slices.Contains(ds, "tracing"):
+				why = "the OpenTelemetry SDK is reached only through tracing"
+			}
+			if why != "" {
+				t.Errorf("%s depends on %s: %s", p, d, why)
+			}
+		}
+	}
+	// The rules are about something: each names packages that exist.
+	for _, p := range []string{"services/order", "faults", "faults/toxiproxy", "tracing", "topology", "internal/testenv"} {
+		if _, ok := deps[p]; !ok {
+			t.Errorf("go list does not list %s: the rules of this test are stale", p)
+		}
+	}
+}
