@@ -1,6 +1,7 @@
 // Package container puts container faults on the containers of a compose
 // project with the docker CLI (no Docker SDK): the containers are found by
-// their compose labels, so a fault names a compose service.
+// their compose labels, so a fault names a compose service. A kind says
+// what to do with its faults.ContainerAction (faults.ContainerKind), e.g.:
 //
 //	Apply  container-kill       → docker kill               Remove → docker start
 //	Apply  container-pause      → docker pause              Remove → docker unpause
@@ -263,10 +264,11 @@ func key(f faults.Fault) string { return f.Name + "\x00" + string(f.Kind) + "\x0
 // Apply puts the fault on its container.
 func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, error) {
 	spec, ok := faults.Lookup(f.Kind)
+	onContainer, isContainer := faults.As[faults.ContainerKind](f.Kind)
 	switch {
 	case !ok:
 		return faults.Applied{}, i.errf("apply", f, errors.New("unknown fault kind"))
-	case spec.Target != faults.TargetContainer:
+	case !isContainer:
 		return faults.Applied{}, i.errf("apply", f, fmt.Errorf("fault kind targets a %s, not a container", spec.Target))
 	case f.Target == "":
 		return faults.Applied{}, i.errf("apply", f, errors.New("no target container"))
@@ -277,15 +279,16 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 			return faults.Applied{}, i.errf("apply", f, err)
 		}
 	}
+	action := onContainer.OnContainer()
 	var err error
-	switch f.Kind {
-	case faults.ContainerKill:
+	switch action.Apply {
+	case faults.ContainerOpKill:
 		err = i.d.Kill(ctx, f.Target)
-	case faults.ContainerPause:
+	case faults.ContainerOpPause:
 		err = i.d.Pause(ctx, f.Target)
-	case faults.ContainerRestart:
+	case faults.ContainerOpRestart:
 		err = i.d.Restart(ctx, f.Target)
-	case faults.ContainerDisconnect:
+	case faults.ContainerOpDisconnect:
 		var nets map[string][]string
 		nets, err = i.d.Disconnect(ctx, f.Target)
 		for _, n := range slices.Sorted(maps.Keys(nets)) {
@@ -298,7 +301,7 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 			}
 		}
 	default:
-		err = errors.New("unsupported fault kind")
+		err = fmt.Errorf("unknown container operation %q", action.Apply)
 	}
 	if err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -314,7 +317,7 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 		}
 		return faults.Applied{}, i.errf("apply", f, err)
 	}
-	if f.Kind == faults.ContainerRestart {
+	if action.Remove == "" {
 		// Nothing to take off: done once it is healthy again.
 		if i.journal != nil {
 			if jErr := i.journal.Removed(e.ID); jErr != nil {
@@ -356,12 +359,18 @@ func undo(ctx context.Context, d Docker, e faults.Entry) error {
 }
 
 func undoFault(ctx context.Context, d Docker, e faults.Entry) error {
-	switch e.Fault.Kind {
-	case faults.ContainerKill:
+	onContainer, ok := faults.As[faults.ContainerKind](e.Fault.Kind)
+	if !ok {
+		return nil // not a container fault: nothing of it on a container
+	}
+	switch op := onContainer.OnContainer().Remove; op {
+	case "":
+		return nil
+	case faults.ContainerOpStart:
 		return d.Start(ctx, e.Fault.Target)
-	case faults.ContainerPause:
+	case faults.ContainerOpUnpause:
 		return d.Unpause(ctx, e.Fault.Target)
-	case faults.ContainerDisconnect:
+	case faults.ContainerOpConnect:
 		nets := map[string][]string{}
 		for _, h := range e.Handles {
 			spec, ok := strings.CutPrefix(h, handleNetwork)
@@ -372,8 +381,9 @@ func undoFault(ctx context.Context, d Docker, e faults.Entry) error {
 			nets[n] = strings.FieldsFunc(aliases, func(r rune) bool { return r == ',' })
 		}
 		return d.Connect(ctx, e.Fault.Target, nets)
+	default:
+		return fmt.Errorf("unknown container operation %q", op)
 	}
-	return nil
 }
 
 // Remove takes the fault off: the container started, unpaused or
