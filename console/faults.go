@@ -16,6 +16,17 @@ import (
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 )
 
+// disablingKind is the fault kind that disables a proxy (partition), as
+// the registry of fault kinds says: a disabled proxy is shown as one.
+var disablingKind = func() string {
+	for _, s := range faults.Specs() {
+		if p, ok := faults.As[faults.ProxyKind](s.Kind); ok && p.OnProxy(s.WithDefaults(nil)).Disable {
+			return string(s.Kind)
+		}
+	}
+	return "disabled"
+}()
+
 // faultBoard adds and removes the console's faults through the injector
 // and watches the proxies for every fault on them, the console's or not.
 type faultBoard struct {
@@ -287,7 +298,7 @@ func (b *faultBoard) observe(ctx context.Context, now time.Time) (map[string]pro
 	for name, p := range infos {
 		pv := proxyView{Enabled: p.Enabled, Toxics: []toxicView{}}
 		if !p.Enabled {
-			on["proxy/"+name+"/disabled"] = window{Name: "partition", Target: name, Kind: string(faults.Partition)}
+			on["proxy/"+name+"/disabled"] = window{Name: disablingKind, Target: name, Kind: disablingKind}
 		}
 		for _, t := range p.Toxics {
 			fault := faultOfToxic(t.Name)

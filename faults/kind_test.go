@@ -1,7 +1,13 @@
 package faults
 
 import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -130,4 +136,94 @@ func TestTargets(t *testing.T) {
 	if msg, _ := TargetProcess.CheckTopology(Kill, "embedded"); msg == "" {
 		t.Error("the embedded topology has no process to kill")
 	}
+}
+
+// TestNoKindNamedOutsideItsFile fails when code of the module outside the
+// kind files names a fault kind constant (faults.Latency, …): everything
+// else reads the registry. Tests may name kinds, and so may the
+// benchmarks (experiments/bench), which inject chosen faults as an
+// experiment file does.
+func TestNoKindNamedOutsideItsFile(t *testing.T) {
+	kinds := kindConstants(t)
+	root := ".."
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || path == filepath.Join(root, "experiments", "bench")) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		dir, base := filepath.Split(path)
+		inFaults := filepath.Clean(dir) == filepath.Join(root, "faults")
+		if inFaults && strings.HasPrefix(base, "kind_") {
+			return nil
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		report := func(n ast.Node, name string) {
+			t.Errorf("%s names the fault kind %s: read the registry (faults.Lookup, faults.As) instead", fset.Position(n.Pos()), name)
+		}
+		var visit func(n ast.Node) bool
+		visit = func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.SelectorExpr:
+				if pkg, ok := n.X.(*ast.Ident); ok && pkg.Name == "faults" && kinds[n.Sel.Name] {
+					report(n, "faults."+n.Sel.Name)
+				}
+				ast.Inspect(n.X, visit) // a field or method name is no kind
+				return false
+			case *ast.KeyValueExpr:
+				if _, ok := n.Key.(*ast.Ident); ok {
+					ast.Inspect(n.Value, visit) // a field name is no kind
+					return false
+				}
+			case *ast.Ident:
+				// Package faults names its kinds without the prefix.
+				if inFaults && kinds[n.Name] {
+					report(n, n.Name)
+				}
+			}
+			return true
+		}
+		ast.Inspect(f, visit)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kindConstants returns the names of the Kind constants of the kind files.
+func kindConstants(t *testing.T) map[string]bool {
+	kinds := map[string]bool{}
+	files, _ := filepath.Glob("kind_*.go")
+	for _, name := range files {
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range g.Specs {
+				if vs := spec.(*ast.ValueSpec); vs.Type != nil && fmt.Sprint(vs.Type) == "Kind" {
+					for _, n := range vs.Names {
+						kinds[n.Name] = true
+					}
+				}
+			}
+		}
+	}
+	if len(kinds) < len(Specs()) {
+		t.Fatalf("found %d kind constants in the kind files, want one per kind (%d)", len(kinds), len(Specs()))
+	}
+	return kinds
 }
