@@ -81,7 +81,22 @@ type Order struct {
 	// so that the stream stores every re-sent copy (the duplicate-delivery
 	// experiment). The zero value deduplicates.
 	PublishNoDedupe bool `json:",omitempty"`
+	// ChargeKey is the idempotency key order sends with each Charge: the
+	// order id on every attempt (ChargeKeyOrder; "" means the same), or a
+	// new key for each attempt (ChargeKeyAttempt), as a client that makes
+	// up a request id per call does: a retried charge is then a new charge
+	// (the lost-response experiment).
+	ChargeKey ChargeKey `json:",omitempty"`
 }
+
+// ChargeKey says what order uses as a Charge's idempotency key.
+type ChargeKey string
+
+// Charge keys.
+const (
+	ChargeKeyOrder   ChargeKey = "order"   // the order id, the same on every attempt
+	ChargeKeyAttempt ChargeKey = "attempt" // a new key for each attempt
+)
 
 // Transport is how order talks to user.
 type Transport string
@@ -271,6 +286,11 @@ func (s System) Validate() error {
 	case "", TransportGRPC, TransportHTTP:
 	default:
 		return fmt.Errorf("order.user_transport: %q is not grpc or http", s.Order.UserTransport)
+	}
+	switch s.Order.ChargeKey {
+	case "", ChargeKeyOrder, ChargeKeyAttempt:
+	default:
+		return fmt.Errorf("order.charge_key: %q is not order or attempt", s.Order.ChargeKey)
 	}
 	if n := s.Order.MaxConcurrent; n < 0 || n > MaxOrderConcurrency {
 		return fmt.Errorf("order.max_concurrent: %d, need 0 (unlimited) to %d", n, MaxOrderConcurrency)

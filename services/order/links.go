@@ -1,11 +1,14 @@
 package order
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	"github.com/fallacies/fallacies/services/config"
@@ -43,19 +46,24 @@ func (s *Server) dialUser(deps Deps, o serve.Options) error {
 // the policy around the choice of replica (round-robin, hedging).
 func (s *Server) dialPayment(deps Deps, o serve.Options) error {
 	var err error
+	// Each attempt's key is set inside the policy, under its retries.
+	var perAttempt []grpc.DialOption
+	if s.cfg.ChargeKey == config.ChargeKeyAttempt {
+		perAttempt = append(perAttempt, grpc.WithChainUnaryInterceptor(keyPerAttempt()))
+	}
 	if len(deps.PaymentReplicas) == 0 {
-		if s.payConn, err = serve.Dial(deps.PaymentAddr, o, s.payPol.DialOptions()...); err != nil {
+		if s.payConn, err = serve.Dial(deps.PaymentAddr, o, append(s.payPol.DialOptions(), perAttempt...)...); err != nil {
 			return fmt.Errorf("dial payment %s: %w", deps.PaymentAddr, err)
 		}
 		s.payments = paymentv1.NewPaymentServiceClient(s.payConn)
 		return nil
 	}
-	if s.payConn, err = serve.Dial(deps.PaymentAddr, o); err != nil {
+	if s.payConn, err = serve.Dial(deps.PaymentAddr, o, perAttempt...); err != nil {
 		return fmt.Errorf("dial payment %s: %w", deps.PaymentAddr, err)
 	}
 	conns := []*grpc.ClientConn{s.payConn}
 	for _, addr := range deps.PaymentReplicas {
-		conn, err := serve.Dial(addr, o)
+		conn, err := serve.Dial(addr, o, perAttempt...)
 		if err != nil {
 			return fmt.Errorf("dial payment replica %s: %w", addr, err)
 		}
@@ -68,6 +76,22 @@ func (s *Server) dialPayment(deps Deps, o serve.Options) error {
 	}
 	s.payments = paymentv1.NewPaymentServiceClient(rs)
 	return nil
+}
+
+// keyPerAttempt returns an interceptor that gives every Charge attempt an
+// idempotency key of its own, the order id and a sequence number
+// (order.charge_key: attempt): the payment server then takes a retry for a
+// new charge.
+func keyPerAttempt() grpc.UnaryClientInterceptor {
+	var seq atomic.Int64
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if c, ok := req.(*paymentv1.ChargeRequest); ok {
+			c = proto.CloneOf(c)
+			c.IdempotencyKey = fmt.Sprintf("%s#%d", c.GetOrderId(), seq.Add(1))
+			req = c
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
 }
 
 // secure makes the user HTTP client speak TLS with the service's client
