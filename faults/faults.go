@@ -46,8 +46,9 @@ type Fault struct {
 	Direction Direction // Both when unset
 	Toxicity  float64   // 0 < t <= 1; 1 when unset
 	Attrs     map[string]int64
-	At        time.Duration // offset from the start of the run
-	For       time.Duration // 0: until the end of the run
+	Text      map[string]string // the attributes of unit Text (a method name, a status code)
+	At        time.Duration     // offset from the start of the run
+	For       time.Duration     // 0: until the end of the run
 }
 
 // String describes the fault in one line for progress output, e.g.
@@ -59,7 +60,17 @@ func (f Fault) String() string {
 			s += " (" + string(f.Direction) + ")"
 		}
 		for _, a := range spec.Attrs {
-			if v, ok := f.Attrs[a.Name]; ok {
+			switch v, ok := f.Attrs[a.Name]; {
+			case a.Unit == Text:
+				if t := f.Text[a.Name]; t != "" {
+					s += fmt.Sprintf(" %s=%s", a.Name, t)
+				}
+			case !ok:
+			case a.Unit == Fraction:
+				s += fmt.Sprintf(" %s=%g", a.Name, float64(v)/FractionOne)
+			case a.Unit == Count:
+				s += fmt.Sprintf(" %s=%d", a.Name, v)
+			default:
 				s += fmt.Sprintf(" %s=%d%s", a.Name, v, a.Unit)
 			}
 		}

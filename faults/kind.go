@@ -56,6 +56,12 @@ type Attr struct {
 	// written in a file (300ms).
 	Required bool
 	Example  string
+	// Values are the words a Text attribute may take (an enum); none:
+	// any text matching Pattern.
+	Values []string
+	// Pattern is the regular expression a Text attribute without Values
+	// must match; "" for any text.
+	Pattern string
 }
 
 // Unit is how an attribute's value is written and stored.
@@ -68,7 +74,16 @@ const (
 	Microseconds Unit = "us"    // written as a duration: 500us
 	KBps         Unit = "KB/s"  // written as a number of kilobytes per second
 	Bytes        Unit = "bytes" // written as a number of bytes
+	Count        Unit = "count" // written as a whole number
+	// Fraction is written as a number from 0 to 1 (0.3) and stored in
+	// millionths: FractionOne is 1.
+	Fraction Unit = "fraction"
+	// Text is written as a string and stored in Fault.Text, not Attrs.
+	Text Unit = "text"
 )
+
+// FractionOne is the stored value of a Fraction of 1.
+const FractionOne = 1_000_000
 
 // Validator is the optional capability of a kind with rules between its
 // attributes. Validate gets a value for every attribute (the defaults
@@ -130,6 +145,8 @@ func (s Spec) selfCheck() error {
 			return fmt.Errorf("attribute %s: default %d out of bounds", a.Name, a.Default)
 		case a.Required && a.Example == "":
 			return fmt.Errorf("attribute %s: required without an example", a.Name)
+		case (len(a.Values) > 0 || a.Pattern != "") && a.Unit != Text:
+			return fmt.Errorf("attribute %s: values or a pattern on a %s attribute", a.Name, a.Unit)
 		}
 	}
 	return nil
@@ -192,7 +209,7 @@ func (s Spec) WithDefaults(attrs map[string]int64) map[string]int64 {
 		out = map[string]int64{}
 	}
 	for _, a := range s.Attrs {
-		if _, ok := out[a.Name]; !ok {
+		if _, ok := out[a.Name]; !ok && a.Unit != Text {
 			out[a.Name] = a.Default
 		}
 	}

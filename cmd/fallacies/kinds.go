@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -87,9 +89,22 @@ func attrText(a faults.Attr) string {
 	case faults.Microseconds:
 		show = func(v int64) string { return (time.Duration(v) * time.Microsecond).String() }
 		unit = ""
+	case faults.Fraction:
+		show = func(v int64) string { return strconv.FormatFloat(float64(v)/faults.FractionOne, 'g', -1, 64) }
+		unit = ""
+	case faults.Count:
+		unit = ""
 	}
 	s := fmt.Sprintf("%s: %s to %s%s", a.Name, show(a.Min), show(a.Max), unit)
+	if a.Unit == faults.Text {
+		s = a.Name + ": text"
+		if len(a.Values) > 0 {
+			s = a.Name + ": one of " + strings.Join(a.Values, ", ")
+		}
+	}
 	switch {
+	case a.Unit == faults.Text && !a.Required:
+		s += ", optional"
 	case a.Required:
 		s += ", required"
 	default:

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -118,7 +120,7 @@ func (p *parser) fault(n *yaml.Node, path string, src int, s *schedule) []builtF
 		return p.faultSteps(fe, s, base, good, stepsEntry.val)
 	}
 	fd, ok := p.faultFor(forEntry, hasFor, path, fe.at, fe.atOK, s)
-	if !ok || !good || !p.attrsComplete(fe.f, path, fe.spec, base.Attrs) {
+	if !ok || !good || !p.attrsComplete(fe.f, path, fe.spec, &base) {
 		return nil
 	}
 	base.At, base.For = fe.at, fd
@@ -223,7 +225,7 @@ func (p *parser) faultBase(fe *faultEntry, s *schedule) (faults.Fault, bool) {
 		}
 	}
 	if fe.kindOK {
-		good = p.attrs(f, path, spec, base.Attrs) && good
+		good = p.attrs(f, path, spec, &base) && good
 	}
 	return base, good
 }
@@ -285,6 +287,7 @@ func (p *parser) faultSteps(fe *faultEntry, s *schedule, base faults.Fault, good
 		}
 		step := base
 		step.Attrs = maps.Clone(base.Attrs)
+		step.Text = maps.Clone(base.Text)
 		if en, ok := sf.get("toxicity"); ok && spec.Directional {
 			if t, ok := p.toxicity(en.val, spath+".toxicity"); ok {
 				step.Toxicity = t
@@ -314,7 +317,7 @@ func (p *parser) faultSteps(fe *faultEntry, s *schedule, base faults.Fault, good
 // start: its for (which only the last may leave out) and the attributes
 // it sets over those of the fault.
 func (p *parser) faultStep(fe *faultEntry, sf *fields, spath string, step *faults.Fault, last bool, start time.Duration, s *schedule) bool {
-	if fe.kindOK && !p.attrs(sf, spath, fe.spec, step.Attrs) {
+	if fe.kindOK && !p.attrs(sf, spath, fe.spec, step) {
 		return false
 	}
 	en, hasFor := sf.get("for")
@@ -323,7 +326,7 @@ func (p *parser) faultStep(fe *faultEntry, sf *fields, spath string, step *fault
 		return false
 	}
 	fd, ok := p.faultFor(en, hasFor, spath, start, fe.atOK, s)
-	if !ok || !p.attrsComplete(sf, spath, fe.spec, step.Attrs) {
+	if !ok || !p.attrsComplete(sf, spath, fe.spec, step) {
 		return false
 	}
 	step.At, step.For = start, fd
@@ -433,8 +436,10 @@ func (p *parser) toxicity(n *yaml.Node, path string) (float64, bool) {
 	return t, true
 }
 
-// attrs parses the attributes of spec present in f into attrs.
-func (p *parser) attrs(f *fields, path string, spec faults.Spec, attrs map[string]int64) bool {
+// attrs parses the attributes of spec present in f into flt: Attrs, and
+// Text for the attributes of unit Text.
+func (p *parser) attrs(f *fields, path string, spec faults.Spec, flt *faults.Fault) bool {
+	attrs := flt.Attrs
 	good := true
 	for _, a := range spec.Attrs {
 		en, ok := f.get(a.Name)
@@ -463,6 +468,28 @@ func (p *parser) attrs(f *fields, path string, spec faults.Spec, attrs map[strin
 				continue
 			}
 			attrs[a.Name] = int64(d / step)
+		case faults.Text:
+			t, ok := p.textAttr(en.val, apath, a)
+			if !ok {
+				good = false
+				continue
+			}
+			if flt.Text == nil {
+				flt.Text = map[string]string{}
+			}
+			flt.Text[a.Name] = t
+		case faults.Fraction:
+			v, ok := p.number(en.val, apath)
+			if !ok {
+				good = false
+				continue
+			}
+			if v <= 0 || v > 1 {
+				p.add(en.val, apath, fmt.Sprintf("%s is not in (0, 1]", en.val.Value), "a share of the calls, e.g. 0.3")
+				good = false
+				continue
+			}
+			attrs[a.Name] = max(int64(math.Round(v*faults.FractionOne)), 1)
 		default:
 			i, ok := p.integer(en.val, apath, 0)
 			if !ok || !p.attrBound(en.val, apath, a, i) {
@@ -494,10 +521,15 @@ func (p *parser) attrsAgree(f *fields, path string, spec faults.Spec, attrs map[
 // attrsComplete checks the attributes of a fault once they are all read:
 // every required one set, then, the defaults filled in, the rules between
 // them.
-func (p *parser) attrsComplete(f *fields, path string, spec faults.Spec, attrs map[string]int64) bool {
+func (p *parser) attrsComplete(f *fields, path string, spec faults.Spec, flt *faults.Fault) bool {
+	attrs := flt.Attrs
 	good := true
 	for _, a := range spec.Attrs {
-		if _, set := attrs[a.Name]; a.Required && !set {
+		_, set := attrs[a.Name]
+		if a.Unit == faults.Text {
+			_, set = flt.Text[a.Name]
+		}
+		if a.Required && !set {
 			p.add(f.node, join(path, a.Name), "missing", fmt.Sprintf("a %s fault needs %s, e.g. %s: %s", spec.Kind, a.Name, a.Name, a.Example))
 			good = false
 		}
@@ -511,11 +543,39 @@ func (p *parser) attrsComplete(f *fields, path string, spec faults.Spec, attrs m
 
 func fillDefaults(spec faults.Spec, attrs map[string]int64) {
 	for _, a := range spec.Attrs {
-		if _, ok := attrs[a.Name]; !ok {
+		if _, ok := attrs[a.Name]; !ok && a.Unit != faults.Text {
 			attrs[a.Name] = a.Default
 		}
 	}
 }
+
+// textAttr reads a Text attribute: one of its values, or text matching
+// its pattern.
+func (p *parser) textAttr(n *yaml.Node, path string, a faults.Attr) (string, bool) {
+	if len(a.Values) > 0 {
+		return p.oneOf(n, path, a.Name, a.Values)
+	}
+	t, ok := p.str(n, path)
+	if !ok {
+		return "", false
+	}
+	if len(t) > maxTextAttr {
+		p.add(n, path, fmt.Sprintf("%d bytes, at most %d", len(t), maxTextAttr), "")
+		return "", false
+	}
+	if a.Pattern != "" && !regexp.MustCompile(a.Pattern).MatchString(t) {
+		hint := ""
+		if a.Example != "" {
+			hint = "e.g. " + a.Example
+		}
+		p.add(n, path, fmt.Sprintf("%q is not a valid %s", t, a.Name), hint)
+		return "", false
+	}
+	return t, true
+}
+
+// maxTextAttr bounds a Text attribute, in bytes.
+const maxTextAttr = 1024
 
 // faultNames are the names of an experiment's faults, taken so far.
 type faultNames struct {

@@ -262,6 +262,20 @@ func schemaAttr(a faults.Attr, kind faults.Kind) obj {
 	case faults.Microseconds:
 		lo, hi := time.Duration(a.Min)*time.Microsecond, time.Duration(a.Max)*time.Microsecond
 		return obj{{"$ref", refDuration}, {"description", fmt.Sprintf("%s (a duration, whole microseconds, %v to %v)", desc, lo, hi)}}
+	case faults.Text:
+		if len(a.Values) > 0 {
+			return enumOf(desc, a.Values)
+		}
+		o := obj{{"description", desc}, {"type", "string"}}
+		if a.Pattern != "" {
+			o = append(o, kv{"pattern", a.Pattern})
+		}
+		return o
+	case faults.Fraction:
+		return obj{{"description", desc}, {"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 1},
+			{"default", float64(a.Default) / faults.FractionOne}}
+	case faults.Count:
+		return obj{{"description", desc}, {"type", "integer"}, {"minimum", a.Min}, {"maximum", a.Max}}
 	}
 	return obj{{"description", desc + " (" + string(a.Unit) + ")"}, {"type", "integer"}, {"minimum", a.Min}, {"maximum", a.Max}}
 }

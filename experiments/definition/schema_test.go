@@ -211,7 +211,10 @@ func TestDocsKindTable(t *testing.T) {
 		var attrs []string
 		for _, a := range s.Attrs {
 			attr := fmt.Sprintf("`%s` (%s)", a.Name, a.Unit)
-			if a.Default != 0 {
+			switch {
+			case a.Unit == faults.Fraction:
+				attr += fmt.Sprintf(" (default %g)", float64(a.Default)/faults.FractionOne)
+			case a.Default != 0:
 				attr += fmt.Sprintf(" (default %d)", a.Default)
 			}
 			attrs = append(attrs, attr)

@@ -32,7 +32,9 @@ func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
 		journal.Close()
 		return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
-	inj := faults.NewRouter().Handle(faults.TargetProxy, vr.network)
+	// The Toxiproxy injector also applies the call-level faults, through
+	// the gRPC layer it interposes on their link's proxy.
+	inj := faults.NewRouter().Handle(faults.TargetProxy, vr.network).Handle(faults.TargetGRPC, vr.network)
 	switch t := vr.topo.(type) {
 	case containerHost:
 		// Process faults hit the service's container as the container

@@ -30,7 +30,7 @@ const charge = "payment.v1.PaymentService/Charge"
 
 // setup serves a real payment server, a layer in front of it with rules,
 // and returns the server, the layer and a client of the layer.
-func setup(t *testing.T, rules ...grpclayer.Rule) (*payment.Server, *grpclayer.Layer, paymentv1.PaymentServiceClient) {
+func setup(t testing.TB, rules ...grpclayer.Rule) (*payment.Server, *grpclayer.Layer, paymentv1.PaymentServiceClient) {
 	t.Helper()
 	srv, err := payment.New(config.Payment{}, serve.Options{})
 	if err != nil {

@@ -93,8 +93,8 @@ type Counters struct {
 }
 
 // Map returns the counters by name, the form of a report's counters.
-func (c Counters) Map() map[string]int64 {
-	return map[string]int64{"calls": c.Calls, "faulted": c.Faulted}
+func (c Counters) Map() map[string]uint64 {
+	return map[string]uint64{"calls": uint64(c.Calls), "faulted": uint64(c.Faulted)}
 }
 
 // maxKeys bounds the logical requests a rule with Attempts remembers per

@@ -75,6 +75,8 @@ type Injector struct {
 	journal *faults.Journal
 	client  *http.Client
 
+	calls callLayers // gRPC layers interposed for call-level faults
+
 	mu      sync.Mutex
 	active  map[string]faults.Entry // faults on, by key
 	sniffed map[string][]byte       // what removed sniffers saw, by proxy
@@ -321,6 +323,12 @@ func key(api, proxy string, handles []string) string {
 // off again and the journal says so; if even that fails, the entry stays
 // outstanding for RemoveAll or Reset.
 func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, error) {
+	if r, ok, err := callRule(f); ok {
+		if err != nil {
+			return faults.Applied{}, i.errf("apply", f, err)
+		}
+		return i.applyCall(ctx, f, r)
+	}
 	p, err := planFor(f)
 	if err != nil {
 		return faults.Applied{}, i.errf("apply", f, err)
@@ -411,6 +419,8 @@ func (i *Injector) undo(ctx context.Context, e faults.Entry) error {
 			}
 		case strings.HasPrefix(h, handleUpstreamPrefix):
 			err = i.undoUpstream(ctx, e.Fault.Target, h)
+		case strings.HasPrefix(h, handleCallPrefix):
+			err = i.undoCall(ctx, e.Fault.Target, h)
 		case h == handleDisabled:
 			if _, err = i.send(ctx, http.MethodPatch, base, []byte(`{"enabled":true}`)); err != nil {
 				err = fmt.Errorf("enable: %w", err)

@@ -1,0 +1,173 @@
+package toxiproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/grpclayer"
+)
+
+// handleCallPrefix, followed by a rule name, is the handle of a call-level
+// fault: a rule of the gRPC layer interposed on the fault's proxy.
+const handleCallPrefix = "grpc/"
+
+// callLayerName names the gRPC layer in the journal.
+const callLayerName = "grpc-layer"
+
+// callLayers are the gRPC layers an Injector interposed, by proxy. A layer
+// runs in the Injector's process, as the embedded Toxiproxy does; it is
+// interposed with the first call-level fault on its proxy and taken off
+// with the last.
+type callLayers struct {
+	mu       sync.Mutex // held across a whole apply or remove
+	byProxy  map[string]*callLayer
+	counters map[string]map[string]uint64 // of the removed call-level faults, by fault name
+}
+
+type callLayer struct {
+	layer      *grpclayer.Layer
+	interposed faults.Applied
+}
+
+// callRule returns the gRPC layer rule of a call-level fault, false when
+// the fault is not one.
+func callRule(f faults.Fault) (grpclayer.Rule, bool, error) {
+	ck, ok := faults.As[faults.CallKind](f.Kind)
+	if !ok {
+		return grpclayer.Rule{}, false, nil
+	}
+	a := ck.OnCall(f)
+	r := grpclayer.Rule{Name: ruleName(f), Kind: grpclayer.Kind(f.Kind), Method: a.Method, Probability: a.Probability,
+		Code: codes.Code(a.Code), Message: a.Message, Attempts: a.Attempts, Latency: a.Latency, Jitter: a.Jitter}
+	if err := r.Check(); err != nil {
+		return grpclayer.Rule{}, true, err
+	}
+	return r, true, nil
+}
+
+func ruleName(f faults.Fault) string {
+	if f.Name != "" {
+		return f.Name
+	}
+	return string(f.Kind)
+}
+
+// applyCall puts a call-level fault on its proxy: the gRPC layer is
+// interposed if the proxy has none yet, then the fault's rule is added to
+// it. The fault is journaled; its proxy is restored by the interposition's
+// own journal entry, so Reset after a crash points it back.
+func (i *Injector) applyCall(ctx context.Context, f faults.Fault, r grpclayer.Rule) (faults.Applied, error) {
+	i.calls.mu.Lock()
+	defer i.calls.mu.Unlock()
+	cl, err := i.callLayerOn(ctx, f.Target)
+	if err != nil {
+		return faults.Applied{}, i.errf("apply", f, err)
+	}
+	e := faults.Entry{ID: faults.NewEntryID(), Injector: Name, Fault: f, At: i.api, Handles: []string{handleCallPrefix + r.Name}, Time: time.Now()}
+	if i.journal != nil {
+		if err := i.journal.Applying(e); err != nil {
+			return faults.Applied{}, errors.Join(i.errf("apply", f, err), i.dropLayerIfIdle(ctx, f.Target))
+		}
+	}
+	rules := slices.DeleteFunc(cl.layer.Rules(), func(o grpclayer.Rule) bool { return o.Name == r.Name })
+	if err := cl.layer.SetRules(append(rules, r)); err != nil {
+		if i.journal != nil {
+			err = errors.Join(err, i.journal.Failed(e.ID, err))
+		}
+		return faults.Applied{}, errors.Join(i.errf("apply", f, err), i.dropLayerIfIdle(ctx, f.Target))
+	}
+	i.track(e)
+	return faults.Applied{Fault: f, Handles: slices.Clone(e.Handles), Start: time.Now()}, nil
+}
+
+// callLayerOn returns the gRPC layer on proxy, interposing one if it has
+// none.
+func (i *Injector) callLayerOn(ctx context.Context, proxy string) (*callLayer, error) {
+	if cl, ok := i.calls.byProxy[proxy]; ok {
+		return cl, nil
+	}
+	var layer *grpclayer.Layer
+	applied, err := i.Interpose(ctx, proxy, callLayerName, LayerFunc(func(upstream string) (string, error) {
+		// The embedded Toxiproxy dials the layer from this process.
+		l, err := grpclayer.Listen("127.0.0.1", upstream)
+		if err != nil {
+			return "", err
+		}
+		layer = l
+		return l.Addr(), nil
+	}))
+	if err != nil {
+		if layer != nil {
+			layer.Close()
+		}
+		return nil, err
+	}
+	if i.calls.byProxy == nil {
+		i.calls.byProxy = map[string]*callLayer{}
+	}
+	cl := &callLayer{layer: layer, interposed: applied}
+	i.calls.byProxy[proxy] = cl
+	return cl, nil
+}
+
+// dropLayerIfIdle takes the gRPC layer off proxy when it has no rule left:
+// the proxy points back at its upstream, then the layer stops.
+func (i *Injector) dropLayerIfIdle(ctx context.Context, proxy string) error {
+	cl, ok := i.calls.byProxy[proxy]
+	if !ok || len(cl.layer.Rules()) > 0 {
+		return nil
+	}
+	err := i.Remove(ctx, cl.interposed)
+	if err != nil {
+		return err // the layer stays, so the proxy still reaches its upstream
+	}
+	delete(i.calls.byProxy, proxy)
+	return cl.layer.Close()
+}
+
+// undoCall removes a call-level fault's rule from the layer on proxy,
+// keeping its last counters. A layer this Injector does not hold (after a
+// crash, or from another process) went with its process: nothing to do.
+func (i *Injector) undoCall(ctx context.Context, proxy, handle string) error {
+	name := strings.TrimPrefix(handle, handleCallPrefix)
+	i.calls.mu.Lock()
+	defer i.calls.mu.Unlock()
+	cl, ok := i.calls.byProxy[proxy]
+	if !ok {
+		return nil
+	}
+	if c, ok := cl.layer.Counters()[name]; ok {
+		if i.calls.counters == nil {
+			i.calls.counters = map[string]map[string]uint64{}
+		}
+		i.calls.counters[name] = c.Map()
+	}
+	rules := slices.DeleteFunc(cl.layer.Rules(), func(o grpclayer.Rule) bool { return o.Name == name })
+	if err := cl.layer.SetRules(rules); err != nil {
+		return fmt.Errorf("remove gRPC rule %s: %w", name, err)
+	}
+	return i.dropLayerIfIdle(ctx, proxy)
+}
+
+// Counters returns what the call-level fault named name saw, by counter
+// name (calls, faulted): now while it is on, or as it was when it was
+// removed. It returns nil for a fault that is not a call-level fault.
+func (i *Injector) Counters(name string) map[string]uint64 {
+	i.calls.mu.Lock()
+	defer i.calls.mu.Unlock()
+	for _, cl := range i.calls.byProxy {
+		if c, ok := cl.layer.Counters()[name]; ok {
+			return c.Map()
+		}
+	}
+	return maps.Clone(i.calls.counters[name])
+}
