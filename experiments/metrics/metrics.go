@@ -166,7 +166,7 @@ func (v *Values) Scalars() map[string]float64 {
 			switch x.Kind {
 			case check.KindNumber:
 				n := x.Num
-				if info, ok := Lookup(name); ok && info.Type == check.TypeDuration {
+				if info, ok := Lookup(name); ok && Unit(info.Type) == "ms" { // durations are kept in seconds
 					n *= 1000
 				}
 				out[key] = n
