@@ -23,7 +23,7 @@ NATS_VERSION      := $(patsubst v%,%,$(shell awk '$$1=="github.com/nats-io/nats-
 export TOXIPROXY_VERSION NATS_VERSION
 STATIC    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w'
 
-.PHONY: tools bench soak help build test test-short test-compose vet experiment catalogue up up-embedded down images proto fuzz clean
+.PHONY: tools bench soak help build test test-short test-compose vet experiment catalogue up up-embedded down images proto fuzz clean console-screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ soak: build ## resilient variants of the catalogue in a loop at 2x load (SOAK_DU
 
 up-embedded: build ## start the system under test on loopback until Ctrl-C (endpoints in endpoints.json; UP_FLAGS="--toxiproxy-api 127.0.0.1:18474")
 	$(BIN) up --endpoints-file endpoints.json $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(UP_FLAGS)
+
+console-screenshots: ## retake the screenshots of docs/console.md with the console's browser test (needs chromium)
+	FALLACIES_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console go test -count=1 -run '^TestConsoleInBrowser$$' -v ./cmd/fallacies
 
 # fallacies/toxiproxy-guarded runs `fallacies serve toxiproxy` (Toxiproxy of go.mod as
 # a library, its API behind the cross-site guard); fallacies/nats runs

@@ -154,15 +154,15 @@ type edge struct {
 // from order to a node of its own name.
 func (c *Console) graph() graphView {
 	g := graphView{
-		Nodes: []node{{"load", 70, 200}, {"order", 280, 200}, {"user", 560, 50}, {"payment", 560, 150},
-			{"nats", 560, 330}, {"notification", 830, 270}, {"ledger", 830, 390}},
+		Nodes: []node{{"load", 60, 230}, {"order", 250, 230}, {"user", 640, 50}, {"payment", 640, 215},
+			{"nats", 640, 370}, {"notification", 880, 300}, {"ledger", 880, 440}},
 		Links: []edge{{ID: linkLoad, From: "load", To: "order"}},
 	}
 	have := map[string]bool{}
 	for _, n := range g.Nodes {
 		have[n.ID] = true
 	}
-	extraY := 420.0
+	extraY := 400.0
 	for _, p := range slices.Sorted(maps.Keys(c.opts.Proxies)) {
 		e := edge{ID: p, From: "order", To: p, Proxy: true}
 		switch {
@@ -173,7 +173,7 @@ func (c *Console) graph() graphView {
 			if !have[p] {
 				n := 0
 				fmt.Sscanf(strings.TrimPrefix(p, "payment-"), "%d", &n)
-				g.Nodes = append(g.Nodes, node{p, 560 + 40*float64(n), 150 + 55*float64(n)})
+				g.Nodes = append(g.Nodes, node{p, 640 + 60*float64(n), 215 + 45*float64(n)})
 				have[p] = true
 			}
 		case p == "nats-order":

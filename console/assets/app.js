@@ -35,57 +35,87 @@ async function api(method, path, body) {
 
 // ---- the graph ----
 
-function drawGraph(st) {
+// buildGraph draws the nodes and links once; drawGraph only updates their
+// figures and faults, so that what the user points at stays in place.
+const linkEls = {}, nodeEls = {};
+
+function buildGraph() {
   const svg = $("graph");
   svg.textContent = "";
-  if (!graph) return;
   const pos = Object.fromEntries(graph.nodes.map((n) => [n.id, n]));
-  const faultsOn = {};
-  for (const [name, p] of Object.entries(st ? st.proxies : {})) {
-    const names = [...new Set(p.toxics.map((t) => t.fault + " " + describeToxic(t)))];
-    if (!p.enabled) names.unshift("partition (proxy disabled)");
-    faultsOn[name] = names;
-  }
-  for (const f of st ? st.faults : []) {
-    if (!(f.target in faultsOn) && pos[f.target]) (faultsOn["node:" + f.target] ||= []).push(f.name + " " + f.kind);
-  }
   const pairs = {};
   for (const l of graph.links) {
-    const key = [l.from, l.to].sort().join("|");
-    const k = (pairs[key] = (pairs[key] || 0) + 1) - 1;
     const a = pos[l.from], b = pos[l.to];
     if (!a || !b) continue;
+    const key = [l.from, l.to].sort().join("|");
+    const k = (pairs[key] = (pairs[key] || 0) + 1) - 1;
     const dx = b.x - a.x, dy = b.y - a.y, len = Math.hypot(dx, dy) || 1;
     const off = k * 26, ox = -dy / len * off, oy = dx / len * off;
     const mx = (a.x + b.x) / 2 + ox, my = (a.y + b.y) / 2 + oy;
-    const on = faultsOn[l.id] || [];
-    const g = el("g", { class: "link" + (on.length ? " faulty" : ""), "data-link": l.id });
+    const g = el("g", { class: "link", "data-link": l.id });
     g.appendChild(el("line", { x1: a.x + ox, y1: a.y + oy, x2: b.x + ox, y2: b.y + oy }));
     if (l.proxy) {
       g.appendChild(el("rect", { class: "proxy", x: mx - 6, y: my - 6, width: 12, height: 12 }));
       g.appendChild(el("text", { class: "pname", x: mx + 9, y: my - 6 }, l.id));
+      g.addEventListener("click", () => selectTarget(l.id));
     }
-    const s = st && st.links[l.id];
-    const stats = s ? `${s.rps.toFixed(1)}/s · p50 ${ms(s.p50_ms)} · p99 ${ms(s.p99_ms)} · ${s.error_pct.toFixed(0)}% err` : "idle";
-    g.appendChild(el("text", { class: "stats", x: mx + 9, y: my + 8, "data-p50": s ? s.p50_ms : "" }, stats));
-    on.forEach((f, i) => g.appendChild(el("text", { class: "fault", x: mx + 9, y: my + 22 + 13 * i }, "⚡ " + f)));
+    // A link without a proxy has its figures centred under it.
+    const stats = el("text", l.proxy ? { class: "stats", x: mx + 9, y: my + 8 } : { class: "stats", x: mx, y: my + 20, "text-anchor": "middle" }, "idle");
+    const faults = el("g", { class: "faults" });
+    g.appendChild(stats);
+    g.appendChild(faults);
     g.appendChild(el("title", {}, `link ${l.id}: ${l.from} → ${l.to}` + (l.proxy ? " (Toxiproxy proxy " + l.id + "; click to target it)" : "")));
-    if (l.proxy) g.addEventListener("click", () => selectTarget(l.id));
     svg.appendChild(g);
+    linkEls[l.id] = { g, stats, faults, x: mx + 9, y: my - 20, up: true };
   }
   for (const n of graph.nodes) {
     const g = el("g", { class: "node", "data-node": n.id });
     const w = Math.max(70, n.id.length * 8 + 20);
     g.appendChild(el("rect", { x: n.x - w / 2, y: n.y - 15, width: w, height: 30, rx: 6 }));
     g.appendChild(el("text", { x: n.x, y: n.y + 4, "text-anchor": "middle" }, n.id));
-    (faultsOn["node:" + n.id] || []).forEach((f, i) => g.appendChild(el("text", { class: "fault", x: n.x - w / 2, y: n.y + 28 + 13 * i, fill: "#dc2626" }, "⚡ " + f)));
+    const faults = el("g", { class: "faults" });
+    g.appendChild(faults);
     svg.appendChild(g);
+    nodeEls[n.id] = { faults, x: n.x - w / 2, y: n.y + 28 };
   }
 }
 
+// setFaults writes the faults of a link or node under it, when they changed.
+function setFaults(box, names) {
+  const key = names.join("\n");
+  if (box.faults.dataset.key === key) return;
+  box.faults.dataset.key = key;
+  box.faults.textContent = "";
+  names.forEach((f, i) => box.faults.appendChild(el("text", { class: "fault", x: box.x, y: box.y + (box.up ? -13 : 13) * i }, "⚡ " + f)));
+}
+
+function drawGraph(st) {
+  const onLink = {}, onNode = {};
+  for (const [name, p] of Object.entries(st.proxies)) {
+    const byFault = {};
+    for (const t of p.toxics) (byFault[t.fault] ||= { t, streams: [] }).streams.push(t.stream);
+    const names = Object.entries(byFault).map(([f, { t, streams }]) => `${f}: ${describeToxic(t)} (${streams.join(", ")})`);
+    if (!p.enabled) names.unshift("partition: proxy disabled");
+    onLink[name] = names;
+  }
+  for (const f of st.faults) {
+    if (!(f.target in st.proxies)) (onNode[f.target] ||= []).push(f.name + " " + f.kind);
+  }
+  for (const [id, box] of Object.entries(linkEls)) {
+    const s = st.links[id], names = onLink[id] || [];
+    box.stats.textContent = s ? `${s.rps.toFixed(1)}/s · p50 ${ms(s.p50_ms)} · p99 ${ms(s.p99_ms)} · ${s.error_pct.toFixed(0)}% err` : "idle";
+    box.stats.dataset.p50 = s ? s.p50_ms : "";
+    box.g.classList.toggle("faulty", names.length > 0);
+    setFaults(box, names);
+  }
+  for (const [id, box] of Object.entries(nodeEls)) setFaults(box, onNode[id] || []);
+}
+
+// describeToxic says what a toxic does: its type and its non-zero
+// attributes, e.g. "latency latency=300".
 function describeToxic(t) {
-  const a = Object.entries(t.attrs || {}).map(([k, v]) => `${k}=${v}`).join(" ");
-  return `${t.type} ${t.stream}${a ? " " + a : ""}`;
+  const a = Object.entries(t.attrs || {}).filter(([, v]) => v).map(([k, v]) => `${k}=${v}`).join(" ");
+  return t.type + (a ? " " + a : "") + (t.toxicity < 1 ? ` toxicity=${t.toxicity}` : "");
 }
 
 // ---- faults ----
@@ -101,6 +131,7 @@ function fillKinds() {
     g.appendChild(o);
   }
   Object.values(groups).forEach((g) => sel.appendChild(g));
+  if (kinds.some((k) => k.kind === "latency")) sel.value = "latency"; // the lesson's first fault
   kindChanged();
 }
 
@@ -140,7 +171,9 @@ async function addFault(ev) {
 }
 
 function drawFaults(st) {
-  const ul = $("faults");
+  const ul = $("faults"), key = st.faults.map((f) => f.name + " " + f.text).join("\n");
+  if (ul.dataset.key === key && ul.childElementCount) return;
+  ul.dataset.key = key;
   ul.textContent = "";
   for (const f of st.faults) {
     const li = el("li", { "data-name": f.name });
@@ -213,7 +246,9 @@ function drawChart(st) {
 
 function drawTraces(st) {
   for (const [id, list] of [["slowest", st.slowest], ["failed", st.failed]]) {
-    const ol = $(id);
+    const ol = $(id), key = list.map((t) => t.id).join(" ");
+    if (ol.dataset.key === key && ol.childElementCount) continue;
+    ol.dataset.key = key;
     ol.textContent = "";
     for (const t of list) {
       const li = el("li", { "data-trace": t.id, class: t.error ? "err" : "" }, `${ms(t.ms)} ${t.root}${t.status ? " — " + t.status : ""}`);
@@ -273,7 +308,7 @@ function connect() {
 async function main() {
   [graph, kinds] = await Promise.all([api("GET", "/api/topology"), api("GET", "/api/kinds")]);
   fillKinds();
-  drawGraph(null);
+  buildGraph();
   $("kind").addEventListener("change", kindChanged);
   $("fault-form").addEventListener("submit", addFault);
   $("remove-all").addEventListener("click", () => api("DELETE", "/api/faults").catch((e) => showError("fault-error", e)));
