@@ -210,9 +210,9 @@ func TestFaultsLoadAndTraces(t *testing.T) {
 		return len(ser) > 0 && ser[len(ser)-1].P50 > 300
 	})
 	// A slow trace begun with the fault on (the slower first orders of
-	// a cold system may hold the list until they are 30 s old).
+	// a cold system may hold the list until they are 10 s old).
 	var held string
-	poll(t, 40*time.Second, "a trace begun with the fault on among the slowest", func() bool {
+	poll(t, 20*time.Second, "a trace begun with the fault on among the slowest", func() bool {
 		for _, tr := range s.state(t).Slowest {
 			if tr.At.After(faultOn) {
 				held = tr.ID

@@ -30,6 +30,7 @@ type liveState struct {
 // Bounds of what the console holds.
 const (
 	traceKeep = 30 * time.Second // how long a trace can be opened
+	listKeep  = 10 * time.Second // how recent a listed trace is
 	maxSpans  = 100_000          // spans held at most; the oldest traces go first
 	listLen   = 8                // traces per list on the page
 )
@@ -173,13 +174,14 @@ type traceSummary struct {
 	At     time.Time `json:"at"` // when the root span started
 }
 
-// traceLists returns the slowest and the latest failed order traces held.
+// traceLists returns the slowest and the latest failed order traces of
+// the last listKeep.
 func (l *liveState) traceLists() (slowest, failed []traceSummary) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var all []traceSummary
 	for id, t := range l.traces {
-		if t.root == nil {
+		if t.root == nil || l.last.Sub(t.root.End) > listKeep {
 			continue
 		}
 		all = append(all, traceSummary{ID: id, Root: tracing.ShortName(*t.root), Ms: millis(t.root.Duration()),
