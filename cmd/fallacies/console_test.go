@@ -17,7 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
+	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/topology"
 )
 
@@ -199,7 +199,7 @@ fetch(%q, {method: "POST", mode: "no-cors", body: JSON.stringify({kind: "latency
 	if code := up.wait(t, 30*time.Second); code != exitOK {
 		t.Errorf("up after Ctrl-C: exit %d, want 0\nstderr:\n%s", code, up.stderr)
 	}
-	j, err := toxiproxy.OpenJournal(journalFor(epFile))
+	j, err := faults.OpenJournal(journalFor(epFile))
 	if err != nil {
 		t.Fatal(err)
 	}
