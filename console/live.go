@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fallacies/fallacies/internal/semconv"
 	"github.com/fallacies/fallacies/tracing"
 )
 
@@ -152,7 +153,7 @@ func (l *liveState) linkOf(s tracing.Span) string {
 				return name
 			}
 		}
-		if link := s.Attrs["fallacies.link"]; link != "" {
+		if link := s.Attrs[semconv.Link]; link != "" {
 			return link
 		}
 		return tracing.Callee(s)

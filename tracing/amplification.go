@@ -3,12 +3,14 @@ package tracing
 import (
 	"slices"
 	"time"
+
+	"github.com/fallacies/fallacies/internal/semconv"
 )
 
 // AttrOrderID is the attribute order sets on its PlaceOrder server span:
 // the order the request places. A client that retries PlaceOrder sends the
 // same order id again, and every retry is a trace of its own.
-const AttrOrderID = "fallacies.order_id"
+const AttrOrderID = semconv.OrderID
 
 // ClientRequest is one request of a client as the services saw it: every
 // trace whose root carries the same order id (the first attempt and every

@@ -9,11 +9,11 @@ import (
 
 	"google.golang.org/grpc/status"
 
+	"github.com/fallacies/fallacies/internal/semconv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/input"
 	"github.com/fallacies/fallacies/services/serve"
-	"github.com/fallacies/fallacies/services/user"
 	"github.com/fallacies/fallacies/topology"
 )
 
@@ -22,7 +22,7 @@ func cmdPlaceOrder(ctx context.Context, e *env, args []string) error {
 	addr := fs.String("order", "", "order service gRPC address (host:port)")
 	target := fs.String("target", "", "the endpoints `FILE` written by fallacies up --endpoints-file (instead of --order)")
 	n := fs.Int("n", 1, "how many orders to place, one after the other (at most 10000)")
-	userID := fs.String("user", user.UserID(1), "user id (u-0000 … u-0099 by default)")
+	userID := fs.String("user", semconv.UserID(1), "user id (u-0000 … u-0099 by default)")
 	amount := fs.Int64("amount", 1999, "amount in cents")
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline of each order")
 	allowRemote := fs.Bool("allow-remote", false, "allow an order address that is not loopback")

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/load"
+	"github.com/fallacies/fallacies/internal/semconv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/serve"
-	"github.com/fallacies/fallacies/services/user"
 	"github.com/fallacies/fallacies/topology"
 	"github.com/fallacies/fallacies/tracing"
 )
@@ -100,7 +100,7 @@ func placeOrder(ctx context.Context, c orderv1.OrderServiceClient, id string) er
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err := c.PlaceOrder(ctx, &orderv1.PlaceOrderRequest{
-		OrderId: id, UserId: user.UserID(1), AmountCents: 1999, CardNumber: load.TestCard,
+		OrderId: id, UserId: semconv.UserID(1), AmountCents: 1999, CardNumber: load.TestCard,
 	})
 	return err
 }

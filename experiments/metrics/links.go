@@ -5,17 +5,16 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/internal/semconv"
 	"github.com/fallacies/fallacies/tracing"
 )
 
-// Names order's resilience layer writes on its spans (see
-// services/resilience: EventBreakerRejected, AttrLink; services/order:
-// AttrOrderID). They are read here by name: this package does not import
-// the services.
+// Names order and its resilience layer write on their spans, defined once
+// in internal/semconv: this package does not import the services.
 const (
-	eventBreakerRejected = "breaker.rejected"
-	attrLink             = "fallacies.link"
-	attrOrderID          = "fallacies.order_id"
+	eventBreakerRejected = semconv.EventBreakerRejected
+	attrLink             = semconv.Link
+	attrOrderID          = semconv.OrderID
 )
 
 // linksFamily: the resilience mechanisms of order's links (<link> is user

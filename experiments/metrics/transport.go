@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
+	"github.com/fallacies/fallacies/internal/semconv"
 )
 
 // Root span attributes order sets about its call of user (see
 // services/order: AttrUserBytes, AttrUserCallMicros), read by name.
 const (
-	attrUserBytes  = "fallacies.user.bytes"
-	attrUserCallUS = "fallacies.user.call_us"
+	attrUserBytes  = semconv.UserBytes
+	attrUserCallUS = semconv.UserCallMicros
 )
 
 // transportFamily: the cost of order's call of user, from the attributes

@@ -12,7 +12,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/services/user"
+	"github.com/fallacies/fallacies/internal/semconv"
 )
 
 // driveLoad drives the experiment's open-loop load while the scheduler
@@ -82,7 +82,7 @@ func (vr *variantRun) loadConfig(stop func()) (load.Config, load.Doer, error) {
 		Timeout: exp.Load.Timeout, Users: exp.Load.Users, Seed: exp.Seed + int64(vr.index),
 		Mix:    load.Mix{PlaceOrder: exp.Load.Mix.PlaceOrder, GetOrder: exp.Load.Mix.GetOrder},
 		RunID:  vr.runID,
-		UserID: user.UserID, Start: vr.start,
+		UserID: semconv.UserID, Start: vr.start,
 		Phase: func(off time.Duration) string { return phaseAt(exp, off) },
 		Progress: func(s load.Snapshot) {
 			vr.prog.update(s.Elapsed, s.Total, s.Phase, s.RPS, s.ErrorRate, s.InFlight, vr.sched.active())

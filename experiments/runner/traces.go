@@ -11,6 +11,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/internal/semconv"
 	"github.com/fallacies/fallacies/tracing"
 )
 
@@ -63,8 +64,8 @@ func phaseAt(exp *definition.Experiment, off time.Duration) string {
 }
 
 // attrLink is the link attribute order's resilience layer puts on its
-// client spans (resilience.AttrLink), read by name.
-const attrLink = "fallacies.link"
+// client spans (resilience.AttrLink), defined once in internal/semconv.
+const attrLink = semconv.Link
 
 // onLinks is what marks a fault inside an exemplar: the faults as they
 // happened and the proxy each client address leads to.
@@ -160,7 +161,7 @@ func waterfall(t tracing.Trace, links *onLinks) []report.WaterfallSpan {
 		note := s.StatusMsg
 		for _, e := range s.Events {
 			switch e.Name {
-			case "retry", "fallback", "breaker.rejected", "bulkhead.rejected":
+			case semconv.EventRetry, semconv.EventFallback, semconv.EventBreakerRejected, semconv.EventBulkheadRejected:
 				if note != "" {
 					note += "; "
 				}

@@ -43,6 +43,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fallacies/fallacies/internal/semconv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
@@ -59,7 +60,7 @@ const notificationPoll = 5 * time.Millisecond
 
 // attrOrderID names the order on PlaceOrder's server span and on the
 // notification wait, so traces can be joined with the order's outcome.
-const attrOrderID = attribute.Key("fallacies.order_id")
+const attrOrderID = attribute.Key(semconv.OrderID)
 
 // maxCachedProfiles bounds the fallback cache; the testbed seeds far fewer users.
 const maxCachedProfiles = 100_000

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/fallacies/fallacies/internal/semconv"
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
 	"github.com/fallacies/fallacies/services/config"
 )
@@ -48,10 +49,10 @@ const (
 	// AttrUserBytes is the size of user's answer as it crossed the wire:
 	// the protobuf message with its 5-byte gRPC prefix, or the HTTP/1.1
 	// status line, headers and JSON body.
-	AttrUserBytes = attribute.Key("fallacies.user.bytes")
+	AttrUserBytes = attribute.Key(semconv.UserBytes)
 	// AttrUserCallMicros is how long the call took as order saw it,
 	// decoding included, in microseconds.
-	AttrUserCallMicros = attribute.Key("fallacies.user.call_us")
+	AttrUserCallMicros = attribute.Key(semconv.UserCallMicros)
 )
 
 // userHTTP fetches profiles from user's JSON API.

@@ -40,6 +40,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fallacies/fallacies/internal/semconv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/serve"
@@ -47,15 +48,15 @@ import (
 
 // Span event and attribute names recorded by a policy.
 const (
-	EventRetry            = "retry"
-	EventBreakerRejected  = "breaker.rejected"
-	EventBulkheadRejected = "bulkhead.rejected"
-	EventFallback         = "fallback"
+	EventRetry            = semconv.EventRetry
+	EventBreakerRejected  = semconv.EventBreakerRejected
+	EventBulkheadRejected = semconv.EventBulkheadRejected
+	EventFallback         = semconv.EventFallback
 	EventBreakerChange    = "breaker.state_change"
 
-	AttrAttempt = attribute.Key("fallacies.attempt") // attempt number, 1 for the first
-	AttrCode    = attribute.Key("fallacies.code")    // gRPC code name of the failed attempt
-	AttrLink    = attribute.Key("fallacies.link")    // link name
+	AttrAttempt = attribute.Key(semconv.Attempt) // attempt number, 1 for the first
+	AttrCode    = attribute.Key(semconv.Code)    // gRPC code name of the failed attempt
+	AttrLink    = attribute.Key(semconv.Link)    // link name
 	AttrFrom    = attribute.Key("fallacies.breaker.from")
 	AttrTo      = attribute.Key("fallacies.breaker.to")
 )

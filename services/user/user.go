@@ -32,6 +32,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/fallacies/fallacies/internal/httpguard"
+	"github.com/fallacies/fallacies/internal/semconv"
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/input"
@@ -46,7 +47,7 @@ const MaxHistoryBytes = config.MaxHistoryBytes
 const MaxIDLength = 256
 
 // UserID returns the id of the i-th seeded profile: u-0000, u-0001, …
-func UserID(i int) string { return fmt.Sprintf("u-%04d", i) }
+func UserID(i int) string { return semconv.UserID(i) }
 
 // Server serves the seeded profiles over gRPC and HTTP. Its methods are
 // safe for concurrent use.
