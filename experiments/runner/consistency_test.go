@@ -49,14 +49,7 @@ func runAgainst(t *testing.T, knobs map[string]string, src string) targetRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(res.Dir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep report.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, res.Dir)
 	if len(rep.Variants) != 1 || rep.Error != "" {
 		t.Fatalf("report: %d variants, error %q", len(rep.Variants), rep.Error)
 	}
@@ -65,6 +58,20 @@ func runAgainst(t *testing.T, knobs map[string]string, src string) targetRun {
 	t.Logf("acknowledged %d lost %d duplicated %d ghost %d recovered %d unexpected %d payments %+v consumers %+v published %v",
 		c.Acknowledged, c.Lost, c.Duplicated, c.Ghost, c.Recovered, c.Unexpected, c.Payments, c.Consumers, v.Metrics["always.events.published"])
 	return targetRun{ep: ep, variant: v}
+}
+
+// readReport reads report.json of the report folder dir.
+func readReport(t *testing.T, dir string) report.Report {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 // total sums a figure over the three phases.

@@ -79,6 +79,7 @@ type variantRun struct {
 	// connect
 	cl       *clients
 	baseline map[string]int64 // what the consumers had applied before the load
+	windows  map[string]int64 // records ever appended to each service's window, before the load
 	counts   *phaseCounters
 	// driveLoad
 	start       time.Time // the load's start: offset 0 of the schedule
@@ -295,6 +296,9 @@ func (vr *variantRun) connect(ctx context.Context) (teardown, error) {
 	if vr.baseline, err = cl.distinctApplied(ctx); err != nil {
 		return closeClients, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
+	if vr.windows, err = cl.windowTotals(ctx); err != nil {
+		return closeClients, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
 	vr.counts = newPhaseCounters()
 	first, err := cl.readCounters(ctx)
 	if err != nil {
@@ -349,7 +353,9 @@ func (vr *variantRun) endedEarly(ctx context.Context) (bool, error) {
 
 // settle lets the system come to rest after the load and reads what it
 // recorded: the consumers catch up (drain), the services' records are
-// read and the consistency checker accounts for each order. The rogue
+// read (a service whose window forgot any of the run's records fails the
+// run as a testbed failure: see window.go) and the consistency checker
+// accounts for each order. The rogue
 // client, when a hypothesis asks about it, charges first, so that what
 // it made shows in the ledger; the sniffers are read while Toxiproxy
 // still answers.
@@ -378,6 +384,10 @@ func (vr *variantRun) settle(ctx context.Context) error {
 	vr.cl.drain(ctx, ackedIDs(res.History), vr.baseline, vr.start, exp.Load.Drain)
 	obs, err := vr.cl.observe(ctx, vr.start)
 	if err != nil {
+		return fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
+	// After the read: a record forgotten while it was read counts too.
+	if err := vr.cl.evicted(ctx, vr.windows); err != nil {
 		return fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
 	pub := publishedSince(ctx, vr.opts.log(), vr.ep.NATS, vr.start, events.TLSOptions(vr.observer.ClientTLS)...)

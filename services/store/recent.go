@@ -7,8 +7,9 @@ import "strconv"
 // run of the catalogue places (a few thousand orders, some tens of
 // thousands in a soak at ten times the load), and bounded, so that a system
 // left running for hours keeps a bounded window of its history instead of
-// every order it ever saw.
-const RetainRecords = 100_000
+// every order it ever saw. A service reads it when it is built; it is a
+// variable only so that a test can build services with a small window.
+var RetainRecords = 100_000
 
 // Recent is the window of a service's most recent records: at most limit
 // of them, the oldest forgotten first. A record's position is absolute (the
