@@ -25,6 +25,7 @@ import (
 const (
 	SectionProxy     = "proxy"
 	SectionInjection = "injection"
+	SectionPacket    = "packet"
 	SectionLoad      = "load"
 	SectionChain     = "chain"
 	SectionTrace     = "trace"
@@ -35,7 +36,7 @@ const (
 )
 
 // Sections lists every section name.
-var Sections = []string{SectionProxy, SectionInjection, SectionLoad, SectionChain, SectionStartup, SectionCatalogue, SectionTrace, SectionSoak}
+var Sections = []string{SectionProxy, SectionInjection, SectionPacket, SectionLoad, SectionChain, SectionStartup, SectionCatalogue, SectionTrace, SectionSoak}
 
 // Config says what to measure and how often.
 type Config struct {
@@ -141,6 +142,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}{
 		{SectionProxy, one(b.proxyOverhead)},
 		{SectionInjection, one(b.injectionAccuracy)},
+		{SectionPacket, one(b.packetFaults)},
 		{SectionLoad, one(b.loadGenerator)},
 		{SectionChain, b.fullChain},
 		{SectionStartup, one(b.startup)},

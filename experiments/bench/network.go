@@ -37,6 +37,7 @@ type rig struct {
 	bytesAddr string // bench-bytes's listen address
 	echoAddr  string // bench-echo's listen address
 	inj       *toxiproxy.Injector
+	tp        *toxiproxy.Server
 	direct    healthpb.HealthClient
 	proxied   healthpb.HealthClient
 	closers   []func()
@@ -83,6 +84,7 @@ func startRig(ctx context.Context) (r *rig, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start toxiproxy: %w", err)
 	}
+	r.tp = tp
 	r.closers = append(r.closers, func() {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
