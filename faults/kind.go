@@ -62,6 +62,9 @@ type Attr struct {
 	// Pattern is the regular expression a Text attribute without Values
 	// must match; "" for any text.
 	Pattern string
+	// Choices are the words a Choice attribute is written as; its value
+	// is the index of the word.
+	Choices []string
 }
 
 // Unit is how an attribute's value is written and stored.
@@ -143,6 +146,8 @@ func (s Spec) selfCheck() error {
 			return fmt.Errorf("attribute %s: min %d above max %d", a.Name, a.Min, a.Max)
 		case !a.Required && (a.Default < a.Min || a.Default > a.Max):
 			return fmt.Errorf("attribute %s: default %d out of bounds", a.Name, a.Default)
+		case a.Unit == Choice && (a.Min != 0 || a.Max != int64(len(a.Choices))-1):
+			return fmt.Errorf("attribute %s: a choice's bounds are 0 and its last word", a.Name)
 		case a.Required && a.Example == "":
 			return fmt.Errorf("attribute %s: required without an example", a.Name)
 		case (len(a.Values) > 0 || a.Pattern != "") && a.Unit != Text:

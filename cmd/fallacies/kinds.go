@@ -94,6 +94,8 @@ func attrText(a faults.Attr) string {
 		unit = ""
 	case faults.Count:
 		unit = ""
+	case faults.PerMillion, faults.Choice:
+		show, unit = a.Written, ""
 	}
 	s := fmt.Sprintf("%s: %s to %s%s", a.Name, show(a.Min), show(a.Max), unit)
 	if a.Unit == faults.Text {

@@ -63,6 +63,8 @@ func (p *parser) attrBound(n *yaml.Node, path string, a faults.Attr, v int64) bo
 			return (time.Duration(v) * time.Millisecond).String()
 		case faults.Microseconds:
 			return (time.Duration(v) * time.Microsecond).String()
+		case faults.PerMillion, faults.Choice:
+			return a.Written(v)
 		}
 		return fmt.Sprintf("%d %s", v, a.Unit)
 	}

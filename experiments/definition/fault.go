@@ -490,6 +490,22 @@ func (p *parser) attrs(f *fields, path string, spec faults.Spec, flt *faults.Fau
 				continue
 			}
 			attrs[a.Name] = max(int64(math.Round(v*faults.FractionOne)), 1)
+		case faults.PerMillion, faults.Choice:
+			v, err := a.ParseWritten(en.val.Value)
+			if err != nil {
+				hint := "a percentage, e.g. " + a.Written(10_000)
+				if a.Unit == faults.Choice {
+					hint = "one of " + strings.Join(a.Choices, ", ")
+				}
+				p.add(en.val, apath, err.Error(), hint)
+				good = false
+				continue
+			}
+			if !p.attrBound(en.val, apath, a, v) {
+				good = false
+				continue
+			}
+			attrs[a.Name] = v
 		default:
 			i, ok := p.integer(en.val, apath, 0)
 			if !ok || !p.attrBound(en.val, apath, a, i) {

@@ -276,6 +276,10 @@ func schemaAttr(a faults.Attr, kind faults.Kind) obj {
 			{"default", float64(a.Default) / faults.FractionOne}}
 	case faults.Count:
 		return obj{{"description", desc}, {"type", "integer"}, {"minimum", a.Min}, {"maximum", a.Max}}
+	case faults.PerMillion:
+		return obj{{"type", "string"}, {"pattern", `^[0-9]+(\.[0-9]{1,4})?%$`}, {"description", fmt.Sprintf("%s (a percentage, %s to %s)", desc, a.Written(a.Min), a.Written(a.Max))}}
+	case faults.Choice:
+		return obj{{"enum", a.Choices}, {"description", desc}}
 	}
 	return obj{{"description", desc + " (" + string(a.Unit) + ")"}, {"type", "integer"}, {"minimum", a.Min}, {"maximum", a.Max}}
 }

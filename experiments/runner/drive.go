@@ -58,11 +58,14 @@ func (vr *variantRun) driveLoad(ctx context.Context) error {
 
 	c, cancel := cleanupContext(ctx)
 	err = vr.sched.removeAll(c)
+	if err == nil {
+		err = vr.packets.Close(c) // every link pointed back at its upstream
+	}
 	cancel()
 	if err != nil {
 		return fmt.Errorf("%w: remove faults: %v", ErrTestbed, err)
 	}
-	vr.report.Faults = faultsReport(vr.sched.history(), vr.start)
+	vr.report.Faults = faultsReport(vr.sched.history(), vr.start, vr.faults)
 	if p, ok := crash.Find(vr.loadErr); ok {
 		return fmt.Errorf("%w: load: %w", ErrTestbed, p)
 	}

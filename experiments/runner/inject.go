@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/container"
+	"github.com/fallacies/fallacies/faults/packet"
 	"github.com/fallacies/fallacies/faults/process"
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 	"github.com/fallacies/fallacies/topology"
@@ -46,9 +48,20 @@ func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
 	case process.Controller:
 		inj.Handle(faults.TargetProcess, process.NewInjector(t))
 	}
+	// A link with a packet fault gets its segment now, before the load:
+	// interposing restarts the link's proxy. Its faults only set rules.
+	vr.packets = packet.NewInjector(vr.network, vr.exp.Seed+int64(vr.index))
+	inj.HandleKinds(packet.Applies, vr.packets)
+	vr.faults = inj
 	vr.sched = newScheduler(inj, vr.exp.Faults)
+	if err := vr.packets.Prepare(ctx, vr.exp.Faults); err != nil {
+		err = errors.Join(err, vr.packets.Close(context.WithoutCancel(ctx)))
+		journal.Close()
+		return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
+	}
 	return func(ctx context.Context) error {
 		err := vr.sched.removeAll(ctx)
+		err = errors.Join(err, vr.packets.Close(ctx))
 		journal.Close()
 		if err != nil {
 			return fmt.Errorf("%w: remove faults: %v", ErrTestbed, err)
@@ -121,8 +134,9 @@ func (p composeProcesses) Remove(ctx context.Context, a faults.Applied) error {
 	return nil
 }
 
-// faultsReport converts the scheduler's history for the report.
-func faultsReport(h []appliedFault, start time.Time) []report.Fault {
+// faultsReport converts the scheduler's history for the report, with what
+// the injectors counted of each fault (faults.Counter).
+func faultsReport(h []appliedFault, start time.Time, counted faults.Counter) []report.Fault {
 	var out []report.Fault
 	for _, a := range h {
 		f := a.Fault
@@ -133,6 +147,7 @@ func faultsReport(h []appliedFault, start time.Time) []report.Fault {
 		out = append(out, report.Fault{
 			Name: f.Name, Kind: string(f.Kind), Target: f.Target, Direction: string(f.Direction), Attrs: f.Attrs,
 			Start: a.Start, End: end, StartOffset: a.Start.Sub(start).Seconds(), EndOffset: end.Sub(start).Seconds(),
+			Counters: counted.Counters(f.Name),
 		})
 	}
 	slices.SortFunc(out, func(a, b report.Fault) int { return a.Start.Compare(b.Start) })

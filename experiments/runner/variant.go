@@ -12,6 +12,8 @@ import (
 	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/packet"
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 	"github.com/fallacies/fallacies/services/events"
 	"github.com/fallacies/fallacies/services/serve"
@@ -75,6 +77,8 @@ type variantRun struct {
 	observer    serve.Options     // how the runner reaches the services (mTLS)
 	// armFaults
 	network *toxiproxy.Injector
+	packets *packet.Injector // packet faults, through segments interposed by network
+	faults  *faults.Router
 	sched   *scheduler
 	// connect
 	cl       *clients
