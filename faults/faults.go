@@ -68,6 +68,8 @@ func (f Fault) String() string {
 			case !ok:
 			case a.Unit == Fraction:
 				s += fmt.Sprintf(" %s=%g", a.Name, float64(v)/FractionOne)
+			case a.Unit == PerMillion || a.Unit == Choice:
+				s += fmt.Sprintf(" %s=%s", a.Name, a.Written(v))
 			case a.Unit == Count:
 				s += fmt.Sprintf(" %s=%d", a.Name, v)
 			default:

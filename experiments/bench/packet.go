@@ -10,7 +10,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/fallacies/fallacies/faults/segment"
-	"github.com/fallacies/fallacies/faults/toxiproxy"
+	"github.com/fallacies/fallacies/faults"
 )
 
 // Packet-section sizes: the accuracy figures count at least
@@ -191,7 +191,7 @@ func (b *bench) segmentCost(ctx context.Context, r *rig, s *Section) error {
 		return err
 	}
 	var seg *segment.Segment
-	a, err := r.inj.Interpose(ctx, proxySegmented, "bench-segment", toxiproxy.LayerFunc(func(upstream string) (string, error) {
+	a, err := r.inj.Interpose(ctx, proxySegmented, "bench-segment", faults.LayerFunc(func(upstream string) (string, error) {
 		seg, err = newSegment(upstream, segment.Rules{}, 1)
 		if err != nil {
 			return "", err

@@ -2,7 +2,8 @@
 // packet-reorder, packet-duplicate, packet-corrupt, mtu-blackhole) to the
 // links of the system. A link that an experiment puts a packet fault on
 // gets a userspace segment (faults/segment) interposed between its
-// Toxiproxy proxy and the proxy's upstream (toxiproxy.Injector.Interpose),
+// Toxiproxy proxy and the proxy's upstream (a faults.Interposer: the
+// journaled toxiproxy.Injector),
 // before the load starts; a fault sets the segment's rules while it is on,
 // and the segment's counters over its window become the fault's counters
 // in the report. A link with no packet fault gets no segment.
@@ -20,7 +21,6 @@ import (
 
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/segment"
-	"github.com/fallacies/fallacies/faults/toxiproxy"
 )
 
 // Injector applies the packet fault kinds through segments it interposes
@@ -28,7 +28,7 @@ import (
 // on every way out of a run: it points every proxy back at its upstream
 // and stops the segments.
 type Injector struct {
-	proxies *toxiproxy.Injector
+	proxies faults.Interposer
 	seed    uint64
 
 	mu       sync.Mutex
@@ -53,10 +53,10 @@ type activeFault struct {
 
 var _ faults.Injector = (*Injector)(nil)
 
-// NewInjector returns an Injector that interposes its segments on the
-// proxies proxies manages (and journals). seed makes the segments' random
+// NewInjector returns an Injector that interposes its segments on links
+// through proxies (the run's journaled toxiproxy.Injector). seed makes the segments' random
 // draws repeatable.
-func NewInjector(proxies *toxiproxy.Injector, seed int64) *Injector {
+func NewInjector(proxies faults.Interposer, seed int64) *Injector {
 	return &Injector{proxies: proxies, seed: uint64(seed), links: map[string]*link{}, counters: map[string]map[string]uint64{}}
 }
 
@@ -101,7 +101,7 @@ func (i *Injector) linkOf(ctx context.Context, proxy string) (*link, error) {
 		return l, nil
 	}
 	l := &link{active: map[string]activeFault{}}
-	layer := toxiproxy.LayerFunc(func(upstream string) (string, error) {
+	layer := faults.LayerFunc(func(upstream string) (string, error) {
 		seg, err := segment.New("127.0.0.1:0", upstream, i.seed+uint64(len(i.links))*2)
 		if err != nil {
 			return "", err

@@ -55,7 +55,7 @@ func echoThroughProxy(t *testing.T) (listen string, inj *toxiproxy.Injector, srv
 	if listen, err = srv.AddProxy(faults.ProxyPayment, ln.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
-	j, err := toxiproxy.OpenJournal(filepath.Join(t.TempDir(), "journal"))
+	j, err := faults.OpenJournal(filepath.Join(t.TempDir(), "journal"))
 	if err != nil {
 		t.Fatal(err)
 	}

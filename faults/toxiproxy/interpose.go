@@ -21,19 +21,7 @@ const handleUpstreamPrefix = "upstream/"
 // InterposeKind is the kind an interposed layer is journaled under.
 const InterposeKind faults.Kind = "interpose"
 
-// Layer is something put on a link between its Toxiproxy proxy and the
-// proxy's upstream: a packet segment, a protocol-aware call layer. Start
-// is given the proxy's upstream, starts the layer forwarding to it, and
-// returns the address the proxy must send to instead.
-type Layer interface {
-	Start(upstream string) (addr string, err error)
-}
-
-// LayerFunc adapts a function to Layer.
-type LayerFunc func(upstream string) (addr string, err error)
-
-// Start implements Layer.
-func (f LayerFunc) Start(upstream string) (string, error) { return f(upstream) }
+var _ faults.Interposer = (*Injector)(nil)
 
 // Interpose puts a layer on a link: it reads the proxy's upstream, starts
 // the layer in front of it, and points the proxy at the layer, the proxy's
@@ -45,7 +33,7 @@ func (f LayerFunc) Start(upstream string) (string, error) { return f(upstream) }
 // connections open through it: interpose before the load, not during it.
 // On error nothing is left moved; a layer already started is the caller's
 // to stop.
-func (i *Injector) Interpose(ctx context.Context, proxy, name string, layer Layer) (faults.Applied, error) {
+func (i *Injector) Interpose(ctx context.Context, proxy, name string, layer faults.Layer) (faults.Applied, error) {
 	f := faults.Fault{Name: name, Kind: InterposeKind, Target: proxy}
 	upstream, err := i.upstreamOf(ctx, proxy)
 	if err != nil {
@@ -110,3 +98,10 @@ func (i *Injector) setUpstream(ctx context.Context, proxy, addr string) error {
 func (i *Injector) undoUpstream(ctx context.Context, proxy, handle string) error {
 	return i.setUpstream(ctx, proxy, strings.TrimPrefix(handle, handleUpstreamPrefix))
 }
+
+// Layer and LayerFunc are faults.Layer and faults.LayerFunc, for callers
+// of this package.
+type (
+	Layer     = faults.Layer
+	LayerFunc = faults.LayerFunc
+)

@@ -14,8 +14,8 @@ import (
 
 // tagLayer is a layer that answers every connection with "layer:" and
 // then relays to the upstream it was started in front of.
-func tagLayer(t *testing.T) tp.Layer {
-	return tp.LayerFunc(func(upstream string) (string, error) {
+func tagLayer(t *testing.T) faults.Layer {
+	return faults.LayerFunc(func(upstream string) (string, error) {
 		return tcpServer(t, func(c net.Conn) {
 			up, err := net.Dial("tcp", upstream)
 			if err != nil {
@@ -101,7 +101,7 @@ func TestResetPointsAnInterposedProxyBackAfterACrash(t *testing.T) {
 func TestInterposeOnAnUnknownProxyStartsNothing(t *testing.T) {
 	s := startServer(t)
 	started := false
-	_, err := tp.NewInjector(s.URL(), nil).Interpose(t.Context(), "nope", "tag", tp.LayerFunc(func(string) (string, error) {
+	_, err := tp.NewInjector(s.URL(), nil).Interpose(t.Context(), "nope", "tag", faults.LayerFunc(func(string) (string, error) {
 		started = true
 		return "", nil
 	}))

@@ -1,0 +1,64 @@
+package runner
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/experiments/report/schematest"
+)
+
+// TestPacketLossEndToEnd runs a short packet-loss experiment on the
+// embedded topology: the segment interposed on the payment link carries
+// real TCP, the report counts the packets it dropped and the TCP
+// retransmissions that repaired them, and the order that waited on a
+// repaired loss waited a loss-recovery timer (a tail-loss probe or an RTO,
+// 200 ms or so), not the loopback's microseconds.
+func TestPacketLossEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 9-second variant")
+	}
+	exp := mustParse(t, `
+name: packet-loss-e2e
+fallacy: network-is-reliable
+description: 2% packet loss on order→payment
+load: { rate: 50/s, duration: 9s }
+variants:
+  naive: {}
+faults:
+  - { name: lossy, at: 3s, for: 4s, target: payment, kind: packet-loss, probability: 2%, direction: both }
+hypotheses:
+  - { when: always, check: "events.lost == 0" }
+`)
+	res, err := Run(t.Context(), exp, Options{ReportsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(schematest.ValidateDir(t, res.Dir), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Passed || len(rep.Variants) != 1 || len(rep.Variants[0].Faults) != 1 {
+		t.Fatalf("passed=%v error=%q variants=%+v", rep.Passed, rep.Error, rep.Variants)
+	}
+	v := rep.Variants[0]
+	c := v.Faults[0].Counters
+	t.Logf("counters of the lossy fault: %v", c)
+	// 4 s of 50 orders/s over the payment link: hundreds of packets;
+	// 2% of them dropped, give or take what chance does to a few hundred.
+	if c["packets"] < 300 || c["dropped"] == 0 || c["retransmits"] == 0 {
+		t.Fatalf("counters %v: want hundreds of packets, some dropped and retransmitted", c)
+	}
+	if rate := float64(c["dropped"]) / float64(c["packets"]); rate < 0.005 || rate > 0.05 {
+		t.Errorf("dropped %d of %d packets (%.2f%%), want about 2%%", c["dropped"], c["packets"], 100*rate)
+	}
+	during, ok := v.Phases["during"]
+	if !ok {
+		t.Fatalf("no during phase in %+v", v.Phases)
+	}
+	// With some dozen packets of requests and answers lost, some order
+	// waited for TCP to find the loss out: a timer of about 200 ms.
+	if during.LatencyMs.Max < 150 {
+		t.Errorf("slowest order during the loss took %.1f ms, want at least one loss-recovery timer (~200 ms)", during.LatencyMs.Max)
+	}
+}
