@@ -37,7 +37,12 @@ var targets = map[TargetKind]target{
 		unknown: func(_ Kind, name string, names []string) (string, string) {
 			return fmt.Sprintf("%q is not a proxy", name), "proxies: " + strings.Join(names, ", ")
 		},
-		topology: func(Kind, string) (string, string) { return "", "" },
+		topology: func(k Kind, topology string) (string, string) {
+			if _, packet := As[PacketKind](k); packet && topology == "compose" {
+				return fmt.Sprintf("a %s fault needs a packet segment on the link, which the compose topology does not have yet", k), "use topology: embedded or processes"
+			}
+			return "", ""
+		},
 	},
 	TargetProcess: {
 		rank:  1,

@@ -41,8 +41,8 @@ type boundCase struct {
 func boundCases(t *testing.T) []boundCase {
 	var out []boundCase
 	for _, spec := range faults.Specs() {
-		if spec.Target != faults.TargetProxy {
-			continue
+		if _, toxic := faults.As[faults.ProxyKind](spec.Kind); !toxic {
+			continue // applied by another injector (packet kinds)
 		}
 		if len(spec.Attrs) == 0 {
 			out = append(out, boundCase{name: string(spec.Kind), kind: spec.Kind, attrs: map[string]int64{}})
@@ -139,8 +139,8 @@ func TestApplyRefusesOutOfRangeAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, spec := range faults.Specs() {
-		if spec.Target != faults.TargetProxy {
-			continue
+		if _, toxic := faults.As[faults.ProxyKind](spec.Kind); !toxic {
+			continue // applied by another injector (packet kinds)
 		}
 		for _, a := range spec.Attrs {
 			for _, v := range []int64{a.Min - 1, a.Max + 1} {

@@ -242,7 +242,7 @@ func planFor(f faults.Fault) (plan, error) {
 	}
 	onProxy, ok := faults.As[faults.ProxyKind](f.Kind)
 	if !ok {
-		return plan{}, fmt.Errorf("fault kind %s targets a %s, not a proxy", f.Kind, spec.Target)
+		return plan{}, fmt.Errorf("fault kind %s is not applied by Toxiproxy (it targets a %s)", f.Kind, spec.Target)
 	}
 	if f.Target == "" {
 		return plan{}, errors.New("no target proxy")
