@@ -73,12 +73,15 @@ func (p *pipe) forward(v *buffer.View, now time.Time) {
 		p.counts.duplicated.Add(1)
 		copies = 2
 	}
-	for i := range copies {
-		w := v
-		if i > 0 {
-			w = buffer.NewViewWithData(v.AsSlice())
-		}
-		p.schedule(w, r, now)
+	// The copy is made before the original leaves: once delivered, a
+	// view belongs to the receiving stack.
+	var dup *buffer.View
+	if copies == 2 {
+		dup = buffer.NewViewWithData(v.AsSlice())
+	}
+	p.schedule(v, r, now)
+	if dup != nil {
+		p.schedule(dup, r, now)
 	}
 }
 
