@@ -22,5 +22,5 @@ func (packetDelay) Spec() Spec {
 
 // OnPacket implements PacketKind.
 func (packetDelay) OnPacket(attrs map[string]int64) PacketAction {
-	return PacketAction{Latency: millis(attrs["latency"]), Jitter: millis(attrs["jitter"])}
+	return PacketAction{Delay: millis(attrs["latency"]), Jitter: millis(attrs["jitter"])}
 }

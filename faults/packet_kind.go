@@ -35,9 +35,9 @@ type PacketKind interface {
 // PacketAction is what a packet fault does to each packet; the zero value
 // does nothing. Probabilities are in parts per million.
 type PacketAction struct {
-	LossPPM, LossCorrelationPPM int64 // long-run loss; P(loss | previous lost), 0: independent
-	Latency, Jitter             time.Duration
-	ReorderPPM                  int64 // held back ReorderDelay, overtaken by the next packets
+	LossPPM, LossCorrelationPPM int64         // long-run loss; P(loss | previous lost), 0: independent
+	Delay, Jitter               time.Duration // every packet held Delay ± Jitter, in order
+	ReorderPPM                  int64         // held back ReorderDelay, overtaken by the next packets
 	ReorderDelay                time.Duration
 	DuplicatePPM                int64
 	CorruptPPM                  int64 // one bit of the TCP payload flipped

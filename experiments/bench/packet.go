@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/fallacies/fallacies/faults/segment"
 	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/segment"
 )
 
 // Packet-section sizes: the accuracy figures count at least

@@ -240,7 +240,7 @@ func rulesOf(f faults.Fault) ([2]segment.Rules, error) {
 	a := pk.OnPacket(attrs)
 	r := segment.Rules{
 		Loss: ppm(a.LossPPM), LossCorrelation: ppm(a.LossCorrelationPPM),
-		Latency: a.Latency, Jitter: a.Jitter,
+		Latency: a.Delay, Jitter: a.Jitter,
 		Reorder: ppm(a.ReorderPPM), ReorderDelay: a.ReorderDelay,
 		Duplicate: ppm(a.DuplicatePPM),
 		Corrupt:   ppm(a.CorruptPPM), FixChecksum: a.FixChecksum,
