@@ -20,6 +20,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/check"
 	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/internal/suggest"
 	"github.com/fallacies/fallacies/services/config"
 )
 
@@ -244,7 +245,7 @@ func closestHint(s string, known []string) string {
 	}
 	best, bestD := "", math.MaxInt
 	for _, k := range known {
-		if d := distance(s, k); d < bestD {
+		if d := suggest.Distance(s, k); d < bestD {
 			best, bestD = k, d
 		}
 	}
@@ -331,27 +332,6 @@ func abbreviates(a, k string) bool {
 		}
 	}
 	return i == len(a)
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // --- scalars -----------------------------------------------------------------

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fallacies/fallacies/internal/suggest"
 )
 
 // Catalogue is the folder of the experiment catalogue, relative to the
@@ -55,7 +57,7 @@ func nearestExperiment(arg, dir string) string {
 	best, bestD := "", len(name)/2+1 // more edits than half the name is another word
 	for _, f := range files {
 		cand := strings.TrimSuffix(filepath.Base(f), ".yaml")
-		if d := distance(strings.ToLower(name), cand); d < bestD {
+		if d := suggest.Distance(strings.ToLower(name), cand); d < bestD {
 			best, bestD = cand, d
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/fallacies/fallacies/experiments/check"
 	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/internal/suggest"
 )
 
 // families is every metric family, in documentation order
@@ -141,7 +142,7 @@ func similarNames(name string) []string {
 	var cs []cand
 	limit := max(2, len(name)/3)
 	for _, n := range ConcreteNames() {
-		d := distance(name, n)
+		d := suggest.Distance(name, n)
 		if strings.HasPrefix(n, name) {
 			d = 1 // a name cut short: order.latency, order.errors.DEADLINE
 		}
@@ -184,25 +185,4 @@ func familyOf(name string) []string {
 		out = out[:8]
 	}
 	return out
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fallacies/fallacies/internal/sleep"
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -262,7 +263,7 @@ func (l *Layer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if ru.Kind == Delay {
-			if err := sleep(ctx, ru.hold()); err != nil {
+			if err := sleep.For(ctx, ru.hold()); err != nil {
 				finish(w, statusOf(err))
 				return
 			}
@@ -286,20 +287,6 @@ func (l *Layer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func isGRPC(ct string) bool {
 	return ct == "application/grpc" || len(ct) > len("application/grpc") &&
 		ct[:len("application/grpc")] == "application/grpc" && (ct[len("application/grpc")] == '+' || ct[len("application/grpc")] == ';')
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // finish ends the call with st and no message.

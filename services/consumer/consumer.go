@@ -40,6 +40,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fallacies/fallacies/internal/sleep"
 	consumerv1 "github.com/fallacies/fallacies/services/api/consumer/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/events"
@@ -312,7 +313,7 @@ func (s *Server) subscribe(nc *nats.Conn) (func(), error) {
 			return nil, s.runCtx.Err()
 		}
 		s.log.Warn("set up consumer, will retry", "err", err, "retry_in", pause)
-		if err := sleep(s.runCtx, pause); err != nil {
+		if err := sleep.For(s.runCtx, pause); err != nil {
 			return nil, err
 		}
 		pause = min(2*pause, setupRetryMax)
@@ -442,7 +443,7 @@ func (s *Server) handle(data []byte, h nats.Header, delivered uint64, a acker) {
 	}
 	s.mu.Unlock()
 
-	if err := sleep(ctx, s.cfg.Consumer.ProcessingTime); err != nil {
+	if err := sleep.For(ctx, s.cfg.Consumer.ProcessingTime); err != nil {
 		span.SetStatus(otelcodes.Error, "interrupted by shutdown")
 		return // unacknowledged: redelivered after AckWait
 	}
@@ -593,19 +594,4 @@ func paginate[T any](w *store.Recent[T], size int32, token string) (page []T, ne
 		return nil, "", status.Errorf(codes.InvalidArgument, "page_token: %q is not a token from next_page_token", clipToken(token))
 	}
 	return page, next, nil
-}
-
-// sleep waits d, or returns ctx's error when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -44,6 +44,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fallacies/fallacies/internal/semconv"
+	"github.com/fallacies/fallacies/internal/sleep"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	userv1 "github.com/fallacies/fallacies/services/api/user/v1"
@@ -278,7 +279,7 @@ func (s *Server) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest)
 		}
 		return &orderv1.PlaceOrderResponse{Order: o}, nil
 	}
-	if err := sleepCtx(ctx, s.cfg.BusinessWork); err != nil {
+	if err := sleep.For(ctx, s.cfg.BusinessWork); err != nil {
 		return nil, status.FromContextError(err).Err()
 	}
 	o := &orderv1.Order{
@@ -623,19 +624,5 @@ func clone(o *orderv1.Order) *orderv1.Order {
 		ChargeId:            o.ChargeId,
 		ProfileFromFallback: o.ProfileFromFallback,
 		CreatedUnixNano:     o.CreatedUnixNano,
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fallacies/fallacies/internal/sleep"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/serve"
@@ -174,7 +175,7 @@ func (s *Server) Charge(ctx context.Context, req *paymentv1.ChargeRequest) (*pay
 // record. Waiters on p are released either way.
 func (s *Server) process(ctx context.Context, p *pending) (*paymentv1.ChargeResponse, error) {
 	key := p.req.IdempotencyKey
-	err := sleep(ctx, s.cfg.ProcessingTime)
+	err := sleep.For(ctx, s.cfg.ProcessingTime)
 	// Replicas sharing their keys claim the key first (outside the lock:
 	// it is a round trip to the store); a charge another replica made
 	// under it is the answer.
@@ -290,21 +291,6 @@ func paginate[T any](w *store.Recent[T], size int32, token string) (page []T, ne
 		return nil, "", status.Errorf(codes.InvalidArgument, "page_token: %q is not a token from next_page_token", clipToken(token))
 	}
 	return page, next, nil
-}
-
-// sleep waits d, or returns ctx's error when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // ctxStatus converts the end of ctx to a gRPC status.
