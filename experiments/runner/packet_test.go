@@ -10,10 +10,8 @@ import (
 
 // TestPacketLossEndToEnd runs a short packet-loss experiment on the
 // embedded topology: the segment interposed on the payment link carries
-// real TCP, the report counts the packets it dropped and the TCP
-// retransmissions that repaired them, and the order that waited on a
-// repaired loss waited a loss-recovery timer (a tail-loss probe or an RTO,
-// 200 ms or so), not the loopback's microseconds.
+// real TCP, and the report counts the packets it dropped and the TCP
+// retransmissions that repaired them.
 func TestPacketLossEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 9-second variant")
@@ -52,13 +50,7 @@ hypotheses:
 	if rate := float64(c["dropped"]) / float64(c["packets"]); rate < 0.005 || rate > 0.05 {
 		t.Errorf("dropped %d of %d packets (%.2f%%), want about 2%%", c["dropped"], c["packets"], 100*rate)
 	}
-	during, ok := v.Phases["during"]
-	if !ok {
-		t.Fatalf("no during phase in %+v", v.Phases)
-	}
-	// With some dozen packets of requests and answers lost, some order
-	// waited for TCP to find the loss out: a timer of about 200 ms.
-	if during.LatencyMs.Max < 150 {
-		t.Errorf("slowest order during the loss took %.1f ms, want at least one loss-recovery timer (~200 ms)", during.LatencyMs.Max)
-	}
+	// The p99 effect is not asserted: at 50 orders/s the stacks repaired
+	// the losses by tail-loss probes and fast retransmits (rto_timeouts 0,
+	// slowest order 50 ms in a run), so a timer-sized stall is not certain.
 }
