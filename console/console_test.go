@@ -275,6 +275,7 @@ func TestBadRequests(t *testing.T) {
 		{"unknown kind", "POST", "/api/faults", `{"kind": "lag", "target": "user"}`, nil, 400, "unknown; want one of"},
 		{"unknown target", "POST", "/api/faults", `{"kind": "latency", "target": "usr"}`, nil, 400, "not a proxy of this system"},
 		{"process fault on embedded", "POST", "/api/faults", `{"kind": "kill", "target": "user"}`, nil, 400, "no process target"},
+		{"packet fault on a live system", "POST", "/api/faults", `{"kind": "packet-loss", "target": "payment", "attrs": {"probability": 10000}}`, nil, 400, "declare it in an experiment file"},
 		{"attribute out of range", "POST", "/api/faults", `{"kind": "latency", "target": "user", "attrs": {"latency": -1}}`, nil, 400, "attrs.latency"},
 		{"unknown attribute", "POST", "/api/faults", `{"kind": "latency", "target": "user", "attrs": {"delay": 5}}`, nil, 400, "attrs.delay"},
 		{"bad direction", "POST", "/api/faults", `{"kind": "latency", "target": "user", "direction": "sideways"}`, nil, 400, "direction"},

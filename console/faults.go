@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/packet"
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 )
 
@@ -26,6 +27,11 @@ var disablingKind = func() string {
 	}
 	return "disabled"
 }()
+
+// packetUnavailable says why the console offers no packet fault: its
+// segment goes on the link before a run's load starts (putting it there
+// restarts the link's proxy), which a live system cannot wait for.
+const packetUnavailable = "a packet fault needs its segment on the link before the load starts: declare it in an experiment file"
 
 // faultBoard adds and removes the console's faults through the injector
 // and watches the proxies for every fault on them, the console's or not.
@@ -90,6 +96,9 @@ func (b *faultBoard) kinds() []kindView {
 			kv.Targets = []string{}
 			kv.Unavailable = fmt.Sprintf("this topology has no %s target", s.Target)
 		}
+		if packet.Applies(s.Kind) {
+			kv.Unavailable = packetUnavailable
+		}
 		for _, a := range s.Attrs {
 			kv.Attrs = append(kv.Attrs, attrView{Name: a.Name, Unit: string(a.Unit), Default: a.Default, Min: a.Min, Max: a.Max, Doc: a.Doc})
 		}
@@ -132,6 +141,9 @@ func (b *faultBoard) fault(req faultRequest) (faults.Fault, error) {
 			names = append(names, string(s.Kind))
 		}
 		return faults.Fault{}, badf("kind %q: unknown; want one of %s", req.Kind, strings.Join(names, ", "))
+	}
+	if packet.Applies(spec.Kind) {
+		return faults.Fault{}, badf("kind %s: %s", spec.Kind, packetUnavailable)
 	}
 	if !slices.Contains(b.targets[spec.Target], req.Target) {
 		if len(b.targets[spec.Target]) == 0 {

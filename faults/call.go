@@ -19,12 +19,12 @@ type CallKind interface {
 
 // CallAction is what a call-level fault does to the calls of its link.
 type CallAction struct {
-	Method      string  // full method name, service/method; "" for every method
-	Probability float64 // share of the calls (with Attempts: of the logical requests) it acts on, (0, 1]
-	Code        uint32  // the gRPC status code a grpc-error answers with
-	Message     string  // and its message
-	Attempts    int     // act on only the first Attempts attempts of each logical request; 0: every attempt
-	Latency     time.Duration
+	Method      string        // full method name, service/method; "" for every method
+	Probability float64       // share of the calls (with Attempts: of the logical requests) it acts on, (0, 1]
+	Code        uint32        // the gRPC status code a grpc-error answers with
+	Message     string        // and its message
+	Attempts    int           // act on only the first Attempts attempts of each logical request; 0: every attempt
+	Delay       time.Duration // a grpc-delay holds each call this long, ± Jitter drawn once per call
 	Jitter      time.Duration
 }
 

@@ -23,7 +23,7 @@ func (grpcDelay) Spec() Spec {
 // OnCall implements CallKind.
 func (grpcDelay) OnCall(f Fault) CallAction {
 	a := callAction(f)
-	a.Latency = time.Duration(f.Attrs["latency"]) * time.Millisecond
+	a.Delay = time.Duration(f.Attrs["latency"]) * time.Millisecond
 	a.Jitter = time.Duration(f.Attrs["jitter"]) * time.Millisecond
 	return a
 }

@@ -47,7 +47,7 @@ func callRule(f faults.Fault) (grpclayer.Rule, bool, error) {
 	}
 	a := ck.OnCall(f)
 	r := grpclayer.Rule{Name: ruleName(f), Kind: grpclayer.Kind(f.Kind), Method: a.Method, Probability: a.Probability,
-		Code: codes.Code(a.Code), Message: a.Message, Attempts: a.Attempts, Latency: a.Latency, Jitter: a.Jitter}
+		Code: codes.Code(a.Code), Message: a.Message, Attempts: a.Attempts, Latency: a.Delay, Jitter: a.Jitter}
 	if err := r.Check(); err != nil {
 		return grpclayer.Rule{}, true, err
 	}
