@@ -35,9 +35,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fallacies/fallacies/internal/sleep"
@@ -46,12 +44,6 @@ import (
 	"github.com/fallacies/fallacies/services/events"
 	"github.com/fallacies/fallacies/services/serve"
 	"github.com/fallacies/fallacies/services/store"
-)
-
-// Page sizes of ListApplied.
-const (
-	DefaultPageSize = 1000  // a page_size of 0 means this
-	MaxPageSize     = 10000 // larger page sizes are refused
 )
 
 // Tuning of the JetStream pull consumer.
@@ -568,7 +560,7 @@ func (s *Server) GetStats(context.Context, *consumerv1.GetStatsRequest) (*consum
 func (s *Server) ListApplied(_ context.Context, req *consumerv1.ListAppliedRequest) (*consumerv1.ListAppliedResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	page, next, err := paginate(s.applied, req.GetPageSize(), req.GetPageToken())
+	page, next, err := serve.Page(s.applied, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -577,21 +569,4 @@ func (s *Server) ListApplied(_ context.Context, req *consumerv1.ListAppliedReque
 		out[i] = proto.CloneOf(a)
 	}
 	return &consumerv1.ListAppliedResponse{Applications: out, NextPageToken: next}, nil
-}
-
-// paginate cuts one page out of the window. The page token is the
-// position of the page's first record; a token whose records have left the
-// window resumes at the oldest one held.
-func paginate[T any](w *store.Recent[T], size int32, token string) (page []T, next string, err error) {
-	switch {
-	case size < 0 || size > MaxPageSize:
-		return nil, "", status.Errorf(codes.InvalidArgument, "page_size: %d, need 0 to %d", size, MaxPageSize)
-	case size == 0:
-		size = DefaultPageSize
-	}
-	page, next, ok := w.Page(int(size), token)
-	if !ok {
-		return nil, "", status.Errorf(codes.InvalidArgument, "page_token: %q is not a token from next_page_token", clipToken(token))
-	}
-	return page, next, nil
 }

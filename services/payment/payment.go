@@ -38,12 +38,6 @@ import (
 	"github.com/fallacies/fallacies/services/store"
 )
 
-// Page sizes of ListCharges.
-const (
-	DefaultPageSize = 1000  // a page_size of 0 means this
-	MaxPageSize     = 10000 // larger page sizes are refused
-)
-
 // Server is the payment service. Its methods are safe for concurrent use.
 type Server struct {
 	paymentv1.UnimplementedPaymentServiceServer
@@ -249,7 +243,7 @@ func sameCharge(key, orderID, userID string, amount int64, req *paymentv1.Charge
 func (s *Server) ListCharges(_ context.Context, req *paymentv1.ListChargesRequest) (*paymentv1.ListChargesResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	page, next, err := paginate(s.ledger, req.GetPageSize(), req.GetPageToken())
+	page, next, err := serve.Page(s.ledger, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -275,23 +269,6 @@ func (s *Server) Charges() []*paymentv1.Charge {
 
 // Attempts returns how many Charge calls the server received.
 func (s *Server) Attempts() int64 { return s.attempts.Load() }
-
-// paginate cuts one page out of the window. The page token is the
-// position of the page's first record; a token whose records have left the
-// window resumes at the oldest one held.
-func paginate[T any](w *store.Recent[T], size int32, token string) (page []T, next string, err error) {
-	switch {
-	case size < 0 || size > MaxPageSize:
-		return nil, "", status.Errorf(codes.InvalidArgument, "page_size: %d, need 0 to %d", size, MaxPageSize)
-	case size == 0:
-		size = DefaultPageSize
-	}
-	page, next, ok := w.Page(int(size), token)
-	if !ok {
-		return nil, "", status.Errorf(codes.InvalidArgument, "page_token: %q is not a token from next_page_token", clipToken(token))
-	}
-	return page, next, nil
-}
 
 // ctxStatus converts the end of ctx to a gRPC status.
 func ctxStatus(ctx context.Context) error {

@@ -50,11 +50,3 @@ func validateCharge(req *paymentv1.ChargeRequest) error {
 	}
 	return nil
 }
-
-// clipToken shortens a page token for an error message.
-func clipToken(t string) string {
-	if len(t) > 32 {
-		return t[:32] + "…"
-	}
-	return t
-}
