@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
@@ -88,7 +89,11 @@ func Start(ctx context.Context, api net.Listener, log *slog.Logger, hostNames ..
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fallacies/sniffer/{proxy}", s.handleSniffer)
-	mux.Handle("/", apiServer.Routes())
+	// Toxiproxy's API handlers share its proxies without a lock between
+	// them (an update that restarts a proxy writes its fields while a
+	// listing marshals them: a data race), so the API answers one request
+	// at a time. Its callers make a few requests a second at most.
+	mux.Handle("/", oneAtATime(apiServer.Routes()))
 	s.http = &http.Server{
 		// Only programs on this machine: no cross-site request, no DNS
 		// rebinding (internal/httpguard).
@@ -214,4 +219,14 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	}
 	w.log.Log(context.Background(), level, "toxiproxy_log", args...)
 	return len(p), nil
+}
+
+// oneAtATime serves the requests of h one after the other.
+func oneAtATime(h http.Handler) http.Handler {
+	var mu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
 }
