@@ -79,15 +79,16 @@ func (s *Server) dialPayment(deps Deps, o serve.Options) error {
 }
 
 // keyPerAttempt returns an interceptor that gives every Charge attempt an
-// idempotency key of its own, the order id and a sequence number
-// (order.charge_key: attempt): the payment server then takes a retry for a
-// new charge.
+// idempotency key of its own, the order id and a sequence number after a
+// '/' (order.charge_key: attempt): the payment server then takes a retry
+// for a new charge. '/' is a character no order id has and a shared key
+// bucket (NATS key-value) accepts.
 func keyPerAttempt() grpc.UnaryClientInterceptor {
 	var seq atomic.Int64
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if c, ok := req.(*paymentv1.ChargeRequest); ok {
 			c = proto.CloneOf(c)
-			c.IdempotencyKey = fmt.Sprintf("%s#%d", c.GetOrderId(), seq.Add(1))
+			c.IdempotencyKey = fmt.Sprintf("%s/%d", c.GetOrderId(), seq.Add(1))
 			req = c
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
