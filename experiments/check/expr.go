@@ -481,7 +481,7 @@ func (p *exprParser) parseComparison(m *exprMetric, op exprToken) (Expr, error) 
 		if typ != TypeString {
 			return nil, p.errAt(v, fmt.Sprintf("%s is a %s: a quoted string does not apply", m.name, exprTypeNoun(typ)), "write e.g. "+exprExample(m))
 		}
-		c.lit = &exprLiteral{text: strconv.Quote(v.text), str: v.text, kind: KindString}
+		c.lit = &exprLiteral{text: quoteLiteral(v.text), str: v.text, kind: KindString}
 		return c, nil
 	case exprTokName:
 		switch {
@@ -737,4 +737,14 @@ func exprUnique(xs []string) []string {
 		}
 	}
 	return out
+}
+
+// quoteLiteral writes a string literal as the lexer reads it back: between
+// double quotes, or single quotes when it holds a double quote (strings have
+// no escapes, so a literal never holds both).
+func quoteLiteral(s string) string {
+	if strings.Contains(s, `"`) {
+		return "'" + s + "'"
+	}
+	return `"` + s + `"`
 }
