@@ -14,6 +14,7 @@ import (
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/packet"
 	"github.com/fallacies/fallacies/faults/toxiproxy"
+	"github.com/fallacies/fallacies/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -23,22 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // to a file of the test.
 func echoThroughProxy(t *testing.T) (listen string, inj *toxiproxy.Injector, srv *toxiproxy.Server) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
+	echo := testenv.EchoServer(t)
 	api, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +38,7 @@ func echoThroughProxy(t *testing.T) (listen string, inj *toxiproxy.Injector, srv
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	if listen, err = srv.AddProxy(faults.ProxyPayment, ln.Addr().String()); err != nil {
+	if listen, err = srv.AddProxy(faults.ProxyPayment, echo); err != nil {
 		t.Fatal(err)
 	}
 	j, err := faults.OpenJournal(filepath.Join(t.TempDir(), "journal"))

@@ -8,38 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fallacies/fallacies/internal/testenv"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// echoServer is a real TCP upstream that sends back what it reads.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
-}
-
 // newSegment starts a segment in front of a fresh echo server with the
 // given rules on both directions.
 func newSegment(t *testing.T, r Rules) *Segment {
 	t.Helper()
-	s, err := New("127.0.0.1:0", echoServer(t), 1)
+	s, err := New("127.0.0.1:0", testenv.EchoServer(t), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

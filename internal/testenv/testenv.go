@@ -6,6 +6,8 @@ package testenv
 
 import (
 	"errors"
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -111,4 +113,28 @@ func EventuallyNil(t testing.TB, within time.Duration, what string, cond func() 
 		}
 		pause = min(2*pause, 50*time.Millisecond)
 	}
+}
+
+// EchoServer starts a real TCP server on loopback that sends back what it
+// reads on each connection, and returns its address; it stops when the test
+// ends.
+func EchoServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
 }
