@@ -202,7 +202,7 @@ func (c *Console) serveWaterfall(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: trace %s is not held (order traces of the last %v are)", errNotFound, r.PathValue("id"), traceKeep))
 		return
 	}
-	svg := report.Waterfall("waterfall", exemplar(t, c.faults.windowList(), c.live.linkOf))
+	svg := report.Waterfall("waterfall", exemplar(t, c.faults.windowList(), c.live.linkNames()))
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	io.WriteString(w, string(template.HTML(svg)))

@@ -3,13 +3,12 @@ package console
 import (
 	"cmp"
 	"math"
-	"net"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/fallacies/fallacies/internal/semconv"
+	"github.com/fallacies/fallacies/experiments/waterfall"
 	"github.com/fallacies/fallacies/tracing"
 )
 
@@ -19,9 +18,8 @@ const linkLoad = "load" // the load generator → order: order's own server span
 // liveState is what the spans of the last seconds say: each link's
 // traffic over the last tick and the order traces of the last traceKeep.
 type liveState struct {
-	proxyOf map[string]string // proxy listen address → proxy name
-
 	mu     sync.Mutex
+	named  *waterfall.Links     // names the link of a client span
 	links  map[string]linkStats // over the last tick
 	traces map[string]*liveTrace
 	spans  int // spans held in traces
@@ -53,11 +51,25 @@ type liveTrace struct {
 }
 
 func newLiveState(proxies map[string]string) *liveState {
-	l := &liveState{proxyOf: map[string]string{}, links: map[string]linkStats{}, traces: map[string]*liveTrace{}}
-	for name, addr := range proxies {
-		l.proxyOf[addr] = name
-	}
-	return l
+	return &liveState{named: waterfall.NewLinks(proxies), links: map[string]linkStats{}, traces: map[string]*liveTrace{}}
+}
+
+// setProxies names the links by a new system's proxies (the next variant
+// of a run), and forgets what the spans of the one before said.
+func (l *liveState) setProxies(proxies map[string]string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.named = waterfall.NewLinks(proxies)
+	clear(l.links)
+	clear(l.traces)
+	l.spans = 0
+}
+
+// linkNames returns what names the link of a client span.
+func (l *liveState) linkNames() *waterfall.Links {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.named
 }
 
 // add takes in the spans that ended since the last call.
@@ -140,23 +152,15 @@ func isOrderRoot(s tracing.Span) bool {
 }
 
 // linkOf names the graph link a span measures: the load link for an
-// order trace's root, the proxy a client span called (by its address,
-// else its fallacies.link attribute, else its callee), the NATS proxy of
-// a publish or of a consumer's delivery; "" for other spans.
+// order trace's root, the link a client span called (waterfall.Links),
+// the NATS proxy of a publish or of a consumer's delivery; "" for other
+// spans. l.mu is held.
 func (l *liveState) linkOf(s tracing.Span) string {
 	switch {
 	case isOrderRoot(s):
 		return linkLoad
 	case s.Kind == tracing.KindClient:
-		if addr := s.Attrs["server.address"]; addr != "" {
-			if name, ok := l.proxyOf[net.JoinHostPort(addr, s.Attrs["server.port"])]; ok {
-				return name
-			}
-		}
-		if link := s.Attrs[semconv.Link]; link != "" {
-			return link
-		}
-		return tracing.Callee(s)
+		return l.named.Of(s)
 	case s.Kind == tracing.KindProducer:
 		return "nats-" + s.Service
 	case s.Kind == tracing.KindConsumer:

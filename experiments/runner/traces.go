@@ -3,15 +3,13 @@ package runner
 import (
 	"compress/gzip"
 	"io"
-	"net"
-	"slices"
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
 	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/internal/semconv"
+	"github.com/fallacies/fallacies/experiments/waterfall"
 	"github.com/fallacies/fallacies/tracing"
 )
 
@@ -63,138 +61,32 @@ func phaseAt(exp *definition.Experiment, off time.Duration) string {
 	return string(definition.After)
 }
 
-// attrLink is the link attribute order's resilience layer puts on its
-// client spans (resilience.AttrLink), defined once in internal/semconv.
-const attrLink = semconv.Link
-
-// onLinks is what marks a fault inside an exemplar: the faults as they
-// happened and the proxy each client address leads to.
-type onLinks struct {
-	faults []report.Fault
-	proxy  map[string]string // proxy listen address (host:port) → proxy name
-}
-
-// newOnLinks indexes the proxies of every endpoint set the run used (a
-// process fault can move a proxy).
-func newOnLinks(faults []report.Fault, eps ...map[string]string) *onLinks {
-	o := &onLinks{faults: faults, proxy: map[string]string{}}
-	for _, proxies := range eps {
-		for name, addr := range proxies {
-			o.proxy[addr] = name
-		}
-	}
-	return o
-}
-
-// linkOf names the link a client span called: the proxy its server
-// address is, else its fallacies.link attribute, else its callee.
-func (o *onLinks) linkOf(s tracing.Span) string {
-	if addr := s.Attrs["server.address"]; addr != "" {
-		if name, ok := o.proxy[net.JoinHostPort(addr, s.Attrs["server.port"])]; ok {
-			return name
-		}
-	}
-	if l := s.Attrs[attrLink]; l != "" {
-		return l
-	}
-	return tracing.Callee(s)
-}
-
-// faultOn returns the first fault on link whose window overlaps s.
-func (o *onLinks) faultOn(link string, s tracing.Span) (report.Fault, bool) {
-	if o == nil || link == "" {
-		return report.Fault{}, false
-	}
-	for _, f := range o.faults {
-		if f.Target == link && f.Start.Before(s.End) && f.End.After(s.Start) {
-			return f, true
-		}
-	}
-	return report.Fault{}, false
-}
-
 // exemplars picks the slowest and the slowest failed order trace of each
-// phase and draws them as waterfalls, marking in them the time faults on
-// links held calls (links may be nil).
-func exemplars(ts traceSet, jaegerUI string, links *onLinks) []report.Exemplar {
+// phase and draws them as waterfalls (experiments/waterfall), marking in
+// them the time the faults' windows on links held calls (none: nil).
+func exemplars(ts traceSet, jaegerUI string, links *waterfall.Links, windows []waterfall.Window) []report.Exemplar {
 	var out []report.Exemplar
 	for _, phase := range []string{report.PhaseBefore, report.PhaseDuring, report.PhaseAfter} {
 		traces := ts.orders[phase]
 		if t, ok := tracing.Slowest(traces); ok {
-			out = append(out, exemplar(t, phase, report.ExemplarSlowest, jaegerUI, links))
+			out = append(out, exemplar(t, phase, report.ExemplarSlowest, jaegerUI, links, windows))
 		}
 		if t, ok := tracing.Failed(traces); ok {
-			out = append(out, exemplar(t, phase, report.ExemplarFailed, jaegerUI, links))
+			out = append(out, exemplar(t, phase, report.ExemplarFailed, jaegerUI, links, windows))
 		}
 	}
 	return out
 }
 
-func exemplar(t tracing.Trace, phase, kind, jaegerUI string, links *onLinks) report.Exemplar {
+func exemplar(t tracing.Trace, phase, kind, jaegerUI string, links *waterfall.Links, windows []waterfall.Window) report.Exemplar {
 	ex := report.Exemplar{
 		Phase: phase, Kind: kind, TraceID: t.ID, Root: tracing.ShortName(t.Root),
-		DurationMs: ms(t.Duration()), Error: t.Root.Error, Spans: waterfall(t, links),
+		DurationMs: ms(t.Duration()), Error: t.Root.Error, Spans: waterfall.Layout(t, links, windows),
 	}
 	if jaegerUI != "" {
 		ex.JaegerURL = tracing.JaegerTraceURL(jaegerUI, t.ID)
 	}
 	return ex
-}
-
-// waterfall lays a trace out depth first, parents before children,
-// siblings by start time, offsets from the root's start. A client span
-// that ran while a fault was on its link names the fault and when the
-// call was outside its server span (the time the fault held it).
-func waterfall(t tracing.Trace, links *onLinks) []report.WaterfallSpan {
-	children := map[string][]tracing.Span{}
-	for _, s := range t.Spans {
-		if s.SpanID != t.Root.SpanID {
-			children[s.ParentID] = append(children[s.ParentID], s)
-		}
-	}
-	var out []report.WaterfallSpan
-	var walk func(s tracing.Span, depth int)
-	walk = func(s tracing.Span, depth int) {
-		if len(out) >= 200 {
-			return
-		}
-		note := s.StatusMsg
-		for _, e := range s.Events {
-			switch e.Name {
-			case semconv.EventRetry, semconv.EventFallback, semconv.EventBreakerRejected, semconv.EventBulkheadRejected:
-				if note != "" {
-					note += "; "
-				}
-				note += e.Name
-			}
-		}
-		ws := report.WaterfallSpan{
-			Service: s.Service, Name: tracing.ShortName(s), StartMs: ms(s.Start.Sub(t.Root.Start)),
-			DurationMs: ms(s.Duration()), Depth: depth, Error: s.Error, Note: note,
-		}
-		if s.Kind == tracing.KindClient && links != nil {
-			if f, ok := links.faultOn(links.linkOf(s), s); ok {
-				ws.Fault = f.Name
-				before, after, _ := tracing.OutsideServer(t, s)
-				for _, out := range [][2]time.Time{{s.Start, s.Start.Add(before)}, {s.End.Add(-after), s.End}} {
-					// Only the part of the time outside the server span
-					// that the fault's window covers was held by it.
-					from, to := later(out[0], f.Start), earlier(out[1], f.End)
-					if to.After(from) {
-						ws.Held = append(ws.Held, report.Interval{StartMs: ms(from.Sub(t.Root.Start)), DurationMs: ms(to.Sub(from))})
-					}
-				}
-			}
-		}
-		out = append(out, ws)
-		kids := children[s.SpanID]
-		slices.SortFunc(kids, func(a, b tracing.Span) int { return a.Start.Compare(b.Start) })
-		for _, k := range kids {
-			walk(k, depth+1)
-		}
-	}
-	walk(t.Root, 0)
-	return out
 }
 
 // Trace files a report folder holds.
@@ -242,7 +134,7 @@ func exemplarTraces(s traceSet) []tracing.Trace {
 	orders := s.orders[string(definition.Always)]
 	picked := map[string]bool{}
 	var out []tracing.Trace
-	for _, ex := range exemplars(s, "", nil) {
+	for _, ex := range exemplars(s, "", nil, nil) {
 		for _, t := range orders {
 			if t.ID == ex.TraceID && !picked[t.ID] {
 				picked[t.ID] = true
@@ -292,6 +184,16 @@ func TraceHypotheses(exp *definition.Experiment) []string {
 				break
 			}
 		}
+	}
+	return out
+}
+
+// faultWindows are the faults of a report as the windows a waterfall
+// marks.
+func faultWindows(fs []report.Fault) []waterfall.Window {
+	out := make([]waterfall.Window, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, waterfall.Window{Name: f.Name, Target: f.Target, Start: f.Start, End: f.End})
 	}
 	return out
 }

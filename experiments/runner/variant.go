@@ -12,6 +12,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/experiments/waterfall"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/packet"
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
@@ -440,7 +441,7 @@ func (vr *variantRun) measure(ctx context.Context) error {
 	if vr.topo != nil {
 		proxies = append(proxies, vr.topo.Endpoints().Proxies)
 	}
-	rv.Exemplars = exemplars(vr.traces, vr.opts.JaegerUI, newOnLinks(rv.Faults, proxies...))
+	rv.Exemplars = exemplars(vr.traces, vr.opts.JaegerUI, waterfall.NewLinks(proxies...), faultWindows(rv.Faults))
 	rv.Mechanisms = mechanisms(vr.counts)
 	rv.Consumers = consumerSeries(exp, vr.obs, vr.start)
 	rv.Hypotheses = evaluate(exp, v.Name, vr.opts.Target != nil, m)
