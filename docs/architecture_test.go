@@ -88,8 +88,8 @@ func TestArchitectureRules(t *testing.T) {
 	pkgs := packages(t)
 	has := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
 	// A link layer is a relay an injector interposes on a link
-	// (faults/grpclayer, faults/segment); it imports nothing of the module.
-	isLayer := func(p string) bool { return p == "faults/grpclayer" || p == "faults/segment" }
+	// (faults/grpclayer, faults/natslayer, faults/segment); it imports nothing of the module.
+	isLayer := func(p string) bool { return p == "faults/grpclayer" || p == "faults/natslayer" || p == "faults/segment" }
 	for p, imps := range pkgs {
 		for _, imp := range imps {
 			in := internal(pkgs, imp)
@@ -159,7 +159,7 @@ func dependencies(t *testing.T) map[string][]string {
 func TestArchitectureDependencies(t *testing.T) {
 	deps := dependencies(t)
 	has := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
-	isLayer := func(p string) bool { return p == "faults/grpclayer" || p == "faults/segment" }
+	isLayer := func(p string) bool { return p == "faults/grpclayer" || p == "faults/natslayer" || p == "faults/segment" }
 	const sdk = "go.opentelemetry.io/otel/sdk"
 	for p, ds := range deps {
 		for _, d := range ds {

@@ -19,8 +19,8 @@ func (n namedInjector) Remove(context.Context, Applied) error { return nil }
 // the topology to run instead.
 func TestRouterSendsEachKindToItsTarget(t *testing.T) {
 	full := NewRouter().Handle(TargetProxy, namedInjector("network")).Handle(TargetGRPC, namedInjector("calls")).
-		Handle(TargetProcess, namedInjector("process")).Handle(TargetContainer, namedInjector("container"))
-	want := map[TargetKind]string{TargetProxy: "network", TargetGRPC: "calls", TargetProcess: "process", TargetContainer: "container"}
+		Handle(TargetNATS, namedInjector("messages")).Handle(TargetProcess, namedInjector("process")).Handle(TargetContainer, namedInjector("container"))
+	want := map[TargetKind]string{TargetProxy: "network", TargetGRPC: "calls", TargetNATS: "messages", TargetProcess: "process", TargetContainer: "container"}
 	for _, s := range Specs() {
 		a, err := full.Apply(t.Context(), Fault{Kind: s.Kind, Target: "payment"})
 		if err != nil || len(a.Handles) != 1 || a.Handles[0] != want[s.Target] {

@@ -36,7 +36,7 @@ func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
 	}
 	// The Toxiproxy injector also applies the call-level faults, through
 	// the gRPC layer it interposes on their link's proxy.
-	inj := faults.NewRouter().Handle(faults.TargetProxy, vr.network).Handle(faults.TargetGRPC, vr.network)
+	inj := faults.NewRouter().Handle(faults.TargetProxy, vr.network).Handle(faults.TargetGRPC, vr.network).Handle(faults.TargetNATS, vr.network)
 	switch t := vr.topo.(type) {
 	case containerHost:
 		// Process faults hit the service's container as the container

@@ -37,8 +37,8 @@ type Flow uint8
 // Flows. A message to the client is a MSG or HMSG (a delivery); a message
 // to the server is a PUB or HPUB (a publish).
 const (
-	ToServer Flow = 1 << iota // client to server: PUB, HPUB (Toxiproxy's upstream)
-	ToClient                  // server to client: MSG, HMSG (Toxiproxy's downstream)
+	ToServer  Flow = 1 << iota // client to server: PUB, HPUB (Toxiproxy's upstream)
+	ToClient                   // server to client: MSG, HMSG (Toxiproxy's downstream)
 	BothFlows = ToServer | ToClient
 )
 

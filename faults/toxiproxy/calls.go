@@ -158,10 +158,14 @@ func (i *Injector) undoCall(ctx context.Context, proxy, handle string) error {
 	return i.dropLayerIfIdle(ctx, proxy)
 }
 
-// Counters returns what the call-level fault named name saw, by counter
-// name (calls, faulted): now while it is on, or as it was when it was
-// removed. It returns nil for a fault that is not a call-level fault.
+// Counters returns what the call-level or message-level fault named name
+// saw, by counter name (calls, faulted; messages, faulted, overtaken): now
+// while it is on, or as it was when it was removed. It returns nil for a
+// fault that is neither.
 func (i *Injector) Counters(name string) map[string]uint64 {
+	if m := i.messageCounters(name); m != nil {
+		return m
+	}
 	i.calls.mu.Lock()
 	defer i.calls.mu.Unlock()
 	for _, cl := range i.calls.byProxy {

@@ -75,7 +75,8 @@ type Injector struct {
 	journal *faults.Journal
 	client  *http.Client
 
-	calls callLayers // gRPC layers interposed for call-level faults
+	calls    callLayers    // gRPC layers interposed for call-level faults
+	messages messageLayers // NATS layers interposed for message-level faults
 
 	mu      sync.Mutex
 	active  map[string]faults.Entry // faults on, by key
@@ -329,6 +330,12 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 		}
 		return i.applyCall(ctx, f, r)
 	}
+	if r, ok, err := messageRule(f); ok {
+		if err != nil {
+			return faults.Applied{}, i.errf("apply", f, err)
+		}
+		return i.applyMessage(ctx, f, r)
+	}
 	p, err := planFor(f)
 	if err != nil {
 		return faults.Applied{}, i.errf("apply", f, err)
@@ -421,6 +428,8 @@ func (i *Injector) undo(ctx context.Context, e faults.Entry) error {
 			err = i.undoUpstream(ctx, e.Fault.Target, h)
 		case strings.HasPrefix(h, handleCallPrefix):
 			err = i.undoCall(ctx, e.Fault.Target, h)
+		case strings.HasPrefix(h, handleMessagePrefix):
+			err = i.undoMessage(ctx, e.Fault.Target, h)
 		case h == handleDisabled:
 			if _, err = i.send(ctx, http.MethodPatch, base, []byte(`{"enabled":true}`)); err != nil {
 				err = fmt.Errorf("enable: %w", err)
