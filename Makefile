@@ -23,7 +23,7 @@ NATS_VERSION      := $(patsubst v%,%,$(shell awk '$$1=="github.com/nats-io/nats-
 export TOXIPROXY_VERSION NATS_VERSION
 STATIC    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w'
 
-.PHONY: tools bench soak help build test test-short test-compose vet experiment catalogue up up-embedded down images proto fuzz clean console-screenshots
+.PHONY: tools bench soak explore help build test test-short test-compose vet experiment catalogue up up-embedded down images proto fuzz clean console-screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ bin/grpcurl:
 $(GHZ):
 	@mkdir -p bin
 	GOBIN=$(abspath bin) $(GO) install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+explore: build ## search for the faults the system does not tolerate (EXPLORE_BUDGET=10m, EXPLOREFLAGS=...); findings in explore/findings/
+	$(BIN) explore --budget $(or $(EXPLORE_BUDGET),10m) --out explore $(EXPLOREFLAGS)
 
 soak: build ## resilient variants of the catalogue in a loop at 2x load (SOAK_DURATION=10m); fails on leaks or lost events
 	SOAK_DURATION=$(or $(SOAK_DURATION),10m) $(BIN) soak experiments/

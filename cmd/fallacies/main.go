@@ -92,6 +92,7 @@ func init() {
 		{"place-order", "place orders through a running system and print what happened", "[flags]", cmdPlaceOrder, true},
 		{"reset", "remove the faults a run left behind (after a crash)", "[flags]", cmdReset, false},
 		{"reports", "manage report folders: prune --keep N deletes all but the N newest", "prune --keep N [--dir reports] [--dry-run]", cmdReports, false},
+		{"explore", "search for the faults the system does not tolerate; write each finding as an experiment file", "[flags]", cmdExplore, true},
 		{"soak", "run the resilient variants in a loop at a multiple of their load; fail on leaks or lost events", "[flags] DIR|FILE...", cmdSoak, true},
 		{"serve", "run one service (used by the processes and compose topologies)", "SERVICE [--config FILE] [flags]", cmdServe, true},
 		{"health", "check a service's health (the containers' health check)", "[--http] ADDR|URL", cmdHealth, false},

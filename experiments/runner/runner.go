@@ -34,6 +34,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/topology"
+	"github.com/fallacies/fallacies/tracing"
 )
 
 // Options configures a run.
@@ -75,6 +76,11 @@ type Options struct {
 	// (a soak runs at twice the load); 0 means 1. The result is bounded
 	// like any load (experiments/load refuses more than load.MaxRate).
 	RateFactor float64
+	// Spans, when set, receives every span a variant captured and the
+	// proxies its topology listened on (name → listen address), once the
+	// variant is measured: `fallacies explore` learns the dependency graph
+	// from them. The spans are shared with the run: read only.
+	Spans func(variant string, spans []tracing.Span, proxies map[string]string)
 	// Now stamps report folders; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger

@@ -425,7 +425,11 @@ func (vr *variantRun) measure(ctx context.Context) error {
 		}
 		awaitSpans(ctx, vr.capture, last, targetSpanWait)
 	}
-	vr.traces = splitTraces(vr.capture.Spans(), exp, vr.start)
+	spans := vr.capture.Spans()
+	vr.traces = splitTraces(spans, exp, vr.start)
+	if vr.opts.Spans != nil {
+		vr.opts.Spans(v.Name, spans, vr.ep.Proxies)
+	}
 
 	vr.counts.mark(metrics.End, countersOf(vr.obs), nil)
 	run := measured{

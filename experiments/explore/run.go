@@ -1,0 +1,229 @@
+package explore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fallacies/fallacies/experiments/definition"
+	"github.com/fallacies/fallacies/experiments/report"
+)
+
+// judged is what one run of a scenario showed.
+type judged struct {
+	outcome string
+	failed  []FailedCheck
+	effect  string
+	note    string
+}
+
+// runOnce runs an experiment and judges it: failed when a hypothesis
+// other than the steady state failed; unjudged when the steady state
+// failed (the machine, not the fault) or the testbed did.
+func (s *search) runOnce(ctx context.Context, exp *definition.Experiment) judged {
+	rep, err := s.o.Run(ctx, exp, nil)
+	if err != nil {
+		return judged{outcome: Unjudged, note: err.Error()}
+	}
+	return judge(rep)
+}
+
+func judge(rep *report.Report) judged {
+	switch {
+	case rep.Interrupted != nil:
+		return judged{outcome: Unjudged, note: rep.Interrupted.Reason}
+	case rep.Error != "":
+		return judged{outcome: Unjudged, note: rep.Error}
+	case len(rep.Variants) != 1:
+		return judged{outcome: Unjudged, note: "no variant ran"}
+	}
+	v := rep.Variants[0]
+	if v.Error != "" {
+		return judged{outcome: Unjudged, note: v.Error}
+	}
+	j := judged{outcome: Tolerated, effect: effectOf(v)}
+	for _, h := range v.Hypotheses {
+		if h.Passed || h.Skipped {
+			continue
+		}
+		if h.Name == SteadyState {
+			return judged{outcome: Unjudged, note: "steady state failed before the fault: " + h.Observed}
+		}
+		j.outcome = Failed
+		j.failed = append(j.failed, FailedCheck{Name: h.Name, Check: h.Expr, Phase: h.Phase, Observed: h.Observed})
+	}
+	return j
+}
+
+// effectOf says what a fault visibly did although every hypothesis held:
+// orders failed or slowed during it, or a resilience mechanism acted.
+func effectOf(v report.Variant) string {
+	var out []string
+	before, during := v.Phases[string(definition.Before)], v.Phases[string(definition.During)]
+	if n := during.Requests - during.Successes; n > 0 {
+		out = append(out, fmt.Sprintf("%d orders failed during", n))
+	}
+	if during.LatencyMs.P99 > 2*before.LatencyMs.P99 && during.LatencyMs.P99 > before.LatencyMs.P99+50 {
+		out = append(out, fmt.Sprintf("p99 %.0fms → %.0fms", before.LatencyMs.P99, during.LatencyMs.P99))
+	}
+	for _, m := range v.Mechanisms {
+		out = append(out, fmt.Sprintf("%s on %s ×%d", m.Kind, m.Where, m.Count))
+	}
+	return strings.Join(out, "; ")
+}
+
+// runScenario runs one planned scenario (again once when its steady
+// state failed), records it, and shrinks and writes it when it failed.
+func (s *search) runScenario(ctx context.Context, sc Scenario) ScenarioRun {
+	s.progress(sc.ID(), false)
+	start := s.o.Now()
+	run := ScenarioRun{ID: sc.ID(), Faults: sc.Faults}
+	exp, _, err := s.experiment("explore-scenario", sc, s.setup)
+	var j judged
+	if err != nil {
+		j = judged{outcome: Unjudged, note: err.Error()}
+	} else {
+		for attempt := 0; attempt < 2; attempt++ {
+			if j = s.runOnce(ctx, exp); j.outcome != Unjudged || ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	run.Outcome, run.Failed, run.Effect, run.Note = j.outcome, j.failed, j.effect, j.note
+	run.Seconds = s.o.Now().Sub(start).Seconds()
+	s.res.Counts.Run++
+	if j.outcome == Failed {
+		run.Finding, run.Note = s.finding(ctx, sc, j.failed)
+	}
+	s.res.Scenarios = append(s.res.Scenarios, run)
+	return run
+}
+
+// finding shrinks a failing scenario, writes it under findings/ and runs
+// the written file once more to confirm it. A failure of an edge set
+// already written with the same hypotheses is noted, not written again.
+func (s *search) finding(ctx context.Context, sc Scenario, failed []FailedCheck) (file, note string) {
+	names := func(fs []FailedCheck) []string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, f := range s.res.Findings {
+		if slices.Equal(edgesOf(f.Scenario), edgesOf(sc)) && slices.Equal(names(f.Failed), names(failed)) {
+			return "", "the same weakness as " + f.File
+		}
+	}
+	want := names(failed)
+	stillFails := func(c Scenario) bool {
+		exp, _, err := s.experiment("explore-shrink", c, s.setup)
+		if err != nil {
+			return false
+		}
+		j := s.runOnce(ctx, exp)
+		s.res.Counts.ShrinkRuns++
+		return j.outcome == Failed && slices.ContainsFunc(j.failed, func(f FailedCheck) bool { return slices.Contains(want, f.Name) })
+	}
+	small, runs := sc, 0
+	note = ""
+	if s.over(ctx) {
+		note = "not shrunk: the budget was spent"
+	} else {
+		s.progress("shrinking "+sc.ID(), false)
+		small, runs = Shrink(sc, s.o.MinWindow, stillFails)
+	}
+	name := findingName(small, s.res.Findings)
+	rel := filepath.Join("findings", name+".yaml")
+	text := s.setup.Render(name, "found by fallacies explore: "+small.ID(), small, header(s, sc, small, failed, runs, rel))
+	path := filepath.Join(s.o.Out, rel)
+	if err := os.WriteFile(path, text, 0o644); err != nil {
+		return "", "not written: " + err.Error()
+	}
+	f := Finding{File: rel, From: sc.ID(), Scenario: small, Failed: failed, Runs: runs}
+	// Replay the file as written, as fallacies run would.
+	if exp, err := definition.Load(path); err == nil {
+		j := s.runOnce(ctx, exp)
+		s.res.Counts.ShrinkRuns++
+		f.Confirmed = j.outcome == Failed && slices.ContainsFunc(j.failed, func(x FailedCheck) bool { return slices.Contains(want, x.Name) })
+		if j.outcome == Failed {
+			f.Failed = j.failed
+		}
+	} else {
+		note = "written but not readable (a bug of explore): " + err.Error()
+	}
+	s.res.Findings = append(s.res.Findings, f)
+	return rel, note
+}
+
+// header is the comment a finding file starts with.
+func header(s *search, orig, small Scenario, failed []FailedCheck, runs int, rel string) []string {
+	h := []string{
+		fmt.Sprintf("Found by fallacies explore (seed %d, %s): %s.", s.o.Seed, s.o.Now().UTC().Format(time.DateTime+" UTC"), small.ID()),
+	}
+	for _, f := range failed {
+		h = append(h, fmt.Sprintf("Failed: %s (%s, %s): observed %s.", f.Name, f.Check, f.Phase, f.Observed))
+	}
+	for _, f := range small.Faults {
+		h = append(h, fmt.Sprintf("Fault: %s on %s for %s%s.", f.Kind, f.Edge, f.Window, attrText(f.Attrs)))
+	}
+	if runs > 0 {
+		h = append(h, fmt.Sprintf("Shrunk in %d runs from %s (window %s): removing any fault, or halving any window, made it pass.", runs, orig.ID(), orig.Window()))
+	}
+	if len(s.setup.Knobs) > 0 {
+		var ks []string
+		for _, k := range s.setup.Knobs {
+			ks = append(ks, k.Name+"="+k.Value)
+		}
+		h = append(h, "Knobs: "+strings.Join(ks, " ")+".")
+	}
+	h = append(h, "Replay: fallacies run "+filepath.ToSlash(filepath.Join(s.o.Out, rel)))
+	return h
+}
+
+func attrText(as []Attr) string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Name+"="+strings.Trim(a.Value, `"`))
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(out, ", ") + ")"
+}
+
+func edgesOf(sc Scenario) []string {
+	var out []string
+	for _, f := range sc.Faults {
+		out = append(out, f.Edge)
+	}
+	slices.Sort(out)
+	return out
+}
+
+var notName = regexp.MustCompile(`[^a-z0-9]+`)
+
+// findingName names a finding's file and experiment after its faults:
+// edge-kind[-method] joined, made unique among the findings.
+func findingName(sc Scenario, have []Finding) string {
+	var parts []string
+	for _, f := range sc.Faults {
+		p := f.Edge + "-" + string(f.Kind)
+		if i := strings.LastIndex(f.ID, "/"); strings.Count(f.ID, "/") >= 3 && i >= 0 {
+			p += "-" + f.ID[i+1:] // the method
+		}
+		parts = append(parts, p)
+	}
+	base := strings.Trim(notName.ReplaceAllString(strings.ToLower(strings.Join(parts, "-and-")), "-"), "-")
+	name := base
+	for n := 2; slices.ContainsFunc(have, func(f Finding) bool { return f.File == filepath.Join("findings", name+".yaml") }); n++ {
+		name = fmt.Sprintf("%s-%d", base, n)
+	}
+	return name
+}
