@@ -26,6 +26,7 @@ const (
 	SectionProxy     = "proxy"
 	SectionInjection = "injection"
 	SectionPacket    = "packet"
+	SectionCalls     = "grpc-layer"
 	SectionNATSLayer = "nats-layer"
 	SectionLoad      = "load"
 	SectionChain     = "chain"
@@ -37,7 +38,7 @@ const (
 )
 
 // Sections lists every section name.
-var Sections = []string{SectionProxy, SectionInjection, SectionPacket, SectionNATSLayer, SectionLoad, SectionChain, SectionStartup, SectionCatalogue, SectionTrace, SectionSoak}
+var Sections = []string{SectionProxy, SectionInjection, SectionPacket, SectionCalls, SectionNATSLayer, SectionLoad, SectionChain, SectionStartup, SectionCatalogue, SectionTrace, SectionSoak}
 
 // Config says what to measure and how often.
 type Config struct {
@@ -144,6 +145,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		{SectionProxy, one(b.proxyOverhead)},
 		{SectionInjection, one(b.injectionAccuracy)},
 		{SectionPacket, one(b.packetFaults)},
+		{SectionCalls, one(b.callLayer)},
 		{SectionNATSLayer, one(b.natsLayer)},
 		{SectionLoad, one(b.loadGenerator)},
 		{SectionChain, b.fullChain},

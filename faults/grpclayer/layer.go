@@ -13,16 +13,23 @@
 // service only while an experiment has a call-level fault on that link
 // (faults/toxiproxy's Server.Interpose), so a link without one pays nothing.
 //
-// The client side is served by golang.org/x/net/http2 rather than a
-// grpc.Server because only a raw HTTP/2 handler can reset one stream
-// (RST_STREAM) without closing the connection the other calls share.
+// The client side has two fronts, chosen per connection when it is
+// accepted. A grpc.Server (with an unknown-service handler and a
+// pass-through codec, front_grpc.go) serves every connection while no
+// grpc-abort rule is on: it batches a call's headers, message and status
+// into one write, which x/net/http2 does not (the cost on a link is in
+// BENCHMARKS.md, fallacies bench --only grpc-layer). A grpc.Server cannot reset one stream
+// (RST_STREAM) without closing the connection the other calls share, so
+// while a grpc-abort rule is on, new connections are served by
+// golang.org/x/net/http2 (front_h2.go), whose handler can; the grpc.Server
+// front's connections are then drained with a GOAWAY, so their clients
+// reconnect to the HTTP/2 front once their calls in flight end.
 package grpclayer
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -33,7 +40,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -49,7 +55,9 @@ type Layer struct {
 	mu     sync.Mutex
 	rules  []*rule // in the order given; read under mu, replaced whole
 	ln     net.Listener
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]struct{}   // the HTTP/2 front's
+	front  *grpcFront              // the grpc.Server front taking new connections; nil: none yet, or a grpc-abort rule is on
+	fronts map[*grpcFront]struct{} // every grpc.Server front not stopped yet, draining ones included
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -60,13 +68,14 @@ type Layer struct {
 func New(upstream string) (*Layer, error) {
 	conn, err := grpc.NewClient("passthrough:///"+upstream,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{}), grpc.MaxCallRecvMsgSize(maxMessage)))
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{}), grpc.MaxCallRecvMsgSize(maxMessage)),
+		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window))
 	if err != nil {
 		return nil, fmt.Errorf("grpc layer to %s: %w", upstream, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Layer{upstream: upstream, conn: conn, h2: &http2.Server{}, ctx: ctx, cancel: cancel,
-		conns: map[net.Conn]struct{}{}}, nil
+		conns: map[net.Conn]struct{}{}, fronts: map[*grpcFront]struct{}{}}, nil
 }
 
 // Listen starts a Layer relaying to upstream on a new port of host (e.g.
@@ -123,7 +132,24 @@ func (l *Layer) SetRules(rs []Rule) error {
 		next[i] = newRule(r)
 	}
 	l.rules = next
+	if l.front != nil && hasAbort(next) {
+		// New connections go to the HTTP/2 front; the grpc.Server front's
+		// clients are told to reconnect.
+		l.drainFront(l.front)
+		l.front = nil
+	}
 	return nil
+}
+
+// hasAbort says whether rs hold a grpc-abort rule: only the HTTP/2 front
+// can apply one.
+func hasAbort(rs []*rule) bool {
+	for _, r := range rs {
+		if r.Kind == Abort {
+			return true
+		}
+	}
+	return false
 }
 
 func normalized(r Rule) Rule { return newRule(r).Rule }
@@ -190,6 +216,16 @@ func (l *Layer) Serve(ln net.Listener) error {
 			c.Close()
 			return nil
 		}
+		if !hasAbort(l.rules) {
+			if l.front == nil {
+				l.front = l.newGRPCFront()
+				l.fronts[l.front] = struct{}{}
+			}
+			f := l.front
+			l.mu.Unlock()
+			f.take(c)
+			continue
+		}
 		l.conns[c] = struct{}{}
 		l.wg.Add(1)
 		l.mu.Unlock()
@@ -220,172 +256,52 @@ func (l *Layer) Close() error {
 	for c := range l.conns {
 		c.Close()
 	}
+	fronts := l.fronts
+	l.fronts = nil
 	l.mu.Unlock()
 	l.cancel()
+	for f := range fronts {
+		f.srv.Stop()
+	}
 	l.wg.Wait()
 	return l.conn.Close()
 }
 
-// ServeHTTP relays one gRPC call, applying the rules that match its method.
-func (l *Layer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.ProtoMajor != 2 || r.Method != http.MethodPost || !isGRPC(r.Header.Get("Content-Type")) {
-		http.Error(w, "fallacies grpc layer: gRPC over HTTP/2 only", http.StatusUnsupportedMediaType)
-		return
-	}
-	w.Header().Set("Content-Type", "application/grpc")
-	ctx := r.Context()
-	if t := r.Header.Get("Grpc-Timeout"); t != "" {
-		d, err := parseTimeout(t)
-		if err != nil {
-			finish(w, status.New(codes.Internal, "fallacies grpc layer: "+err.Error()))
-			return
+// matchesAny says whether a rule of rs matches method: a call no rule
+// matches is relayed without the layer looking at its messages.
+func matchesAny(rs []*rule, method string, canAbort bool) bool {
+	for _, r := range rs {
+		if r.matches(method) && (canAbort || r.Kind != Abort) {
+			return true
 		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
 	}
-	md, err := requestMetadata(r.Header)
-	if err != nil {
-		finish(w, statusOf(err))
-		return
-	}
-	method := r.URL.Path
-	first, err := readMessage(r.Body)
-	hasFirst := err == nil
-	if err != nil && err != io.EOF {
-		finish(w, statusOf(err))
-		return
-	}
+	return false
+}
 
+// pick applies rs to a call of method whose first request message is
+// first: it holds the call for every grpc-delay rule that fires, then
+// returns the first other rule that fires, nil if none does. A front that
+// cannot reset a stream (canAbort false) skips grpc-abort rules: they are
+// not counted there.
+func pick(ctx context.Context, rs []*rule, method string, first []byte, canAbort bool) (*rule, error) {
 	var act *rule
-	for _, ru := range l.currentRules() {
-		if !ru.matches(method) || !ru.fires(method, first) {
+	for _, r := range rs {
+		if !r.matches(method) || (!canAbort && r.Kind == Abort) || !r.fires(method, first) {
 			continue
 		}
-		if ru.Kind == Delay {
-			if err := sleep.For(ctx, ru.hold()); err != nil {
-				finish(w, statusOf(err))
-				return
+		if r.Kind == Delay {
+			if err := sleep.For(ctx, r.hold()); err != nil {
+				return nil, err
 			}
 			continue
 		}
 		if act == nil {
-			act = ru
+			act = r
 		}
 	}
-	if act != nil && act.Kind == Error {
-		finish(w, status.New(act.Code, act.Message))
-		return
-	}
-	var kind Kind
-	if act != nil {
-		kind = act.Kind
-	}
-	l.relay(metadata.NewOutgoingContext(ctx, md), w, r.Body, method, first, hasFirst, kind)
+	return act, nil
 }
 
-func isGRPC(ct string) bool {
-	return ct == "application/grpc" || len(ct) > len("application/grpc") &&
-		ct[:len("application/grpc")] == "application/grpc" && (ct[len("application/grpc")] == '+' || ct[len("application/grpc")] == ';')
-}
-
-// finish ends the call with st and no message.
-func finish(w http.ResponseWriter, st *status.Status) {
-	w.WriteHeader(http.StatusOK)
-	writeStatus(w.Header(), st)
-}
-
-// relayDesc lets one relay serve unary and streaming calls alike.
-var relayDesc = &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}
-
-// relay forwards the call upstream and its answer back; kind is
-// DropResponse or Abort to spoil the answer, "" to pass it on.
-func (l *Layer) relay(ctx context.Context, w http.ResponseWriter, body io.Reader, method string, first []byte, hasFirst bool, kind Kind) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cs, err := l.conn.NewStream(ctx, relayDesc, method)
-	if err != nil {
-		finish(w, statusOf(err))
-		return
-	}
-	go func() {
-		msg, ok := first, hasFirst
-		for ok {
-			if cs.SendMsg(&msg) != nil {
-				return // the error comes out of RecvMsg
-			}
-			var err error
-			if msg, err = readMessage(body); err != nil {
-				if err != io.EOF {
-					cancel()
-					return
-				}
-				break
-			}
-		}
-		cs.CloseSend()
-	}()
-
-	if kind == DropResponse {
-		for {
-			var msg []byte
-			if cs.RecvMsg(&msg) != nil {
-				break
-			}
-		}
-		// The server has answered; the client never hears of it.
-		select {
-		case <-ctx.Done():
-		case <-l.ctx.Done():
-		}
-		finish(w, status.New(codes.DeadlineExceeded, "fallacies grpc layer: response dropped"))
-		return
-	}
-
-	hdr, err := cs.Header()
-	if err != nil {
-		finish(w, statusOf(err))
-		return
-	}
-	writeMetadata(w.Header(), "", hdr)
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	for {
-		var msg []byte
-		err := cs.RecvMsg(&msg)
-		if err != nil && kind == Abort {
-			// No message to cut: reset right after the headers.
-			if flusher != nil {
-				flusher.Flush()
-			}
-			panic(http.ErrAbortHandler)
-		}
-		if err == io.EOF {
-			writeMetadata(w.Header(), http.TrailerPrefix, cs.Trailer())
-			writeStatus(w.Header(), status.New(codes.OK, ""))
-			return
-		}
-		if err != nil {
-			writeMetadata(w.Header(), http.TrailerPrefix, cs.Trailer())
-			writeStatus(w.Header(), statusOf(err))
-			return
-		}
-		f := frame(msg)
-		if kind == Abort {
-			// Half of the first message, then RST_STREAM on this stream
-			// only: net/http's HTTP/2 server resets the stream of a
-			// handler that panics with ErrAbortHandler.
-			w.Write(f[:len(f)/2])
-			if flusher != nil {
-				flusher.Flush()
-			}
-			panic(http.ErrAbortHandler)
-		}
-		if _, err := w.Write(f); err != nil {
-			return
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-	}
-}
+// errDropped is the status a call whose response was dropped ends with,
+// if its client is still there to hear it.
+var errDropped = status.Error(codes.DeadlineExceeded, "fallacies grpc layer: response dropped")

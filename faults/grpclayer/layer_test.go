@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fallacies/fallacies/faults/grpclayer"
+	"github.com/fallacies/fallacies/internal/testenv"
 	paymentv1 "github.com/fallacies/fallacies/services/api/payment/v1"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/services/payment"
@@ -237,8 +238,10 @@ func TestDelay(t *testing.T) {
 	if _, err := c.Charge(ctx, req("late")); status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("call with a 5ms deadline: %v", err)
 	}
-	if got := layer.Counters()["slow"]; got.Calls != 11 || got.Faulted != 11 {
-		t.Fatalf("counters %+v", got)
+	// The late call counts if the layer read it before its deadline ran
+	// out, which a loaded machine may not let it do in 5 ms.
+	if got := layer.Counters()["slow"]; got.Calls < 10 || got.Calls > 11 || got.Faulted != got.Calls {
+		t.Fatalf("counters %+v, want 10 or 11 calls, all held", got)
 	}
 }
 
@@ -279,6 +282,61 @@ func TestAbort(t *testing.T) {
 	}
 	if got := layer.Counters()["reset"]; got.Calls != 1 || got.Faulted != 1 {
 		t.Fatalf("counters %+v", got)
+	}
+}
+
+// TestAbortOnAConnectionAlreadyOpen: a client connected while no
+// grpc-abort rule was on is served by the grpc.Server front, which cannot
+// reset a stream; when an abort rule comes, that front tells the client to
+// reconnect (GOAWAY) and its next connection is served by the HTTP/2 front,
+// which resets the aborted calls while the connection's other calls go on.
+func TestAbortOnAConnectionAlreadyOpen(t *testing.T) {
+	srv, layer, c := setup(t)
+	if _, err := c.Charge(context.Background(), req("o-before")); err != nil {
+		t.Fatal(err)
+	}
+	if err := layer.SetRules([]grpclayer.Rule{{Name: "reset", Kind: grpclayer.Abort, Method: charge}}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	testenv.EventuallyNil(t, 10*time.Second, "a Charge reset by the HTTP/2 front", func() error {
+		n++
+		_, err := c.Charge(context.Background(), req(fmt.Sprintf("o-%d", n)))
+		if status.Code(err) == codes.Internal && strings.Contains(err.Error(), "RST_STREAM") {
+			return nil
+		}
+		return fmt.Errorf("Charge: %v", err)
+	})
+	if _, err := c.ListCharges(context.Background(), &paymentv1.ListChargesRequest{}); err != nil {
+		t.Fatalf("a call on the same connection after the reset: %v", err)
+	}
+	if got := layer.Counters()["reset"]; got.Faulted != 1 {
+		t.Fatalf("counters %+v: one call aborted", got)
+	}
+	if len(srv.Charges()) != n+1 {
+		t.Fatalf("%d charges, want %d: every call reached the server", len(srv.Charges()), n+1)
+	}
+	// With the rule off, new connections go back to the grpc.Server front.
+	if err := layer.SetRules(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Charge(context.Background(), req("o-after")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUnmatchedMethodsPassUnlooked: a rule on one method leaves the
+// others' calls, unary and not, as the server answers them, uncounted.
+func TestUnmatchedMethodsPassUnlooked(t *testing.T) {
+	_, layer, c := setup(t, grpclayer.Rule{Name: "down", Kind: grpclayer.Error, Method: "payment.v1.PaymentService/ListCharges", Code: codes.Unavailable})
+	if _, err := c.Charge(context.Background(), req("o-1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListCharges(context.Background(), &paymentv1.ListChargesRequest{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("ListCharges under the rule: %v", err)
+	}
+	if got := layer.Counters()["down"]; got.Calls != 1 || got.Faulted != 1 {
+		t.Fatalf("counters %+v: only ListCharges counted", got)
 	}
 }
 

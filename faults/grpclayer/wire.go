@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -22,14 +22,22 @@ import (
 // does for a server.
 const maxMessage = 4 << 20
 
+// window is the fixed HTTP/2 flow-control window of the layer's
+// connections, stream and connection alike: as large as the largest
+// message, so a relayed message never waits for a window update.
+const window = maxMessage
+
 // rawCodec passes messages through as the bytes they are on the wire: the
-// layer never decodes them.
+// layer never decodes them. It is a CodecV2, so a received message is
+// copied once out of the transport's buffers and sent without a copy.
 type rawCodec struct{}
 
-func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(*v.(*[]byte))}, nil
+}
 
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	*v.(*[]byte) = slices.Clone(data)
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*[]byte) = data.Materialize()
 	return nil
 }
 
