@@ -1,7 +1,7 @@
 // Package serve is the plumbing every service shares: a gRPC server with the
-// standard health service, server reflection and OpenTelemetry stats
-// handlers (health checks filtered out), and gRPC client connections
-// instrumented the same way.
+// standard health service, server reflection and OpenTelemetry spans for
+// every call (trace.go; health checks left out), and gRPC client
+// connections traced the same way.
 //
 // Services receive an Options value; its zero value logs nowhere and traces
 // nothing, which is what unit tests want.
@@ -12,9 +12,7 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
-	"strings"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -24,13 +22,12 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/stats"
 )
 
 // Options carries what a service needs from its host beyond its config.
 type Options struct {
 	Logger         *slog.Logger                     // nil: discard
-	TracerProvider trace.TracerProvider             // nil: no tracing, and no otelgrpc handlers
+	TracerProvider trace.TracerProvider             // nil: no tracing, and no tracing interceptors
 	Propagator     propagation.TextMapPropagator    // nil: W3C trace context and baggage
 	ServerCreds    credentials.TransportCredentials // nil: plaintext
 	ClientCreds    credentials.TransportCredentials // nil: plaintext
@@ -72,19 +69,18 @@ type Server struct {
 
 // NewServer returns a gRPC server with health (serving) and reflection
 // registered, which answers a request whose text is not UTF-8 with
-// INVALID_ARGUMENT naming the field and the byte (utf8.go). The caller
+// INVALID_ARGUMENT naming the field and the byte (utf8.go) and, when o
+// traces, makes a server span for every call (trace.go). The caller
 // registers its own service, then calls Serve.
 func NewServer(o Options, extra ...grpc.ServerOption) *Server {
-	opts := append(utf8Options(), extra...)
+	var opts []grpc.ServerOption
+	if t := newRPCTracing(o); t != nil {
+		// First in the chain: the span covers every refusal.
+		opts = append(opts, grpc.ChainUnaryInterceptor(t.unaryServer), grpc.ChainStreamInterceptor(t.streamServer))
+	}
+	opts = append(append(opts, utf8Options()...), extra...)
 	if o.ServerCreds != nil {
 		opts = append(opts, grpc.Creds(o.ServerCreds))
-	}
-	if o.TracerProvider != nil {
-		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
-			otelgrpc.WithTracerProvider(o.TracerProvider),
-			otelgrpc.WithPropagators(o.Prop()),
-			otelgrpc.WithFilter(notHealth),
-		)))
 	}
 	s := &Server{GRPC: grpc.NewServer(opts...), Health: health.NewServer()}
 	healthpb.RegisterHealthServer(s.GRPC, s.Health)
@@ -109,8 +105,9 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 }
 
-// Dial opens a client connection to target (host:port) instrumented like
-// the servers. It does not block: the first call connects.
+// Dial opens a client connection to target (host:port) traced like the
+// servers: when o traces, every attempt of a unary call is a client span
+// (trace.go). It does not block: the first call connects.
 func Dial(target string, o Options, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	return DialTarget("passthrough:///"+target, o, extra...)
 }
@@ -123,16 +120,10 @@ func DialTarget(target string, o Options, extra ...grpc.DialOption) (*grpc.Clien
 		creds = insecure.NewCredentials()
 	}
 	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, extra...)
-	if o.TracerProvider != nil {
-		opts = append(opts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
-			otelgrpc.WithTracerProvider(o.TracerProvider),
-			otelgrpc.WithPropagators(o.Prop()),
-			otelgrpc.WithFilter(notHealth),
-		)))
+	if t := newRPCTracing(o); t != nil {
+		// Last in the chain (after extra's interceptors): one span per
+		// attempt of a retrying policy.
+		opts = append(opts, grpc.WithChainUnaryInterceptor(t.unaryClient))
 	}
 	return grpc.NewClient(target, opts...)
-}
-
-func notHealth(info *stats.RPCTagInfo) bool {
-	return !strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.Health/")
 }
