@@ -13,7 +13,7 @@ import (
 
 // Components of the full chain that a CPU profile's samples are charged to.
 const (
-	compTracing      = "tracing (OpenTelemetry SDK, otelgrpc, capture)"
+	compTracing      = "tracing (OpenTelemetry API, recorder, gRPC interceptors, capture)"
 	compProxies      = "proxies (Toxiproxy)"
 	compOrder        = "order service"
 	compUser         = "user service"
@@ -37,6 +37,15 @@ var componentOrder = []string{compTracing, compProxies, compOrder, compUser, com
 var componentRules = []struct{ prefix, component string }{
 	{"go.opentelemetry.io/", compTracing},
 	{componentsPrefix + "tracing.", compTracing},
+	// The gRPC tracing interceptors' own work, not the calls they wrap
+	// (those frames sit above the whole call).
+	{componentsPrefix + "services/serve.(*rpcTracing).start", compTracing},
+	{componentsPrefix + "services/serve.(*rpcTracing).inject", compTracing},
+	{componentsPrefix + "services/serve.(*rpcTracing).serverSpan", compTracing},
+	{componentsPrefix + "services/serve.endSpan", compTracing},
+	{componentsPrefix + "services/serve.serverAddr", compTracing},
+	{componentsPrefix + "services/serve.incomingCarrier", compTracing},
+	{componentsPrefix + "services/serve.(*outgoingCarrier)", compTracing},
 	{"github.com/Shopify/toxiproxy/", compProxies},
 	{componentsPrefix + "services/order.", compOrder},
 	{componentsPrefix + "services/user.", compUser},

@@ -24,6 +24,9 @@ func TestComponentOf(t *testing.T) {
 		{[]string{"runtime.scanobject", "runtime.gcBgMarkWorker"}, compGC},
 		{[]string{"github.com/fallacies/fallacies/tracing.(*Capture).keep"}, compTracing},
 		{[]string{"google.golang.org/grpc/internal/transport.(*loopyWriter).run"}, compTransport},
+		// The tracing interceptor's own work is tracing; the call it wraps is not.
+		{[]string{"google.golang.org/grpc/metadata.ValueFromIncomingContext", "github.com/fallacies/fallacies/services/serve.incomingCarrier.Get", "github.com/fallacies/fallacies/services/serve.(*rpcTracing).serverSpan", "github.com/fallacies/fallacies/services/serve.(*rpcTracing).unaryServer"}, compTracing},
+		{[]string{"google.golang.org/grpc.invoke", "github.com/fallacies/fallacies/services/serve.(*rpcTracing).unaryClient", "github.com/fallacies/fallacies/services/resilience.(*Policy).Intercept", "github.com/fallacies/fallacies/services/order.(*Server).place"}, compOrder},
 	}
 	for _, tc := range tests {
 		if got := componentOf(tc.stack); got != tc.want {
