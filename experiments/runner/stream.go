@@ -27,6 +27,11 @@ const (
 // errStreamTooLarge marks a stream with more messages than streamReadLimit.
 var errStreamTooLarge = errors.New("too many messages to count")
 
+// errStreamDiscarded marks a stream that discarded events stored since the
+// run started (it keeps events.StreamMaxMsgs at most): counting what is
+// left would report the discarded ones as never published.
+var errStreamDiscarded = errors.New("the stream discarded events of this run")
+
 // streamRead is what readPublished found in the ORDERS stream.
 type streamRead struct {
 	count map[string]int       // orders.created messages by order id
@@ -121,6 +126,18 @@ func readPublished(ctx context.Context, natsURL string, since time.Time, opts ..
 				break
 			}
 		}
+	}
+	// Checked after the read, so that events discarded under the reader
+	// count too. Its oldest event stored after the run started, with
+	// events before it gone, means some of those were the run's (or, at
+	// the very boundary, the last ones before it: unknown either way).
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return streamRead{}, fmt.Errorf("read stream %s: %w", events.Stream, err)
+	}
+	if st := info.State; st.FirstSeq > 1 && st.FirstTime.After(since) {
+		return streamRead{}, fmt.Errorf("stream %s: %w: its oldest event (sequence %d) was stored at %s, after the run started at %s (it keeps at most %d events or %d MB)",
+			events.Stream, errStreamDiscarded, st.FirstSeq, st.FirstTime.Format(time.RFC3339Nano), since.Format(time.RFC3339Nano), events.StreamMaxMsgs, events.StreamMaxBytes>>20)
 	}
 	return out, nil
 }

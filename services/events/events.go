@@ -23,6 +23,15 @@ const (
 	// DedupeWindow is how long the stream remembers a Nats-Msg-Id: a
 	// publish retried within it is stored once.
 	DedupeWindow = 2 * time.Minute
+	// StreamMaxMsgs and StreamMaxBytes bound the stream: beyond either it
+	// discards its oldest events, so that a system left running does not
+	// keep every event it ever carried. A million events is ten times the
+	// records a service's window keeps (store.Recent), half an hour of
+	// saturation, or a consumer partitioned for over half an hour at 500
+	// orders/s; the consistency checker reports a run whose own events were
+	// discarded as unknown, never as lost (experiments/runner/stream.go).
+	StreamMaxMsgs  = 1_000_000
+	StreamMaxBytes = 1 << 30
 	// SentBucket is the key-value bucket where notification records the
 	// orders it sent a notification for, keyed by order id.
 	SentBucket = "NOTIFICATIONS_SENT"
@@ -77,6 +86,9 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream
 			Subjects:   []string{"orders.>"},
 			Storage:    jetstream.FileStorage,
 			Duplicates: DedupeWindow,
+			MaxMsgs:    StreamMaxMsgs,
+			MaxBytes:   StreamMaxBytes,
+			Discard:    jetstream.DiscardOld,
 		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			s, err = js.Stream(ctx, Stream) // another party was first
