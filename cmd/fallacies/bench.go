@@ -20,6 +20,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	catalogue := fs.String("catalogue", "experiments", "the folder of experiments the catalogue section runs as one suite")
 	compose := fs.Bool("compose", false, "also time the compose topology (needs Docker and the images of make images)")
 	soakFor := fs.Duration("soak-for", 30*time.Minute, "how long the soak section (run only when named in --only) keeps fallacies up under 500 orders/s")
+	profiles := fs.String("profiles", "", "also write the profiles behind the figures into this folder (created): the trace section's CPU profiles, the chain-over-time heap profiles; read them with go tool pprof")
 	check := fs.Bool("check", false, "exit 1 when a target of the targets table is missed (the report is written first; each missed target is named on stderr)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -32,12 +33,17 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return testbedErr(fmt.Errorf("find this executable: %w", err))
 	}
-	cfg := bench.Config{Reps: *reps, GHZ: *ghz, Catalogue: *catalogue, Compose: *compose, SoakFor: *soakFor, Binary: self, Progress: e.stderr}
+	cfg := bench.Config{Reps: *reps, GHZ: *ghz, Catalogue: *catalogue, Compose: *compose, SoakFor: *soakFor, Profiles: *profiles, Binary: self, Progress: e.stderr}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageErr("%v", err)
+	}
+	if cfg.Profiles != "" {
+		if err := os.MkdirAll(cfg.Profiles, 0o755); err != nil {
+			return usageErr("--profiles %s: %v", cfg.Profiles, err)
+		}
 	}
 	if cfg.GHZ != "" {
 		if cfg.GHZ, err = filepath.Abs(cfg.GHZ); err == nil {

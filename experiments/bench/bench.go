@@ -61,6 +61,12 @@ type Config struct {
 	// SoakFor is how long the soak section keeps `fallacies up` under
 	// load (whole minutes, at least 2).
 	SoakFor time.Duration
+	// Profiles, when set, is a folder that receives the profiles behind the
+	// figures: the CPU profile of every round of the trace section
+	// (cpu-off-r0p0.pb.gz, cpu-on-r0p0.pb.gz, …) and the heap profile
+	// after every round of the chain over time (heap-round-01.pb.gz, …),
+	// for go tool pprof.
+	Profiles string
 	// Progress receives one line per measurement; nil discards them.
 	Progress io.Writer
 }

@@ -235,6 +235,9 @@ func (b *bench) overTime(ctx context.Context) (*Section, error) {
 		runtime.GC()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
+		if err := b.saveHeapProfile(fmt.Sprintf("heap-round-%02d.pb.gz", i+1)); err != nil {
+			return nil, err
+		}
 		rates[i], heaps[i] = l.perSecond(), float64(m.HeapAlloc)/(1<<20)
 		s.row(fmt.Sprint(i+1), fmt.Sprint(total), fmt.Sprintf("%.0f", rates[i]), fmt.Sprintf("%.0f", us(cpu)/float64(l.calls)), fmt.Sprintf("%.1f", heaps[i]))
 		b.logf("chain over time round %d/%d: %.0f orders/s, heap %.1f MB", i+1, overTimeRounds, rates[i], heaps[i])

@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -86,9 +88,14 @@ func startCPUProfile() (*cpuProfile, error) {
 }
 
 // stop ends the profile and returns each component's share of the CPU time
-// sampled (shares sum to 1).
-func (p *cpuProfile) stop() (map[string]float64, error) {
+// sampled (shares sum to 1). With save, the profile is also written there.
+func (p *cpuProfile) stop(save string) (map[string]float64, error) {
 	pprof.StopCPUProfile()
+	if save != "" {
+		if err := os.WriteFile(save, p.buf.Bytes(), 0o644); err != nil {
+			return nil, fmt.Errorf("save CPU profile: %w", err)
+		}
+	}
 	prof, err := profile.Parse(&p.buf)
 	if err != nil {
 		return nil, fmt.Errorf("read CPU profile: %w", err)
@@ -125,4 +132,31 @@ func componentShares(prof *profile.Profile) (map[string]float64, error) {
 		byComp[k] /= total
 	}
 	return byComp, nil
+}
+
+// profilePath is where a profile named name goes, "" when profiles are
+// not kept.
+func (b *bench) profilePath(name string) string {
+	if b.cfg.Profiles == "" {
+		return ""
+	}
+	return filepath.Join(b.cfg.Profiles, name)
+}
+
+// saveHeapProfile writes the heap profile (after the collection the caller
+// forced) as name, when profiles are kept.
+func (b *bench) saveHeapProfile(name string) error {
+	path := b.profilePath(name)
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("save heap profile: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("save heap profile %s: %w", path, err)
+	}
+	return f.Close()
 }

@@ -55,7 +55,7 @@ func (b *bench) tracingCost(ctx context.Context) ([]*Section, error) {
 					return nil, err
 				}
 				l, cpu, err := cs.saturateFor(ctx, fmt.Sprintf("r%dp%d", rep, pair), traceRound)
-				shares, perr := prof.stop()
+				shares, perr := prof.stop(b.profilePath(fmt.Sprintf("cpu-%s-r%dp%d.pb.gz", cs.name, rep, pair)))
 				if err != nil {
 					return nil, fmt.Errorf("saturate %s: %w", cs.name, err)
 				}
