@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -40,6 +41,19 @@ import (
 type rpcTracing struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
+	// starts caches, by method and span kind, the name and start options
+	// of its spans (a handful of methods; made once, not per call).
+	starts sync.Map // startKey → *spanStart
+}
+
+type startKey struct {
+	fullMethod string
+	kind       trace.SpanKind
+}
+
+type spanStart struct {
+	name string
+	opts []trace.SpanStartOption
 }
 
 // tracerScope is the instrumentation scope of the spans of gRPC calls.
@@ -74,13 +88,25 @@ func traced(fullMethod string) bool {
 
 // start starts the span of a call of fullMethod.
 func (t *rpcTracing) start(ctx context.Context, fullMethod string, kind trace.SpanKind) (context.Context, trace.Span) {
+	key := startKey{fullMethod, kind}
+	v, ok := t.starts.Load(key)
+	if !ok {
+		v, _ = t.starts.LoadOrStore(key, newSpanStart(fullMethod, kind))
+	}
+	st := v.(*spanStart)
+	return t.tracer.Start(ctx, st.name, st.opts...)
+}
+
+// newSpanStart names the spans of fullMethod ("/pkg.Service/Method") and
+// their attributes at start.
+func newSpanStart(fullMethod string, kind trace.SpanKind) *spanStart {
 	name, ok := strings.CutPrefix(fullMethod, "/")
 	if !ok {
 		// Not /package.Service/Method: named as it is, without rpc.method.
-		return t.tracer.Start(ctx, fullMethod, trace.WithSpanKind(kind), trace.WithAttributes(rpcSystemGRPC))
+		return &spanStart{name: fullMethod, opts: []trace.SpanStartOption{trace.WithSpanKind(kind), trace.WithAttributes(rpcSystemGRPC)}}
 	}
-	return t.tracer.Start(ctx, name, trace.WithSpanKind(kind),
-		trace.WithAttributes(attribute.String(attrRPCMethod, name), rpcSystemGRPC))
+	return &spanStart{name: name, opts: []trace.SpanStartOption{trace.WithSpanKind(kind),
+		trace.WithAttributes(attribute.String(attrRPCMethod, name), rpcSystemGRPC)}}
 }
 
 // unaryServer traces a call a server handles.
@@ -90,7 +116,7 @@ func (t *rpcTracing) unaryServer(ctx context.Context, req any, info *grpc.UnaryS
 	}
 	ctx, span := t.serverSpan(ctx, info.FullMethod)
 	resp, err := handler(ctx, req)
-	endSpan(span, err, serverStatus)
+	endSpan(span, err, serverStatus, nil)
 	return resp, err
 }
 
@@ -102,7 +128,7 @@ func (t *rpcTracing) streamServer(srv any, ss grpc.ServerStream, info *grpc.Stre
 	}
 	ctx, span := t.serverSpan(ss.Context(), info.FullMethod)
 	err := handler(srv, tracedServerStream{ServerStream: ss, ctx: ctx})
-	endSpan(span, err, serverStatus)
+	endSpan(span, err, serverStatus, nil)
 	return err
 }
 
@@ -141,10 +167,11 @@ func (t *rpcTracing) unaryClient(ctx context.Context, method string, req, reply 
 	}
 	var p peer.Peer
 	err := invoker(ctx, method, req, reply, cc, append(opts[:len(opts):len(opts)], grpc.Peer(&p))...)
+	var addr []attribute.KeyValue
 	if p.Addr != nil {
-		span.SetAttributes(serverAddr(p.Addr.String())...)
+		addr = serverAddr(p.Addr.String())
 	}
-	endSpan(span, err, clientStatus)
+	endSpan(span, err, clientStatus, addr)
 	return err
 }
 
@@ -158,8 +185,9 @@ func (t *rpcTracing) inject(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, c.kv...)
 }
 
-// endSpan sets the call's status and its code, and ends the span.
-func endSpan(span trace.Span, err error, spanStatus func(*status.Status) (codes.Code, string)) {
+// endSpan sets the call's status and its code (after attrs, when there
+// is room for it), and ends the span.
+func endSpan(span trace.Span, err error, spanStatus func(*status.Status) (codes.Code, string), attrs []attribute.KeyValue) {
 	if !span.IsRecording() {
 		return
 	}
@@ -173,7 +201,7 @@ func endSpan(span trace.Span, err error, spanStatus func(*status.Status) (codes.
 		code = s.Code()
 		span.SetStatus(spanStatus(s))
 	}
-	span.SetAttributes(attribute.String(attrRPCStatusCode, canonicalCode(code)))
+	span.SetAttributes(append(attrs, attribute.String(attrRPCStatusCode, canonicalCode(code)))...)
 	span.End()
 }
 
@@ -212,17 +240,17 @@ var codeNames = [...]string{
 }
 
 // serverAddr is server.address and server.port of host:port (the address
-// alone when there is no numeric port).
+// alone when there is no numeric port), with room for the status code.
 func serverAddr(hostport string) []attribute.KeyValue {
 	h, p, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return []attribute.KeyValue{attribute.String(attrServerAddress, hostport)}
+		return append(make([]attribute.KeyValue, 0, 2), attribute.String(attrServerAddress, hostport))
 	}
 	port, err := strconv.Atoi(p)
 	if err != nil {
-		return []attribute.KeyValue{attribute.String(attrServerAddress, h)}
+		return append(make([]attribute.KeyValue, 0, 2), attribute.String(attrServerAddress, h))
 	}
-	return []attribute.KeyValue{attribute.String(attrServerAddress, h), attribute.Int(attrServerPort, port)}
+	return append(make([]attribute.KeyValue, 0, 3), attribute.String(attrServerAddress, h), attribute.Int(attrServerPort, port))
 }
 
 // incomingCarrier reads single keys of a call's incoming metadata without

@@ -97,7 +97,7 @@ func describe(spans []tracing.Span) []string {
 	return out
 }
 
-func listen(t *testing.T, srv *grpc.Server) string {
+func listen(t testing.TB, srv *grpc.Server) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -108,7 +108,7 @@ func listen(t *testing.T, srv *grpc.Server) string {
 	return lis.Addr().String()
 }
 
-func newCapture(t *testing.T) (*tracing.Capture, *tracing.Provider) {
+func newCapture(t testing.TB) (*tracing.Capture, *tracing.Provider) {
 	t.Helper()
 	capture := tracing.NewCapture(0)
 	p, shutdown, err := tracing.Setup(t.Context(), tracing.Config{Service: "svc", Capture: capture})
