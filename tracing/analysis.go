@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// PlaceOrderSpan is the name of order's gRPC server span (set by otelgrpc),
-// the root of every order's trace.
+// PlaceOrderSpan is the name of order's gRPC server span (made by the
+// tracing interceptor of services/serve), the root of every order's trace.
 const PlaceOrderSpan = "order.v1.OrderService/PlaceOrder"
 
 // Trace is the spans of one trace ID.

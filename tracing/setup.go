@@ -96,7 +96,7 @@ type Config struct {
 // serve.Options{TracerProvider: p.TracerProvider, Propagator: p.Propagator}.
 type Provider struct {
 	// TracerProvider is nil when tracing is off. serve.Options treats nil
-	// as "no tracing, and no otelgrpc handlers", which costs nothing; code
+	// as "no tracing, and no tracing interceptors", which costs nothing; code
 	// that wants a tracer directly should go through serve.Options.Tracer
 	// or Provider.Tracer, both of which return a no-op tracer for nil.
 	TracerProvider trace.TracerProvider

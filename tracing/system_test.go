@@ -37,7 +37,7 @@ import (
 	"github.com/fallacies/fallacies/tracing"
 )
 
-// Span names of the system, as the services and otelgrpc set them.
+// Span names of the system, as the services and their gRPC tracing set them.
 const (
 	chargeSpan    = "payment.v1.PaymentService/Charge"
 	publishSpan   = "orders.created publish"
