@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/explore"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/runner"
+	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
 )
 
@@ -26,6 +28,7 @@ func cmdExplore(ctx context.Context, e *env, args []string) error {
 	seed := fs.Int64("seed", 1, "seed of the search's order and of every run's random numbers")
 	out := fs.String("out", "explore", "output `DIR`: explore.json, explore.html, findings/")
 	only := fs.String("only", "", "search only these edges (proxy names, comma-separated), e.g. nats-ledger,user")
+	kinds := fs.String("kinds", "", "search only these fault kinds (comma-separated; fallacies kinds lists them)")
 	rate := fs.Float64("rate", 0, "orders per second (default: --from's rate, else 100)")
 	window := fs.Duration("window", explore.DefaultWindow, "how long each fault stays on (longer when a delay must outlast a deadline)")
 	quiet := fs.Bool("quiet", false, "no progress line")
@@ -77,6 +80,22 @@ func cmdExplore(ctx context.Context, e *env, args []string) error {
 	}
 	if *only != "" {
 		o.Only = strings.Split(*only, ",")
+	}
+	if *kinds != "" {
+		for _, k := range strings.Split(*kinds, ",") {
+			if _, ok := faults.Lookup(faults.Kind(k)); !ok {
+				return usageErr("--kinds: no fault kind %q (fallacies kinds lists them)", k)
+			}
+			o.Kinds = append(o.Kinds, faults.Kind(k))
+		}
+	}
+	if *only != "" {
+		names := faults.Proxies()
+		for _, p := range o.Only {
+			if !slices.Contains(names, p) {
+				return usageErr("--only: no edge %q (the proxies: %s)", p, strings.Join(names, ", "))
+			}
+		}
 	}
 	if !*quiet {
 		o.Progress = e.stderr

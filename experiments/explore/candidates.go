@@ -22,6 +22,10 @@ type Candidate struct {
 	// longer when a delay must outlast a deadline to act.
 	Window time.Duration `json:"window_ns"`
 	Why    string        `json:"why,omitempty"` // how the parameters were chosen
+	// Settle is how long the run goes on after the window: the edge's
+	// deadline (an ack wait, a publish timeout), so that a redelivery or
+	// a retry the fault causes lands inside the run; 0: the search's.
+	Settle time.Duration `json:"settle_ns,omitempty"`
 }
 
 // Attr is one attribute of a fault as an experiment file writes it.
@@ -83,8 +87,9 @@ func ProbeDelay(sys config.System, e Edge) (time.Duration, string) {
 // every kind of the registry whose target names the edge and that the
 // embedded topology can apply (faults.TargetKind.CheckTopology), so a kind
 // added to the registry joins the search without a change here. Required
-// durations are the edge's probe delay; a method attribute gets one
-// candidate per gRPC method the baseline saw on the edge; other required
+// durations are the edge's probe delay; a text attribute with a pattern
+// (a gRPC method, a NATS subject) gets one candidate per method or
+// subject the baseline saw on the edge that matches it; other required
 // attributes take the kind's example, the rest their defaults.
 func Enumerate(sys config.System, edges []Edge, window time.Duration) []Candidate {
 	var out []Candidate
@@ -105,6 +110,9 @@ func Enumerate(sys config.System, edges []Edge, window time.Duration) []Candidat
 // candidatesOf fills the attributes of one kind on one edge.
 func candidatesOf(sys config.System, spec faults.Spec, e Edge, window time.Duration) []Candidate {
 	base := Candidate{Edge: e.Name, Kind: spec.Kind, Window: window}
+	if d, _ := Deadline(sys, e.Name); d > 0 {
+		base.Settle = d + window
+	}
 	var why []string
 	var methodAttr *faults.Attr
 	for _, a := range spec.Attrs {
@@ -135,7 +143,7 @@ func candidatesOf(sys config.System, spec faults.Spec, e Edge, window time.Durat
 	}
 	var out []Candidate
 	for _, c := range e.Calls {
-		if c.Type != "grpc" || c.InSuccess == 0 || !re.MatchString(c.Name) {
+		if c.InSuccess == 0 || !re.MatchString(c.Name) || slices.ContainsFunc(out, func(x Candidate) bool { return strings.HasSuffix(x.ID, "/"+c.Name) }) {
 			continue
 		}
 		m := base

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/services/config"
 	"github.com/fallacies/fallacies/tracing"
 )
@@ -49,6 +50,9 @@ type Options struct {
 	Out string
 	// Only restricts the search to these edges (proxy names); empty: all.
 	Only []string
+	// Kinds restricts the search to these fault kinds; empty: every kind
+	// of the registry that applies.
+	Kinds []faults.Kind
 	// Phases of every scenario; zero values take the defaults below.
 	Rate                                   float64
 	Before, Window, After, Drain, Recovery time.Duration
@@ -66,7 +70,7 @@ const (
 	DefaultAfter     = time.Second
 	DefaultDrain     = time.Second
 	DefaultRecovery  = time.Second
-	DefaultMinWindow = 100 * time.Millisecond
+	DefaultMinWindow = 250 * time.Millisecond
 )
 
 func (o *Options) defaults() {
@@ -193,7 +197,7 @@ func Explore(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(o.Out, "findings"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(o.Out, FolderFindings), 0o755); err != nil {
 		return nil, err
 	}
 	res, err := s.run(ctx)

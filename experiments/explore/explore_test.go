@@ -162,7 +162,7 @@ func TestRenderParsesBack(t *testing.T) {
 			exp.Faults[0].At != su.Before || exp.Faults[0].For != sc.Faults[0].Window {
 			t.Fatalf("%s: faults read back as %+v", sc.ID(), exp.Faults)
 		}
-		if exp.Load.Duration != su.Before+sc.Window()+su.After || exp.Seed != 7 || exp.Variants[0].Name != "resilient" ||
+		if exp.Load.Duration != su.Before+sc.Window()+sc.after(su.After) || exp.Seed != 7 || exp.Variants[0].Name != "resilient" ||
 			exp.Variants[0].System.Ledger.Idempotent {
 			t.Fatalf("%s: load %v seed %d variant %+v", sc.ID(), exp.Load.Duration, exp.Seed, exp.Variants[0])
 		}

@@ -39,6 +39,7 @@ func (p *pruner) list() []Pruned {
 // Reasons a scenario is pruned.
 const (
 	reasonOnly      = "edge not in --only"
+	reasonKinds     = "kind not in --kinds"
 	reasonNoLineage = "no successful order crossed the edge in the baseline: nothing depends on it"
 	reasonSingle    = "one of its faults fails alone: the pair's failure would be that single's"
 	reasonUnjudged  = "one of its faults was not judged alone (budget or steady state)"
@@ -58,6 +59,8 @@ func (s *search) pruneSingles(all []Candidate) ([]Candidate, []Pruned) {
 		switch {
 		case len(s.o.Only) > 0 && !slices.Contains(s.o.Only, c.Edge):
 			p.skip(reasonOnly, c.ID)
+		case len(s.o.Kinds) > 0 && !slices.Contains(s.o.Kinds, c.Kind):
+			p.skip(reasonKinds, c.ID)
 		case e.Successes == 0:
 			p.skip(reasonNoLineage, c.ID)
 		default:
@@ -118,6 +121,8 @@ func (s *search) prunePairs(all, singles, tolerated []Candidate) ([]Scenario, []
 			case !single[a.ID] || !single[b.ID]:
 				if len(s.o.Only) > 0 && (!slices.Contains(s.o.Only, a.Edge) || !slices.Contains(s.o.Only, b.Edge)) {
 					p.skip(reasonOnly, ex)
+				} else if len(s.o.Kinds) > 0 && (!slices.Contains(s.o.Kinds, a.Kind) || !slices.Contains(s.o.Kinds, b.Kind)) {
+					p.skip(reasonKinds, ex)
 				} else {
 					p.skip(reasonNoLineage, ex)
 				}

@@ -17,9 +17,9 @@ import (
 
 // Report files of a search's output folder.
 const (
-	FileJSON     = "explore.json"
-	FileHTML     = "explore.html"
-	FolderFinals = "findings"
+	FileJSON       = "explore.json"
+	FileHTML       = "explore.html"
+	FolderFindings = "findings"
 )
 
 // WriteReport writes explore.json and explore.html into dir.

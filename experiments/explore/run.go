@@ -139,27 +139,52 @@ func (s *search) finding(ctx context.Context, sc Scenario, failed []FailedCheck)
 		s.progress("shrinking "+sc.ID(), false)
 		small, runs = Shrink(sc, s.o.MinWindow, stillFails)
 	}
-	name := findingName(small, s.res.Findings)
-	rel := filepath.Join("findings", name+".yaml")
-	text := s.setup.Render(name, "found by fallacies explore: "+small.ID(), small, header(s, sc, small, failed, runs, rel))
-	path := filepath.Join(s.o.Out, rel)
-	if err := os.WriteFile(path, text, 0o644); err != nil {
-		return "", "not written: " + err.Error()
+	f, err := s.write(ctx, sc, small, failed, want, runs)
+	if err != nil {
+		return "", err.Error()
 	}
-	f := Finding{File: rel, From: sc.ID(), Scenario: small, Failed: failed, Runs: runs}
-	// Replay the file as written, as fallacies run would.
-	if exp, err := definition.Load(path); err == nil {
-		j := s.runOnce(ctx, exp)
-		s.res.Counts.ShrinkRuns++
-		f.Confirmed = j.outcome == Failed && slices.ContainsFunc(j.failed, func(x FailedCheck) bool { return slices.Contains(want, x.Name) })
-		if j.outcome == Failed {
-			f.Failed = j.failed
+	if !f.Confirmed && runs > 0 {
+		// The shrunk scenario did not fail again: its windows may be at
+		// the edge of what the machine times reliably. The scenario as
+		// found, then.
+		os.Remove(filepath.Join(s.o.Out, f.File))
+		if f, err = s.write(ctx, sc, sc, failed, want, 0); err != nil {
+			return "", err.Error()
 		}
-	} else {
-		note = "written but not readable (a bug of explore): " + err.Error()
+		note = "its shrunk form did not fail again when replayed: written as found"
+	}
+	if !f.Confirmed {
+		// Failed once, not once more: the machine's doing as likely as
+		// the fault's. Not a finding.
+		os.Remove(filepath.Join(s.o.Out, f.File))
+		return "", fmt.Sprintf("failed %v, but its replay did not fail again: not written (a load spike of the machine?)", want)
 	}
 	s.res.Findings = append(s.res.Findings, f)
-	return rel, note
+	return f.File, note
+}
+
+// write writes small as a finding file and replays the file as written,
+// as fallacies run would: Confirmed when it failed one of want again.
+func (s *search) write(ctx context.Context, orig, small Scenario, failed []FailedCheck, want []string, runs int) (Finding, error) {
+	name := findingName(small, s.res.Findings)
+	rel := filepath.Join(FolderFindings, name+".yaml")
+	text := s.setup.Render(name, "found by fallacies explore: "+small.ID(), small, header(s, orig, small, failed, runs, rel))
+	path := filepath.Join(s.o.Out, rel)
+	if err := os.WriteFile(path, text, 0o644); err != nil {
+		return Finding{}, fmt.Errorf("not written: %v", err)
+	}
+	f := Finding{File: rel, From: orig.ID(), Scenario: small, Failed: failed, Runs: runs}
+	exp, err := definition.Load(path)
+	if err != nil {
+		return f, fmt.Errorf("written but not readable (a bug of explore): %v", err)
+	}
+	j := s.runOnce(ctx, exp)
+	s.res.Counts.ShrinkRuns++
+	f.Confirmed = j.outcome == Failed && slices.ContainsFunc(j.failed, func(x FailedCheck) bool { return slices.Contains(want, x.Name) })
+	if f.Confirmed {
+		f.Failed = j.failed
+	}
+	return f, nil
 }
 
 // header is the comment a finding file starts with.

@@ -41,6 +41,15 @@ func (s Scenario) ID() string {
 	return strings.Join(ids, " + ")
 }
 
+// after is how long the run goes on after the window: the search's, or
+// longer when a fault's edge has a deadline a redelivery waits for.
+func (s Scenario) after(base time.Duration) time.Duration {
+	for _, f := range s.Faults {
+		base = max(base, f.Settle)
+	}
+	return base
+}
+
 // Window is the longest window of its faults.
 func (s Scenario) Window() time.Duration {
 	var w time.Duration
@@ -107,7 +116,7 @@ func (su Setup) Render(name, description string, sc Scenario, header []string) [
 		fallacy = "network-is-reliable"
 	}
 	fmt.Fprintf(&b, "name: %s\nfallacy: %s\ndescription: %s\nseed: %d\n", name, fallacy, quote(description), su.Seed)
-	fmt.Fprintf(&b, "load: { rate: %s/s, duration: %s, drain: %s }\n", num(su.Rate), (su.Before + w + su.After).String(), su.Drain.String())
+	fmt.Fprintf(&b, "load: { rate: %s/s, duration: %s, drain: %s }\n", num(su.Rate), (su.Before + w + sc.after(su.After)).String(), su.Drain.String())
 	b.WriteString("variants:\n")
 	var knobs []string
 	for _, k := range su.Knobs {
