@@ -30,26 +30,11 @@ func BenchmarkTracedCall(b *testing.B) {
 		}
 	}
 	b.Run("untraced", func(b *testing.B) {
-		srv := serve.NewServer(serve.Options{})
-		testgrpc.RegisterTestServiceServer(srv.GRPC, testService{})
-		conn, err := serve.Dial(listen(b, srv.GRPC), serve.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer conn.Close()
-		call(b, conn)
+		call(b, served(b, serve.Options{}, testService{}))
 	})
 	b.Run("interceptors", func(b *testing.B) {
 		capture, p := newCapture(b)
-		o := serve.Options{TracerProvider: p.TracerProvider, Propagator: p.Propagator}
-		srv := serve.NewServer(o)
-		testgrpc.RegisterTestServiceServer(srv.GRPC, testService{})
-		conn, err := serve.Dial(listen(b, srv.GRPC), o)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer conn.Close()
-		call(b, conn)
+		call(b, served(b, serve.Options{TracerProvider: p.TracerProvider, Propagator: p.Propagator}, testService{}))
 		b.ReportMetric(float64(capture.Len())/float64(b.N), "spans/op")
 	})
 	b.Run("otelgrpc", func(b *testing.B) {

@@ -108,6 +108,20 @@ func listen(t testing.TB, srv *grpc.Server) string {
 	return lis.Addr().String()
 }
 
+// served starts a server of svc made by serve.NewServer(o) and returns a
+// connection to it made by serve.Dial(…, o), closed when the test ends.
+func served(t testing.TB, o serve.Options, svc testgrpc.TestServiceServer) *grpc.ClientConn {
+	t.Helper()
+	srv := serve.NewServer(o)
+	testgrpc.RegisterTestServiceServer(srv.GRPC, svc)
+	conn, err := serve.Dial(listen(t, srv.GRPC), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 func newCapture(t testing.TB) (*tracing.Capture, *tracing.Provider) {
 	t.Helper()
 	capture := tracing.NewCapture(0)
@@ -143,14 +157,7 @@ func TestSpansAsOtelgrpc(t *testing.T) {
 	defer refConn.Close()
 
 	ourCapture, ours := newCapture(t)
-	o := serve.Options{TracerProvider: ours.TracerProvider, Propagator: ours.Propagator}
-	srv := serve.NewServer(o)
-	testgrpc.RegisterTestServiceServer(srv.GRPC, testService{})
-	conn, err := serve.Dial(listen(t, srv.GRPC), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := served(t, serve.Options{TracerProvider: ours.TracerProvider, Propagator: ours.Propagator}, testService{})
 
 	want := describe(callsOf(t, refConn, refCapture))
 	got := describe(callsOf(t, conn, ourCapture))
@@ -166,14 +173,8 @@ func TestSpansAsOtelgrpc(t *testing.T) {
 // TestUntracedCallsCarryNoSpans: without a tracer provider nothing is
 // traced and no trace context is sent.
 func TestUntracedCallsCarryNoSpans(t *testing.T) {
-	srv := serve.NewServer(serve.Options{})
 	var saw []string
-	testgrpc.RegisterTestServiceServer(srv.GRPC, metadataService{saw: &saw})
-	conn, err := serve.Dial(listen(t, srv.GRPC), serve.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := served(t, serve.Options{}, metadataService{saw: &saw})
 	if _, err := testgrpc.NewTestServiceClient(conn).EmptyCall(t.Context(), &testgrpc.Empty{}); err != nil {
 		t.Fatal(err)
 	}
@@ -186,14 +187,7 @@ func TestUntracedCallsCarryNoSpans(t *testing.T) {
 // client span across a real connection, in the same trace.
 func TestTraceContextCrossesTheCall(t *testing.T) {
 	capture, p := newCapture(t)
-	o := serve.Options{TracerProvider: p.TracerProvider, Propagator: p.Propagator}
-	srv := serve.NewServer(o)
-	testgrpc.RegisterTestServiceServer(srv.GRPC, testService{})
-	conn, err := serve.Dial(listen(t, srv.GRPC), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := served(t, serve.Options{TracerProvider: p.TracerProvider, Propagator: p.Propagator}, testService{})
 	ctx, parent := p.Tracer("test").Start(t.Context(), "caller")
 	if _, err := testgrpc.NewTestServiceClient(conn).EmptyCall(ctx, &testgrpc.Empty{}); err != nil {
 		t.Fatal(err)
