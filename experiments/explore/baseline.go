@@ -17,13 +17,8 @@ import (
 // any fault (each judged over the whole baseline: one that fails there
 // is about the file's own faults, not about the system).
 func (s *search) baseline(ctx context.Context) error {
-	su := s.setup
-	su.Hypotheses = nil
-	for _, h := range s.setup.Hypotheses {
-		h.When = definition.Before
-		su.Hypotheses = append(su.Hypotheses, h)
-	}
-	exp, _, err := s.experiment("explore-baseline", Scenario{}, su)
+	// Render judges the hypotheses of a phase over the baseline's one.
+	exp, _, err := s.experiment("explore-baseline", Scenario{}, s.setup)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ const (
 	DefaultBefore    = 500 * time.Millisecond
 	DefaultWindow    = time.Second
 	DefaultAfter     = time.Second
-	DefaultDrain     = time.Second
+	DefaultDrain     = 5 * time.Second
 	DefaultRecovery  = time.Second
 	DefaultMinWindow = 250 * time.Millisecond
 )

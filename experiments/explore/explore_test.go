@@ -170,7 +170,10 @@ func TestRenderParsesBack(t *testing.T) {
 			t.Fatalf("%s: %d hypotheses", sc.ID(), n)
 		}
 	}
-	// A baseline (no fault) parses too: one phase.
+	// A baseline (no fault) parses too: one phase, whole-run hypotheses
+	// kept as they are.
+	su.Hypotheses = append(su.Hypotheses, definition.Hypothesis{Name: "lost", When: definition.Always, Check: "events.lost == 0"},
+		definition.Hypothesis{Name: "after", When: definition.After, Check: "order.success_rate >= 99%"})
 	if _, err := definition.Parse("b.yaml", su.Render("b", "baseline", Scenario{}, nil)); err != nil {
 		t.Fatal(err)
 	}
