@@ -11,6 +11,7 @@ import (
 
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/segment"
+	"github.com/fallacies/fallacies/internal/kernellink"
 )
 
 // Packet-section sizes: the accuracy figures count at least
@@ -36,7 +37,9 @@ func (b *bench) packetFaults(ctx context.Context) (*Section, error) {
 		Title: "Packet faults: the userspace segment (faults/segment)",
 		Intro: "Two gVisor netstack TCP/IP stacks joined by a wire of 1500-byte packets, in front of the rig's servers. " +
 			"Accuracy counts the packets of repeated 10 MB transfers until at least 100,000 crossed the wire; " +
-			"behaviour is a closed loop of health checks (concurrency 1, 3 s) and one 10 MB transfer per loss rate; " +
+			"behaviour is a closed loop of health checks (concurrency 1, 3 s) and one 10 MB transfer per loss rate, each on a new link, " +
+			"through the segment and through the kernel reference (internal/kernellink: a network namespace over a veth pair, " +
+			"nftables dropping `numgen random mod 10000 < N` of the TCP packets both ways, a relay in the namespace to the same upstream) in the same run; " +
 			"cost compares a Toxiproxy proxy with the same proxy with a segment interposed on its upstream, in one run.",
 		Header: []string{"figure", "condition", "measured: median (range)", "note"},
 	}
@@ -52,7 +55,6 @@ func (b *bench) packetFaults(ctx context.Context) (*Section, error) {
 	if err := b.packetRollback(ctx, r, s); err != nil {
 		return nil, err
 	}
-	s.note("No kernel reference in this table yet: the netns + nftables comparison of issue 14 is not built (see the packet note).")
 	return s, nil
 }
 
@@ -120,39 +122,106 @@ func (b *bench) packetAccuracy(ctx context.Context, r *rig, s *Section) error {
 }
 
 // packetBehaviour measures a small call's latency and a transfer's goodput
-// through the segment at each loss rate.
+// through the segment at each loss rate and, where the machine allows it
+// (kernellink.Available), through the kernel reference under the same
+// loss in the same run: a network namespace whose nftables drops the
+// packets, so that the Linux kernel's TCP repairs them.
 func (b *bench) packetBehaviour(ctx context.Context, r *rig, s *Section) error {
+	kernel := kernellink.Available() == ""
+	if !kernel {
+		s.note("No kernel reference on this machine (%s): the segment's figures stand alone.", kernellink.Available())
+	}
 	for _, loss := range []float64{0, 0.005, 0.01, 0.05} {
-		var p50, p99, goodput sample
-		for rep := range b.cfg.Reps {
-			rules := segment.Rules{Loss: loss}
-			callSeg, err := newSegment(r.grpcAddr, rules, uint64(rep+10))
-			if err != nil {
-				return err
-			}
-			l, err := healthLoop(ctx, callSeg.Addr(), 1, 3*time.Second)
-			callSeg.Close()
-			if err != nil {
-				return fmt.Errorf("loss %.1f%%: calls: %w", loss*100, err)
-			}
-			bytesSeg, err := newSegment(r.bytesAddr, rules, uint64(rep+20))
-			if err != nil {
-				return err
-			}
-			kbps, err := receive(ctx, bytesSeg.Addr(), goodputBytes)
-			bytesSeg.Close()
-			if err != nil {
-				return fmt.Errorf("loss %.1f%%: transfer: %w", loss*100, err)
-			}
-			p50, p99, goodput = append(p50, ms(l.p50())), append(p99, ms(l.p99())), append(goodput, kbps/1000)
-			b.logf("packet loss %.1f%% rep %d/%d: call p50 %.2f ms p99 %.2f ms, 10 MB at %.1f MB/s", loss*100, rep+1, b.cfg.Reps, ms(l.p50()), ms(l.p99()), kbps/1000)
+		seg, err := b.lossBehaviour(ctx, r, loss, "segment", func(upstream string, seed uint64) (lossyLink, error) {
+			return newSegment(upstream, segment.Rules{Loss: loss}, seed)
+		})
+		if err != nil {
+			return err
 		}
 		cond := fmt.Sprintf("loss %.1f%%", loss*100)
-		s.row("health check p50, ms", cond, p50.format(2), "")
-		s.row("health check p99, ms", cond, p99.format(2), "")
-		s.row("10 MB goodput, MB/s", cond, goodput.format(1), "")
+		if !kernel {
+			s.row("health check p50, ms", cond, seg.p50.format(2), "")
+			s.row("health check p99, ms", cond, seg.p99.format(2), "")
+			s.row("10 MB goodput, MB/s", cond, seg.goodput.format(1), "")
+			continue
+		}
+		ker, err := b.lossBehaviour(ctx, r, loss, "kernel", func(upstream string, _ uint64) (lossyLink, error) {
+			l, err := kernellink.New(upstream)
+			if err != nil {
+				return nil, err
+			}
+			if err := l.SetLoss(loss); err != nil {
+				l.Close()
+				return nil, err
+			}
+			return l, nil
+		})
+		if err != nil {
+			return err
+		}
+		ratio := func(a, k sample) string { return fmt.Sprintf("segment/kernel %.2f×", a.median()/k.median()) }
+		for _, f := range []struct {
+			figure    string
+			seg, ker  sample
+			precision int
+		}{
+			{"health check p50, ms", seg.p50, ker.p50, 2},
+			{"health check p99, ms", seg.p99, ker.p99, 2},
+			{"10 MB goodput, MB/s", seg.goodput, ker.goodput, 1},
+		} {
+			s.row(f.figure, cond+", segment", f.seg.format(f.precision), ratio(f.seg, f.ker))
+			s.row(f.figure, cond+", kernel (netns + nft)", f.ker.format(f.precision), "")
+		}
+		if loss > 0 {
+			s.row("dropped/packets, % (kernel's nft counters)", cond+", kernel (netns + nft)", ker.dropped.format(2), "")
+		}
 	}
 	return nil
+}
+
+// lossyLink is a link that loses packets: a segment or the kernel
+// reference.
+type lossyLink interface {
+	Addr() string
+	Close() error
+}
+
+// behaviour is what one kind of lossy link did at one loss rate, by
+// repetition.
+type behaviour struct{ p50, p99, goodput, dropped sample }
+
+// lossBehaviour measures health checks (concurrency 1, 3 s) and one 10 MB
+// transfer through links made by open, each on a link of its own.
+func (b *bench) lossBehaviour(ctx context.Context, r *rig, loss float64, what string, open func(upstream string, seed uint64) (lossyLink, error)) (behaviour, error) {
+	var out behaviour
+	for rep := range b.cfg.Reps {
+		callLink, err := open(r.grpcAddr, uint64(rep+10))
+		if err != nil {
+			return out, err
+		}
+		l, err := healthLoop(ctx, callLink.Addr(), 1, 3*time.Second)
+		callLink.Close()
+		if err != nil {
+			return out, fmt.Errorf("%s, loss %.1f%%: calls: %w", what, loss*100, err)
+		}
+		bytesLink, err := open(r.bytesAddr, uint64(rep+20))
+		if err != nil {
+			return out, err
+		}
+		kbps, err := receive(ctx, bytesLink.Addr(), goodputBytes)
+		if k, ok := bytesLink.(*kernellink.Link); ok && err == nil {
+			if c, cerr := k.Counters(); cerr == nil && c.Packets > 0 {
+				out.dropped = append(out.dropped, 100*float64(c.Dropped)/float64(c.Packets))
+			}
+		}
+		bytesLink.Close()
+		if err != nil {
+			return out, fmt.Errorf("%s, loss %.1f%%: transfer: %w", what, loss*100, err)
+		}
+		out.p50, out.p99, out.goodput = append(out.p50, ms(l.p50())), append(out.p99, ms(l.p99())), append(out.goodput, kbps/1000)
+		b.logf("packet loss %.1f%% %s rep %d/%d: call p50 %.2f ms p99 %.2f ms, 10 MB at %.1f MB/s", loss*100, what, rep+1, b.cfg.Reps, ms(l.p50()), ms(l.p99()), kbps/1000)
+	}
+	return out, nil
 }
 
 // healthLoop runs a closed loop of health checks on a new connection to

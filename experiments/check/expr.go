@@ -118,6 +118,7 @@ const (
 	exprTokLParen
 	exprTokRParen
 	exprTokStar
+	exprTokPlus
 )
 
 type exprToken struct {
@@ -216,6 +217,9 @@ func (p *exprParser) lex() error {
 			i++
 		case c == '*':
 			p.toks = append(p.toks, exprToken{kind: exprTokStar, text: "*", off: i})
+			i++
+		case c == '+':
+			p.toks = append(p.toks, exprToken{kind: exprTokPlus, text: "+", off: i})
 			i++
 		case c == '<' || c == '>' || c == '=' || c == '!':
 			op := string(c)
@@ -531,6 +535,18 @@ func (p *exprParser) parseScaled(c *exprCompare, factor exprToken) (Expr, error)
 		return nil, &ExprError{Col: r.col, Msg: fmt.Sprintf("%s is a %s but %s is a %s", m.name, m.info.Type, r.name, r.info.Type), Hint: "compare metrics of one type"}
 	}
 	c.rhs = r
+	if p.peek().kind == exprTokPlus {
+		p.next()
+		v := p.next()
+		if v.kind != exprTokNumber {
+			return nil, p.errAt(v, fmt.Sprintf("expected a value after + but found %s", v.describe()), "an offset is written e.g. before.order.latency.p99 + 200ms")
+		}
+		lit, err := p.numberLiteral(m, v)
+		if err != nil {
+			return nil, err
+		}
+		c.offset = lit
+	}
 	return c, nil
 }
 
@@ -653,7 +669,8 @@ type exprLiteral struct {
 	b    bool
 }
 
-// exprCompare is metric OP literal, or metric OP [factor *] metric.
+// exprCompare is metric OP literal, or metric OP [factor *] metric
+// [+ offset].
 type exprCompare struct {
 	m          *exprMetric
 	op         string
@@ -661,6 +678,7 @@ type exprCompare struct {
 	rhs        *exprMetric
 	factor     float64
 	factorText string
+	offset     *exprLiteral // nil: none
 }
 
 func (c *exprCompare) String() string {
@@ -672,6 +690,9 @@ func (c *exprCompare) String() string {
 		r = c.factorText + " * " + c.rhs.String()
 	default:
 		r = c.rhs.String()
+	}
+	if c.offset != nil {
+		r += " + " + c.offset.text
 	}
 	return c.m.String() + " " + c.op + " " + r
 }

@@ -136,7 +136,11 @@ func exprEval(e Expr, env Env, obs *[]string) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return exprCmp(v.Num, x.op, x.factor*r.Num), nil
+		rhs := x.factor * r.Num
+		if x.offset != nil {
+			rhs += x.offset.num
+		}
+		return exprCmp(v.Num, x.op, rhs), nil
 	}
 	return false, fmt.Errorf("evaluate %T: not an expression of this package", e)
 }

@@ -948,6 +948,28 @@ type hypothesisContext struct {
 	scheduleOK bool             // load and faults parsed: the windows are right
 }
 
+// countedFault returns the fault a fault.<fault>.<counter> metric reads.
+func countedFault(metric string) (string, bool) {
+	rest, ok := strings.CutPrefix(metric, "fault.")
+	if !ok {
+		return "", false
+	}
+	fault, _, ok := strings.Cut(rest, ".")
+	return fault, ok
+}
+
+func (hc hypothesisContext) hasFault(name string) bool {
+	return slices.ContainsFunc(hc.e.Faults, func(f faults.Fault) bool { return f.Name == name })
+}
+
+func (hc hypothesisContext) faultNames() []string {
+	var out []string
+	for _, f := range hc.e.Faults {
+		out = append(out, f.Name)
+	}
+	return out
+}
+
 // emptyPhase explains why phase has no window, or returns "" (always
 // when the schedule did not parse).
 func (hc hypothesisContext) emptyPhase(phase Phase) (msg, hint string) {
@@ -1049,6 +1071,13 @@ func (p *parser) hypothesisCheck(n *yaml.Node, path string, h *Hypothesis, hc hy
 	}
 	h.Expr = x
 	good := true
+	for _, m := range x.Metrics() {
+		_, name := check.SplitPhase(m)
+		if fault, ok := countedFault(name); ok && hc.scheduleOK && !hc.hasFault(fault) {
+			p.add(n, path, fmt.Sprintf("%s reads the counters of fault %q, which this experiment does not declare", m, fault), "faults: "+strings.Join(hc.faultNames(), ", "))
+			good = false
+		}
+	}
 	for _, m := range x.Metrics() {
 		phase, _ := check.SplitPhase(m)
 		if phase == "" {

@@ -59,8 +59,13 @@ const End = "end"
 
 // Fault is a fault as it happened.
 type Fault struct {
+	Name       string // as the experiment names it
 	Target     string // the proxy, service or container
 	Start, End time.Time
+	// Counters are what the fault's injector counted while it was on
+	// (report.json's counters of the fault); nil for kinds that count
+	// nothing.
+	Counters map[string]uint64
 }
 
 // Requests are the figures of one operation in one phase.

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -23,6 +24,7 @@ var families = []Family{
 	recoveryFamily,
 	paymentsFamily,
 	tracesFamily,
+	faultsFamily,
 }
 
 // Families returns every metric family, in documentation order.
@@ -40,10 +42,26 @@ var placeholders = map[string][]string{
 		"OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"},
 }
 
+// named are the placeholders that stand for a name the experiment file
+// chooses (a fault's name, a counter its injector records): any segment
+// written like a fault name matches them, and the values listed are the
+// examples ConcreteNames expands them into.
+var named = map[string][]string{
+	"<fault>":   {"lossy"},
+	"<counter>": {"packets", "dropped", "retransmits", "rto_timeouts", "calls", "faulted"},
+}
+
+// namePattern is how a fault's name is written (experiments/definition
+// checks the same).
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
 // PlaceholderValues returns the values a placeholder such as "<link>"
 // stands for, or nil for an unknown placeholder.
 func PlaceholderValues(placeholder string) []string {
-	return slices.Clone(placeholders[placeholder])
+	if vals, ok := placeholders[placeholder]; ok {
+		return slices.Clone(vals)
+	}
+	return slices.Clone(named[placeholder])
 }
 
 // all is every metric of every family, in documentation order, with
@@ -98,6 +116,10 @@ func match(pattern string, segs []string) bool {
 			if !slices.Contains(vals, segs[i]) {
 				return false
 			}
+		} else if _, ok := named[p]; ok {
+			if !namePattern.MatchString(segs[i]) {
+				return false
+			}
 		} else if p != segs[i] {
 			return false
 		}
@@ -112,6 +134,9 @@ func ConcreteNames() []string {
 		names := []string{""}
 		for i, seg := range strings.Split(m.Name, ".") {
 			vals, ok := placeholders[seg]
+			if !ok {
+				vals, ok = named[seg]
+			}
 			if !ok {
 				vals = []string{seg}
 			}

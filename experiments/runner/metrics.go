@@ -45,7 +45,7 @@ func (in measured) run() *metrics.Run {
 		Rogue:       in.rogue,
 	}
 	for _, f := range in.faults {
-		r.Faults = append(r.Faults, metrics.Fault{Target: f.Target, Start: f.Start, End: f.End})
+		r.Faults = append(r.Faults, metrics.Fault{Name: f.Name, Target: f.Target, Start: f.Start, End: f.End, Counters: f.Counters})
 	}
 	if len(exp.Faults) > 0 {
 		first := exp.Faults[0].At

@@ -18,6 +18,8 @@ import (
 // payment answers 1.5 s late (order's payment calls time out from 4.1 s
 // on, trip the breaker, and leave charges behind: ghosts); the breaker
 // stays open a second, so it closes after 5 s, in the after phase. The
+// ledger's NATS link duplicates 1% of its packets from 2 s to 5 s (TCP
+// discards the copies): its fault counters. The
 // deadlines are far from the services' own latency, so that a machine
 // under ordinary load does not time calls out outside the faults.
 const vocabularyRun = `
@@ -40,6 +42,7 @@ faults:
   - { name: cut-notification, at: 2s, for: 1800ms, target: nats-notification, kind: partition }
   - { name: wiretap, at: 2s, for: 3s, target: nats-order, kind: sniffer }
   - { name: slow-payment, at: 3500ms, for: 1s, target: payment, kind: latency, latency: 1500ms, direction: downstream }
+  - { name: dup-ledger, at: 2s, for: 3s, target: nats-ledger, kind: packet-duplicate, probability: 1%, direction: both }
 hypotheses:
   - { when: always, check: "not rogue.charge_succeeded", name: the rogue client is sent }
 `

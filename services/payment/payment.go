@@ -179,7 +179,15 @@ func (s *Server) process(ctx context.Context, p *pending) (*paymentv1.ChargeResp
 			ChargeId: s.shared.chargeID(key), OrderId: p.req.OrderId, UserId: p.req.UserId,
 			AmountCents: p.req.AmountCents, IdempotencyKey: key, CreatedUnixNano: s.now().UnixNano(),
 		}
-		elsewhere, err = s.shared.claim(ctx, claimed, p.req)
+		// The claim is not cut short by the caller going away (a hedge
+		// that lost, a deadline): a claim written to the store whose
+		// answer was abandoned would hold the key for a charge nobody
+		// records, and the attempt that won would replay it, so the
+		// order would be acknowledged with no charge anywhere. Once
+		// begun, a claim is seen through, and the charge recorded.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+		elsewhere, err = s.shared.claim(cctx, claimed, p.req)
+		cancel()
 	}
 
 	s.mu.Lock()
@@ -187,8 +195,8 @@ func (s *Server) process(ctx context.Context, p *pending) (*paymentv1.ChargeResp
 	delete(s.inflight, key)
 	defer close(p.done)
 	switch {
-	case err != nil && ctx.Err() != nil:
-		return nil, ctxStatus(ctx)
+	case err != nil && claimed == nil && ctx.Err() != nil:
+		return nil, ctxStatus(ctx) // gave up before claiming: nothing charged
 	case err != nil:
 		return nil, err
 	case elsewhere != nil:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,10 @@ import (
 // KeysBucket is the JetStream key-value bucket in which payment replicas
 // share their idempotency keys (payment.idempotency: shared).
 const KeysBucket = "PAYMENT_KEYS"
+
+// claimTimeout bounds a claim of a key in the shared store, which the
+// caller's cancellation does not cut short (Server.process).
+const claimTimeout = 5 * time.Second
 
 // Replica says which replica of payment a server is and where replicas
 // share their idempotency keys.
