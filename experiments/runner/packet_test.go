@@ -15,12 +15,12 @@ import (
 const packetLossRun = `
 name: packet-loss-e2e
 fallacy: network-is-reliable
-description: 2% packet loss in bursts on order→payment, one connection, no deadline
-load: { rate: 50/s, duration: 14s, timeout: 10s }
+description: 5% packet loss in bursts on order→payment, one connection, no deadline
+load: { rate: 20/s, duration: 14s, timeout: 10s }
 variants:
   naive: {}
 faults:
-  - { name: lossy, at: 4s, for: 6s, target: payment, kind: packet-loss, probability: 2%, correlation: 95%, direction: both }
+  - { name: lossy, at: 4s, for: 6s, target: payment, kind: packet-loss, probability: 5%, correlation: 95%, direction: both }
 hypotheses:
   - { when: always, check: "fault.lossy.dropped > 0 and fault.lossy.retransmits > 0", name: the fault bit }
   - { when: during, check: "order.latency.p99 >= before.order.latency.p99 + 200ms", name: the p99 pays a retransmission timeout }
@@ -51,6 +51,13 @@ func TestPacketLossEndToEnd(t *testing.T) {
 	v := rep.Variants[0]
 	c := v.Faults[0].Counters
 	t.Logf("counters of the lossy fault: %v", c)
+	// A stall of one retransmission timeout is measured against the
+	// steady state: on a machine where the median order already takes
+	// longer than that timer (the race detector on a loaded machine: p50
+	// of seconds in a run), nothing can be timed.
+	if p50 := v.Phases["before"].LatencyMs.P50; p50 > 100 {
+		t.Skipf("the steady state's median order took %.0f ms, more than half a retransmission timeout: this machine is too slow to time a stall", p50)
+	}
 	if c["packets"] < 300 || c["dropped"] == 0 || c["retransmits"] == 0 || c["rto_timeouts"] == 0 {
 		t.Errorf("counters %v: want hundreds of packets, some dropped, retransmitted, and a retransmission timeout", c)
 	}
@@ -58,7 +65,7 @@ func TestPacketLossEndToEnd(t *testing.T) {
 		t.Errorf("dropped %d of %d packets (%.2f%%), want about 2%%", c["dropped"], c["packets"], 100*rate)
 	}
 	// The metric family reads the same counters.
-	if got := v.Metrics["fault.lossy.rto_timeouts"]; got != float64(c["rto_timeouts"]) {
+	if got := v.Metrics["always.fault.lossy.rto_timeouts"]; got != float64(c["rto_timeouts"]) {
 		t.Errorf("metric fault.lossy.rto_timeouts = %v, counters say %d", got, c["rto_timeouts"])
 	}
 	before, during := v.Phases["before"].LatencyMs, v.Phases["during"].LatencyMs
@@ -82,7 +89,7 @@ const mtuBlackholeRun = `
 name: mtu-blackhole-e2e
 fallacy: network-is-homogeneous
 description: a 1400-byte path MTU black hole on order→user, full and basic views
-load: { rate: 40/s, duration: 10s, timeout: 2s }
+load: { rate: 20/s, duration: 10s, timeout: 2s }
 variants:
   naive:     { user.history_bytes: 8192, order.user_view: full }
   resilient: { user.history_bytes: 8192, order.user_view: basic }
