@@ -167,6 +167,10 @@ type ScenarioRun struct {
 	// Effect is what the fault visibly did although it was tolerated
 	// (orders failed or slowed during it, a mechanism acted); "" none.
 	Effect string `json:"effect,omitempty"`
+	// EffectClass is the effect's signature (failed, slowed, the
+	// mechanisms that acted and where): two faults of one edge with the
+	// same signature made the system use the same alternative.
+	EffectClass string `json:"effect_class,omitempty"`
 }
 
 // FailedCheck is one hypothesis a scenario failed.

@@ -2,6 +2,7 @@ package explore
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -259,5 +260,48 @@ func TestWriteReport(t *testing.T) {
 	}
 	if strings.Contains(string(html), "<script src") || strings.Contains(string(html), "<link ") {
 		t.Error("explore.html loads something: it must be self-contained")
+	}
+}
+
+// TestPrunePairs: pairs only of tolerated singles on two edges, one of
+// which acted; one fault stands for the equivalent ones of its edge.
+func TestPrunePairs(t *testing.T) {
+	c := func(id, edge string) Candidate { return Candidate{ID: id, Edge: edge} }
+	all := []Candidate{c("a1", "a"), c("a2", "a"), c("a3", "a"), c("b1", "b"), c("b2", "b"), c("c1", "c"), c("d1", "d")}
+	g := &Graph{Edges: []Edge{{Name: "a", Successes: 1}, {Name: "b", Successes: 1}, {Name: "c", Successes: 1}, {Name: "d"}}}
+	run := func(cand Candidate, outcome, class string) ScenarioRun {
+		return ScenarioRun{ID: cand.ID, Faults: []Candidate{cand}, Outcome: outcome, Effect: class, EffectClass: class}
+	}
+	s := &search{res: &Result{Graph: g, Scenarios: []ScenarioRun{
+		run(all[0], Tolerated, "failed"), run(all[1], Tolerated, "failed"), run(all[2], Tolerated, ""),
+		run(all[3], Tolerated, "retry@order.payment"), run(all[4], Failed, ""), run(all[5], Tolerated, ""),
+	}}, rng: rand.New(rand.NewPCG(1, 2))}
+	singles, _ := s.pruneSingles(all)
+	pairs, pruned := s.prunePairs(all, singles, nil)
+	var got []string
+	for _, p := range pairs {
+		got = append(got, p.ID())
+	}
+	slices.Sort(got)
+	want := []string{"a1 + b1", "a1 + c1", "a3 + b1", "b1 + c1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("pairs %v, want %v", got, want)
+	}
+	if got[0] != "a1 + b1" && pairs[0].ID() != "a1 + b1" {
+		t.Errorf("the pair where both acted is not first: %v", pairs[0].ID())
+	}
+	counts := map[string]int{}
+	total := 0
+	for _, p := range pruned {
+		counts[p.Reason] = p.Count
+		total += p.Count
+	}
+	if total+len(pairs) != len(all)*(len(all)-1)/2 {
+		t.Errorf("%d pruned + %d planned, want every one of the %d pairs accounted for", total, len(pairs), len(all)*(len(all)-1)/2)
+	}
+	for reason, n := range map[string]int{reasonNoLineage: 6, reasonSingle: 5, reasonSameEdge: 3, reasonSameClass: 2, reasonNoEffect: 1} {
+		if counts[reason] != n {
+			t.Errorf("%q: %d, want %d", reason, counts[reason], n)
+		}
 	}
 }

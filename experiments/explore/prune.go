@@ -44,6 +44,7 @@ const (
 	reasonSingle    = "one of its faults fails alone: the pair's failure would be that single's"
 	reasonUnjudged  = "one of its faults was not judged alone (budget or steady state)"
 	reasonSameEdge  = "both faults on one edge: they take away no alternative from each other"
+	reasonSameClass = "an equivalent fault of the same edge (the same effect alone: the same alternative used) is paired instead"
 	reasonNoEffect  = "neither fault changed anything alone (no error, no slowdown, no mechanism acted): no alternative was used that the other could take away"
 )
 
@@ -99,7 +100,9 @@ func countOf(p pruner) int {
 // alone, on two different edges, at least one of which made the system
 // use an alternative (a mechanism acted, or orders slowed or failed
 // during the window): the pair is the chance to take that alternative
-// away. Those where both acted come first.
+// away. Of the faults of one edge with the same effect (the same
+// alternative used), one stands for all. Those where both acted come
+// first.
 func (s *search) prunePairs(all, singles, tolerated []Candidate) ([]Scenario, []Pruned) {
 	var p pruner
 	single := map[string]bool{}
@@ -107,10 +110,20 @@ func (s *search) prunePairs(all, singles, tolerated []Candidate) ([]Scenario, []
 		single[c.ID] = true
 	}
 	outcome, acted := map[string]string{}, map[string]bool{}
+	equivalent := map[string]string{} // a fault → the fault of its edge with the same effect that represents it
+	first := map[[2]string]string{}   // edge, effect class → its first fault
 	for _, r := range s.res.Scenarios {
 		if len(r.Faults) == 1 {
 			outcome[r.ID] = r.Outcome
 			acted[r.ID] = r.Effect != ""
+			if r.Outcome == Tolerated && r.EffectClass != "" {
+				k := [2]string{r.Faults[0].Edge, r.EffectClass}
+				if rep, ok := first[k]; ok {
+					equivalent[r.ID] = rep
+				} else {
+					first[k] = r.ID
+				}
+			}
 		}
 	}
 	var both, one []Scenario
@@ -132,6 +145,8 @@ func (s *search) prunePairs(all, singles, tolerated []Candidate) ([]Scenario, []
 				p.skip(reasonUnjudged, ex)
 			case a.Edge == b.Edge:
 				p.skip(reasonSameEdge, ex)
+			case equivalent[a.ID] != "" || equivalent[b.ID] != "":
+				p.skip(reasonSameClass, ex)
 			case !acted[a.ID] && !acted[b.ID]:
 				p.skip(reasonNoEffect, ex)
 			case acted[a.ID] && acted[b.ID]:

@@ -19,6 +19,7 @@ type judged struct {
 	outcome string
 	failed  []FailedCheck
 	effect  string
+	class   string // the effect's signature: what failed, slowed, which mechanisms acted where
 	note    string
 }
 
@@ -46,7 +47,8 @@ func judge(rep *report.Report) judged {
 	if v.Error != "" {
 		return judged{outcome: Unjudged, note: v.Error}
 	}
-	j := judged{outcome: Tolerated, effect: effectOf(v)}
+	j := judged{outcome: Tolerated}
+	j.effect, j.class = effectOf(v)
 	for _, h := range v.Hypotheses {
 		if h.Passed || h.Skipped {
 			continue
@@ -62,19 +64,23 @@ func judge(rep *report.Report) judged {
 
 // effectOf says what a fault visibly did although every hypothesis held:
 // orders failed or slowed during it, or a resilience mechanism acted.
-func effectOf(v report.Variant) string {
-	var out []string
+func effectOf(v report.Variant) (effect, class string) {
+	var out, cls []string
 	before, during := v.Phases[string(definition.Before)], v.Phases[string(definition.During)]
 	if n := during.Requests - during.Successes; n > 0 {
 		out = append(out, fmt.Sprintf("%d orders failed during", n))
+		cls = append(cls, "failed")
 	}
 	if during.LatencyMs.P99 > 2*before.LatencyMs.P99 && during.LatencyMs.P99 > before.LatencyMs.P99+50 {
 		out = append(out, fmt.Sprintf("p99 %.0fms → %.0fms", before.LatencyMs.P99, during.LatencyMs.P99))
+		cls = append(cls, "slowed")
 	}
 	for _, m := range v.Mechanisms {
 		out = append(out, fmt.Sprintf("%s on %s ×%d", m.Kind, m.Where, m.Count))
+		cls = append(cls, m.Kind+"@"+m.Where)
 	}
-	return strings.Join(out, "; ")
+	slices.Sort(cls)
+	return strings.Join(out, "; "), strings.Join(cls, ",")
 }
 
 // runScenario runs one planned scenario (again once when its steady
@@ -94,7 +100,7 @@ func (s *search) runScenario(ctx context.Context, sc Scenario) ScenarioRun {
 			}
 		}
 	}
-	run.Outcome, run.Failed, run.Effect, run.Note = j.outcome, j.failed, j.effect, j.note
+	run.Outcome, run.Failed, run.Effect, run.EffectClass, run.Note = j.outcome, j.failed, j.effect, j.class, j.note
 	run.Seconds = s.o.Now().Sub(start).Seconds()
 	s.res.Counts.Run++
 	if j.outcome == Failed {
