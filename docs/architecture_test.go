@@ -106,8 +106,12 @@ func TestArchitectureRules(t *testing.T) {
 				t.Errorf("%s imports %s: a link layer imports nothing of the module but internal/...", p, imp)
 			case p == "tracing" && in && !has(imp, "internal"):
 				t.Errorf("tracing imports %s: it imports nothing of the module but internal/...", imp)
-			case p == "experiments/report" && in:
+			case (p == "experiments/report" || p == "experiments/stats") && in:
 				t.Errorf("%s imports %s: it imports nothing of the module", p, imp)
+			case p == "experiments/stats" && slices.Contains([]string{"os", "io", "io/fs", "net", "net/http"}, imp):
+				t.Errorf("%s imports %s: it does no I/O", p, imp)
+			case p == "experiments/compare" && in && imp != "experiments/report" && imp != "experiments/stats":
+				t.Errorf("experiments/compare imports %s: it imports only experiments/report and experiments/stats", imp)
 			case (p == "experiments/check" || p == "experiments/metrics") && slices.Contains([]string{"os", "io", "io/fs", "net", "net/http"}, imp):
 				t.Errorf("%s imports %s: it does no I/O", p, imp)
 			case p == "experiments/check" && in:
@@ -174,8 +178,10 @@ func TestArchitectureDependencies(t *testing.T) {
 				why = "a service gets tracing as serve.Options, never the OpenTelemetry SDK"
 			case p == "tracing" && in && !has(d, "internal"):
 				why = "tracing depends on nothing of the module but internal/..."
-			case (has(p, "internal") || p == "faults" || p == "experiments/report" || p == "experiments/check") && in:
+			case (has(p, "internal") || p == "faults" || p == "experiments/report" || p == "experiments/check" || p == "experiments/stats") && in:
 				why = "it depends on nothing of the module"
+			case p == "experiments/compare" && in && d != "experiments/report" && d != "experiments/stats":
+				why = "it depends only on experiments/report and experiments/stats"
 			case isLayer(p) && in && !has(d, "internal"):
 				why = "a link layer depends on nothing of the module but internal/..."
 			case has(p, "faults") && in && d != "faults" && !has(d, "internal") && !isLayer(d):

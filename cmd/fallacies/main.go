@@ -8,7 +8,8 @@
 //
 // Exit codes: 0 every hypothesis held, 1 a hypothesis failed, 2 an invalid
 // experiment or usage, 3 the testbed itself failed (a crash included),
-// 130 or 143 a run interrupted by SIGINT or SIGTERM (faults removed).
+// 4 no hypothesis failed but one was inconclusive over its trials
+// (fallacies run --trials N; --inconclusive maps it), 130 or 143 a run interrupted by SIGINT or SIGTERM (faults removed).
 package main
 
 import (
@@ -32,6 +33,8 @@ const (
 	exitFailed  = 1 // a hypothesis failed
 	exitUsage   = 2 // invalid experiment or usage
 	exitTestbed = 3 // the testbed itself failed
+	// 4, report.ExitCodeInconclusive: no hypothesis failed, one was
+	// inconclusive over its trials (run --inconclusive maps it).
 )
 
 // exitError carries an exit code with its message.
@@ -86,6 +89,8 @@ var commands []command
 func init() {
 	commands = []command{
 		{"run", "run experiment files (or folders of them, or catalogue names) and report", "[flags] FILE|DIR|NAME...", cmdRun, true},
+		{"diff", "compare two runs' reports: what changed per variant and phase, and whether it is significant", "[flags] BASE NEW", cmdDiff, false},
+		{"calibrate", "run an experiment several times and propose each hypothesis's bounds at a stated false-alarm rate", "[flags] FILE|NAME", cmdCalibrate, true},
 		{"validate", "check experiment files without running anything", "FILE|DIR...", cmdValidate, false},
 		{"list", "list the experiments of the catalogue", "[DIR]", cmdList, false},
 		{"up", "start the system under test and keep it up until Ctrl-C", "[flags]", cmdUp, true},
@@ -256,6 +261,7 @@ Run "fallacies <command> --help" for the flags of a command.
 
 Exit codes: 0 every hypothesis held, 1 a hypothesis failed,
             2 invalid experiment or usage, 3 the testbed itself failed,
+            4 none failed but one was inconclusive over --trials (run --inconclusive maps it),
             130/143 a run interrupted by SIGINT/SIGTERM (faults removed).
 `)
 }

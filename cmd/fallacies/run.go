@@ -30,12 +30,23 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	quiet := fs.Bool("quiet", false, "no progress line")
 	seed := fs.Int64("seed", 0, "seed the run's random numbers with `N` instead of the file's seed (the report shows the seed of every run)")
 	fullTraces := fs.Bool("full-traces", false, "also write every captured trace to traces-full.json.gz (traces.json keeps only the exemplars')")
+	trials := fs.Int("trials", 1, "run each variant `N` times, each on a fresh topology, and judge each hypothesis over all of them: pass, fail, or inconclusive when a 95% interval straddles its bound (1 to "+fmt.Sprint(maxTrials)+"; docs/experiments.md)")
+	inconclusive := fs.String("inconclusive", inconclusiveExit, "what an inconclusive verdict (no failure, an interval straddling a bound) exits with: exit-code (4, so CI can retry or warn), fail (1) or pass (0)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
 		return usageErr("name at least one experiment file or folder, e.g. fallacies run experiments/latency.yaml")
+	}
+	if *trials < 1 || *trials > maxTrials {
+		return usageErr("--trials %d: want 1 to %d (each trial runs every variant once more)", *trials, maxTrials)
+	}
+	if err := oneOf("inconclusive", *inconclusive, inconclusiveExit, inconclusiveFail, inconclusivePass); err != nil {
+		return err
+	}
+	if *target != "" && *trials > 1 {
+		return usageErr("--trials %d with --target: a run against a system already up cannot start it fresh for each trial; run without --target", *trials)
 	}
 	if *kind != "" {
 		if err := oneOf("topology", *kind, topology.KindEmbedded, topology.KindProcesses, topology.KindCompose); err != nil {
@@ -51,7 +62,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			exp.Seed = *seed
 		}
 	}
-	opts := runner.Options{Topology: *kind, ReportsDir: *reports, JaegerUI: *jaegerUI, AllowRemote: *allowRemote, TTY: e.stderrTTY, FullTraces: *fullTraces}
+	opts := runner.Options{Topology: *kind, ReportsDir: *reports, JaegerUI: *jaegerUI, AllowRemote: *allowRemote, TTY: e.stderrTTY, FullTraces: *fullTraces, Trials: *trials}
 	if !*quiet {
 		opts.Progress = e.stderr
 		opts.Width = func() int { return terminalWidth(e.stderr) }
@@ -136,10 +147,50 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		in := interrupted(ctx)
 		fmt.Fprintf(e.stderr, "fallacies run: %v; every fault applied was removed, the report keeps what was measured\n", in)
 		return errSilent(in.code)
-	case !suite.Passed:
-		return errSilent(exitFailed)
 	}
-	return nil
+	return suiteExit(e, suite, *inconclusive)
+}
+
+// What --inconclusive maps an inconclusive verdict to.
+const (
+	inconclusiveExit = "exit-code" // exit 4
+	inconclusiveFail = "fail"      // exit 1
+	inconclusivePass = "pass"      // exit 0, with a warning
+	maxTrials        = 100
+)
+
+// suiteExit is the exit of a suite that ran to its end: 1 when a
+// hypothesis failed, else for an inconclusive one what mapping says,
+// else 0 when every report passed.
+func suiteExit(e *env, suite *report.Suite, mapping string) error {
+	code := exitOK
+	for _, r := range suite.Reports {
+		switch c := r.ExitCode(); {
+		case c == report.ExitCodeInconclusive && code == exitOK:
+			code = c
+		case c != exitOK && c != report.ExitCodeInconclusive:
+			code = exitFailed
+		}
+	}
+	if code == exitOK && !suite.Passed {
+		code = exitFailed
+	}
+	if code != report.ExitCodeInconclusive {
+		if code != exitOK {
+			return errSilent(code)
+		}
+		return nil
+	}
+	switch mapping {
+	case inconclusiveFail:
+		fmt.Fprintln(e.stderr, "fallacies run: a hypothesis is inconclusive (none failed); --inconclusive=fail exits 1")
+		return errSilent(exitFailed)
+	case inconclusivePass:
+		fmt.Fprintln(e.stderr, "fallacies run: warning: a hypothesis is inconclusive (none failed); --inconclusive=pass exits 0")
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "fallacies run: a hypothesis is inconclusive (none failed): exit %d; run more trials (--trials) or retry\n", report.ExitCodeInconclusive)
+	return errSilent(report.ExitCodeInconclusive)
 }
 
 // refuseExistingFaults is a usage error when a proxy of the target's

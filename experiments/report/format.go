@@ -123,6 +123,8 @@ func status(h Hypothesis) string {
 	switch {
 	case h.Skipped:
 		return "SKIP"
+	case h.Verdict == VerdictInconclusive:
+		return "INCONCLUSIVE"
 	case h.Passed:
 		return "PASS"
 	default:
@@ -156,6 +158,9 @@ func verdictLine(r *Report) string {
 			s += fmt.Sprintf(" (%d skipped)", c.Skipped)
 		}
 		return s + checksNote(c)
+	case ExitCodeInconclusive:
+		return fmt.Sprintf("%d of %d %s inconclusive over %d trials, none failed%s: an interval straddles its bound; run more trials or retry",
+			c.Inconclusive, c.Total-c.Skipped, checkNoun(c), r.Trials, checksNote(c))
 	default:
 		msg := "interrupted"
 		if r.Interrupted != nil {
@@ -181,6 +186,27 @@ func checksNote(c Counts) string {
 		return ""
 	}
 	return fmt.Sprintf(": %d hypotheses × the variants they apply to", c.Hypotheses)
+}
+
+// fmtUnit formats a figure in the unit report.json gives it in.
+func fmtUnit(x float64, unit string) string {
+	switch unit {
+	case "ms":
+		return fmtMs(x)
+	case "fraction":
+		return fmtPct(x)
+	case "1/s":
+		return fmtPerSecond(x)
+	}
+	return strconv.FormatFloat(finite(x), 'g', 4, 64)
+}
+
+// fmtP formats a p-value: 0.032, or <0.001.
+func fmtP(p float64) string {
+	if p < 0.001 {
+		return "<0.001"
+	}
+	return strconv.FormatFloat(p, 'f', 3, 64)
 }
 
 // fmtPerSecond formats a rate per second: "49.9/s".

@@ -57,6 +57,18 @@ func Normalize(r *Report) *Report {
 		n.Variants[i] = normalizeVariant(v)
 	}
 	n.DurationSeconds = finite(n.DurationSeconds)
+	if n.Trials == 0 {
+		n.Trials = 1 // a report of an older version: one trial
+	}
+	if fe := n.FaultEffect; fe != nil {
+		c := *fe
+		c.Effects = make([]Effect, len(fe.Effects))
+		for i, e := range fe.Effects {
+			e.Base, e.Value, e.Change, e.P = finite(e.Base), finite(e.Value), finite(e.Change), finite(e.P)
+			c.Effects[i] = e
+		}
+		n.FaultEffect = &c
+	}
 	return &n
 }
 
@@ -68,7 +80,19 @@ func normalizeVariant(v Variant) Variant {
 		ops[op] = normalizePhases(ph, false)
 	}
 	v.Ops = ops
-	v.Hypotheses = nonNil(v.Hypotheses)
+	hs := make([]Hypothesis, len(v.Hypotheses))
+	for i, h := range v.Hypotheses {
+		hs[i] = normalizeHypothesis(h)
+	}
+	v.Hypotheses = hs
+	trials := make([]Trial, len(v.Trials))
+	for i, t := range v.Trials {
+		t.DurationSeconds = finite(t.DurationSeconds)
+		t.Metrics = finiteMap(t.Metrics)
+		t.Timeseries = normalizeSeconds(t.Timeseries)
+		trials[i] = t
+	}
+	v.Trials = trials
 	faults := make([]Fault, len(v.Faults))
 	for i, f := range v.Faults {
 		f.Attrs = nonNilMap(f.Attrs)
@@ -76,13 +100,7 @@ func normalizeVariant(v Variant) Variant {
 		faults[i] = f
 	}
 	v.Faults = faults
-	ts := make([]Second, len(v.Timeseries))
-	for i, s := range v.Timeseries {
-		s.SuccessRate, s.P50Ms, s.P99Ms = finite(s.SuccessRate), finite(s.P50Ms), finite(s.P99Ms)
-		s.ActiveFaults = nonNil(s.ActiveFaults)
-		ts[i] = s
-	}
-	v.Timeseries = ts
+	v.Timeseries = normalizeSeconds(v.Timeseries)
 	v.Consistency.Consumers = nonNilMap(v.Consistency.Consumers)
 	br := make([]BreakerTransition, len(v.Breakers))
 	for i, b := range v.Breakers {
@@ -90,11 +108,7 @@ func normalizeVariant(v Variant) Variant {
 		br[i] = b
 	}
 	v.Breakers = br
-	metrics := make(map[string]float64, len(v.Metrics))
-	for k, x := range v.Metrics {
-		metrics[k] = finite(x)
-	}
-	v.Metrics = metrics
+	v.Metrics = finiteMap(v.Metrics)
 	ex := make([]Exemplar, len(v.Exemplars))
 	for i, e := range v.Exemplars {
 		e.DurationMs = finite(e.DurationMs)
@@ -125,6 +139,43 @@ func normalizeVariant(v Variant) Variant {
 	}
 	v.Consumers = cons
 	return v
+}
+
+// normalizeHypothesis fills what a report of an older version lacks (its
+// verdict, from passed and skipped) and makes its lists non-nil.
+func normalizeHypothesis(h Hypothesis) Hypothesis {
+	if h.Verdict == "" {
+		h.Verdict = HypothesisVerdict(h.Passed, h.Skipped, false)
+	}
+	h.Trials = nonNil(h.Trials)
+	iv := make([]Estimate, len(h.Intervals))
+	for i, e := range h.Intervals {
+		e.Bound, e.Mean, e.Low, e.High = finite(e.Bound), finite(e.Mean), finite(e.Low), finite(e.High)
+		iv[i] = e
+	}
+	h.Intervals = iv
+	return h
+}
+
+// normalizeSeconds copies a timeseries with its numbers finite and its
+// lists non-nil.
+func normalizeSeconds(secs []Second) []Second {
+	ts := make([]Second, len(secs))
+	for i, s := range secs {
+		s.SuccessRate, s.P50Ms, s.P99Ms = finite(s.SuccessRate), finite(s.P50Ms), finite(s.P99Ms)
+		s.ActiveFaults = nonNil(s.ActiveFaults)
+		ts[i] = s
+	}
+	return ts
+}
+
+// finiteMap copies m with every value finite.
+func finiteMap(m map[string]float64) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, x := range m {
+		out[k] = finite(x)
+	}
+	return out
 }
 
 // normalizePhases copies m with every phase normalized; with all set, the

@@ -52,7 +52,7 @@ func TestJSONShape(t *testing.T) {
 	if err := json.Unmarshal(renderJSON(t, sampleReport()), &doc); err != nil {
 		t.Fatalf("report.json does not parse: %v", err)
 	}
-	wantTop := []string{"description", "duration_seconds", "experiment", "fallacy", "file", "jaeger_ui", "passed", "seed", "started_at", "topology", "variants"}
+	wantTop := []string{"description", "duration_seconds", "experiment", "fallacy", "file", "jaeger_ui", "passed", "seed", "started_at", "topology", "trials", "variants"}
 	if got := keysOf(t, doc, "report"); !slices.Equal(got, wantTop) {
 		t.Errorf("top-level keys = %v, want %v", got, wantTop)
 	}

@@ -140,6 +140,10 @@ func junitSuite(r *Report) junitTestSuite {
 			switch {
 			case h.Skipped:
 				c.Skipped = &junitSkipped{Message: h.SkipReason}
+			case h.Verdict == VerdictInconclusive:
+				// Neither a pass nor a failure: CI shows it apart.
+				c.Skipped = &junitSkipped{Message: fmt.Sprintf("inconclusive over %d trials (%s): %s straddles the bound of %s",
+					len(h.Trials), trialsHeld(h.Trials), dash(h.Observed), h.Expr)}
 			case !h.Passed:
 				body := []string{
 					"variant:  " + v.Name,

@@ -28,6 +28,9 @@ type Folder struct {
 // StartedAt is when the run that wrote the folder started.
 func (f Folder) StartedAt() string { return f.r.StartedAt.Format("2006-01-02 15:04:05") }
 
+// Report is the report the folder holds, as read from its report.json.
+func (f Folder) Report() *Report { return f.r }
+
 // Folders lists the report folders directly inside parent, newest run
 // first, and the entries of parent that are not report folders (left
 // alone by Prune). A report folder is recognised by its name (as the runner

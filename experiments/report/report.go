@@ -76,6 +76,13 @@ type Report struct {
 	// before its end: what was measured until then is kept, the hypotheses
 	// are not judged.
 	Interrupted *Interruption `json:"interrupted,omitempty"`
+	// Trials is how many times each variant ran, each on a fresh
+	// topology (fallacies run --trials N); 1 unless asked.
+	Trials int `json:"trials"`
+	// FaultEffect says whether the fault measurably changed the naive
+	// variant: a gate whose fault does nothing proves nothing. Absent
+	// when nothing could be compared (a --target run, no fault window).
+	FaultEffect *FaultEffect `json:"fault_effect,omitempty"`
 }
 
 // Interruption says what stopped a run from outside, and when.
@@ -119,6 +126,20 @@ type Variant struct {
 	Consumers   []ConsumerSeries            `json:"consumers"`         // per asynchronous consumer, events published and applied per second
 	Error       string                      `json:"error,omitempty"`   // the testbed failed while running this variant
 	Stopped     *Stop                       `json:"stopped,omitempty"` // an abort hypothesis stopped the run early
+	// Trials lists every trial of the variant with its scalar metrics;
+	// the other fields (phases, charts, exemplars, …) are the first
+	// trial's. One entry for a run of one trial.
+	Trials []Trial `json:"trials"`
+}
+
+// Trial is one run of a variant on its own fresh topology.
+type Trial struct {
+	Trial           int                `json:"trial"` // 1-based
+	Passed          bool               `json:"passed"`
+	DurationSeconds float64            `json:"duration_seconds"`
+	Metrics         map[string]float64 `json:"metrics"`    // as Variant.Metrics
+	Timeseries      []Second           `json:"timeseries"` // as Variant.Timeseries
+	Error           string             `json:"error,omitempty"`
 }
 
 // Mechanism kinds as used in Mechanism.Kind, in the order reports list them.
@@ -209,6 +230,28 @@ type Latency struct {
 	Mean float64 `json:"mean"`
 }
 
+// Verdicts of a hypothesis, as in Hypothesis.Verdict.
+const (
+	VerdictPass         = "pass"
+	VerdictFail         = "fail"
+	VerdictInconclusive = "inconclusive" // over several trials, an interval straddles a bound
+	VerdictSkipped      = "skipped"
+)
+
+// HypothesisVerdict is the verdict word of a hypothesis that passed,
+// was skipped, or was inconclusive, else failed.
+func HypothesisVerdict(passed, skipped, inconclusive bool) string {
+	switch {
+	case skipped:
+		return VerdictSkipped
+	case inconclusive:
+		return VerdictInconclusive
+	case passed:
+		return VerdictPass
+	}
+	return VerdictFail
+}
+
 // Hypothesis is one checked hypothesis and its outcome.
 type Hypothesis struct {
 	Name       string `json:"name"`    // optional name from the experiment file; may be empty
@@ -220,6 +263,70 @@ type Hypothesis struct {
 	SkipReason string `json:"skip_reason,omitempty"`
 	Observed   string `json:"observed"` // the value seen, formatted, e.g. 312ms or 97.5%
 	Abort      bool   `json:"abort"`    // the hypothesis aborts the run when it fails
+	// Verdict is pass, fail, inconclusive or skipped: Passed and Skipped
+	// say the same for the first two and the last; an inconclusive
+	// hypothesis is neither passed nor skipped.
+	Verdict string `json:"verdict"`
+	// Confidence is the confidence level of the intervals the verdict
+	// was decided on (0.95); 0 for one trial, which is judged on its
+	// value alone as it always was.
+	Confidence float64 `json:"confidence,omitempty"`
+	// Intervals are the numeric comparisons of the check, each with the
+	// trials' mean and its interval against the bound.
+	Intervals []Estimate `json:"intervals"`
+	// Trials is the check as judged in each trial on its own.
+	Trials []HypothesisTrial `json:"trials"`
+}
+
+// Estimate is one numeric comparison of a hypothesis judged over the
+// trials: the mean of the left side and its confidence interval in the
+// metric's unit (durations in ms, ratios as fractions), against the bound.
+// When the bound is another metric, the values are left − factor·right
+// and the bound is 0.
+type Estimate struct {
+	Comparison string  `json:"comparison"` // as written, e.g. order.latency.p99 < 250ms
+	Metric     string  `json:"metric"`
+	Unit       string  `json:"unit"`
+	Op         string  `json:"op"`
+	Bound      float64 `json:"bound"`
+	Relative   bool    `json:"relative"` // the bound is another metric
+	Mean       float64 `json:"mean"`
+	Low        float64 `json:"low"`
+	High       float64 `json:"high"`
+	N          int     `json:"n"`       // trials
+	Verdict    string  `json:"verdict"` // pass, fail or inconclusive
+}
+
+// HypothesisTrial is a hypothesis as judged in one trial.
+type HypothesisTrial struct {
+	Trial    int    `json:"trial"`
+	Passed   bool   `json:"passed"`
+	Observed string `json:"observed"`
+}
+
+// FaultEffect is whether the fault changed the naive variant measurably,
+// by the same statistics as the verdicts: each figure during the fault
+// against before it (or the naive variant against the others), and the
+// test that says whether the change is more than noise.
+type FaultEffect struct {
+	Variant     string   `json:"variant"`     // the variant examined: naive, else the first
+	Significant bool     `json:"significant"` // at least one change is significant
+	Alpha       float64  `json:"alpha"`       // the family-wise false-alarm rate, split over the tests (Bonferroni)
+	Effects     []Effect `json:"effects"`
+	Note        string   `json:"note,omitempty"` // why some figures could not be tested
+}
+
+// Effect is one figure compared.
+type Effect struct {
+	Metric      string  `json:"metric"`  // e.g. order.latency.p50
+	Compare     string  `json:"compare"` // "during vs before" or "naive vs resilient"
+	Unit        string  `json:"unit"`
+	Base        float64 `json:"base"`   // before, or the other variant
+	Value       float64 `json:"value"`  // during, or the naive variant
+	Change      float64 `json:"change"` // Value − Base
+	P           float64 `json:"p"`      // two-sided p-value of no change
+	Method      string  `json:"method"` // e.g. "paired t over 3 trials", "Welch t over seconds (1 trial)"
+	Significant bool    `json:"significant"`
 }
 
 // Fault is one fault as applied during the run.
@@ -339,6 +446,7 @@ type Suite struct {
 // applies to, so a file with 6 hypotheses and 2 variants can make 9 checks.
 type Counts struct {
 	Total, Passed, Failed, Skipped int
+	Inconclusive                   int // neither passed nor failed over the trials
 	Errors                         int // testbed errors: the report's and its variants'
 	Hypotheses                     int // distinct hypotheses of the file that were checked
 }
@@ -361,6 +469,8 @@ func (r *Report) Count() Counts {
 			switch {
 			case h.Skipped:
 				c.Skipped++
+			case h.Verdict == VerdictInconclusive:
+				c.Inconclusive++
 			case h.Passed:
 				c.Passed++
 			default:
@@ -372,8 +482,13 @@ func (r *Report) Count() Counts {
 	return c
 }
 
+// ExitCodeInconclusive is the exit code of a run whose hypotheses held
+// or were inconclusive, none failed (fallacies run --inconclusive maps it).
+const ExitCodeInconclusive = 4
+
 // ExitCode is the process exit code the report calls for: 0 when every
-// hypothesis held, 1 when one failed, 3 when the testbed itself failed,
+// hypothesis held, 1 when one failed, 4 when none failed but one was
+// inconclusive over the trials, 3 when the testbed itself failed,
 // 130 or 143 when SIGINT or SIGTERM interrupted the run (the
 // Interruption's code). (2, an invalid experiment, is decided before any
 // report exists.)
@@ -384,14 +499,18 @@ func (r *Report) ExitCode() int {
 		return 3
 	case r.Interrupted != nil && r.Interrupted.ExitCode > 0:
 		return r.Interrupted.ExitCode
-	case c.Failed > 0 || !r.Passed:
+	case c.Failed > 0:
+		return 1
+	case c.Inconclusive > 0:
+		return ExitCodeInconclusive
+	case !r.Passed:
 		return 1
 	default:
 		return 0
 	}
 }
 
-// Verdict is a one-word verdict: PASS, FAIL, ERROR or INTERRUPTED.
+// Verdict is a one-word verdict: PASS, FAIL, INCONCLUSIVE, ERROR or INTERRUPTED.
 func (r *Report) Verdict() string {
 	switch r.ExitCode() {
 	case 0:
@@ -400,6 +519,8 @@ func (r *Report) Verdict() string {
 		return "FAIL"
 	case 3:
 		return "ERROR"
+	case ExitCodeInconclusive:
+		return "INCONCLUSIVE"
 	default:
 		return "INTERRUPTED"
 	}

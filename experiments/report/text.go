@@ -109,7 +109,7 @@ func (t *textWriter) paint(word string) string {
 	switch word {
 	case "PASS":
 		c = ansiGreen
-	case "FAIL", "ERROR":
+	case "FAIL", "ERROR", "NO EFFECT":
 		c = ansiRed
 	}
 	return c + word + ansiReset
@@ -136,6 +136,9 @@ func (t *textWriter) report(r *Report) {
 	if !r.StartedAt.IsZero() {
 		meta = append(meta, "started "+r.StartedAt.Format("2006-01-02 15:04:05 MST"))
 	}
+	if r.Trials > 1 {
+		meta = append(meta, fmt.Sprintf("%d trials per variant (figures below: trial 1; verdicts: all trials)", r.Trials))
+	}
 	meta = append(meta, "took "+fmtSec(r.DurationSeconds))
 	fmt.Fprintln(w, "  "+strings.Join(meta, " · "))
 
@@ -151,6 +154,7 @@ func (t *textWriter) report(r *Report) {
 	for _, v := range r.Variants {
 		t.variant(v)
 	}
+	t.faultEffect(r.FaultEffect)
 	fmt.Fprintln(w)
 	if r.JaegerUI != "" {
 		fmt.Fprintln(w, "Traces: "+r.JaegerUI)
@@ -164,6 +168,8 @@ func (t *textWriter) variant(v Variant) {
 	switch {
 	case v.Error != "":
 		verdict = "ERROR"
+	case !v.Passed && inconclusiveOnly(v.Hypotheses):
+		verdict = "INCONCLUSIVE"
 	case !v.Passed:
 		verdict = "FAIL"
 	}
@@ -225,6 +231,8 @@ func (t *textWriter) variant(v Variant) {
 				detail = "skipped: " + dash(h.SkipReason)
 			case "PASS":
 				detail = "observed " + dash(h.Observed)
+			case "INCONCLUSIVE":
+				detail = fmt.Sprintf("observed %s: the interval straddles the bound (%s)", dash(h.Observed), trialsHeld(h.Trials))
 			default:
 				detail = fmt.Sprintf("observed %s, expected %s", dash(h.Observed), h.Expr)
 				if h.Abort {
@@ -275,6 +283,63 @@ func (t *textWriter) variant(v Variant) {
 		}
 		tw.Flush()
 	}
+}
+
+// faultEffect says whether the fault measurably changed the naive
+// variant; loudly when it did not.
+func (t *textWriter) faultEffect(fe *FaultEffect) {
+	if fe == nil {
+		return
+	}
+	w := t.w
+	if !fe.Significant {
+		fmt.Fprintf(w, "\n%s THE FAULT HAD NO MEASURABLE EFFECT on variant %s: no figure below changed by more than noise, so this run proves nothing about the fault%s\n",
+			t.paint("NO EFFECT"), fe.Variant, noteSuffix(fe.Note))
+	} else {
+		fmt.Fprintf(w, "\nThe fault bit: variant %s changed significantly (family-wise false-alarm rate %s)%s\n", fe.Variant, fmtPct(fe.Alpha), noteSuffix(fe.Note))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, e := range fe.Effects {
+		mark := "noise"
+		if e.Significant {
+			mark = "significant"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s → %s\t%s\tp=%s\t%s\n", e.Metric, e.Compare, fmtUnit(e.Base, e.Unit), fmtUnit(e.Value, e.Unit), mark, fmtP(e.P), e.Method)
+	}
+	tw.Flush()
+}
+
+func noteSuffix(note string) string {
+	if note == "" {
+		return ""
+	}
+	return " (" + note + ")"
+}
+
+// inconclusiveOnly reports whether no hypothesis failed and one was
+// inconclusive.
+func inconclusiveOnly(hs []Hypothesis) bool {
+	some := false
+	for _, h := range hs {
+		switch h.Verdict {
+		case VerdictFail:
+			return false
+		case VerdictInconclusive:
+			some = true
+		}
+	}
+	return some
+}
+
+// trialsHeld says in how many trials a hypothesis held on its own.
+func trialsHeld(ts []HypothesisTrial) string {
+	held := 0
+	for _, t := range ts {
+		if t.Passed {
+			held++
+		}
+	}
+	return fmt.Sprintf("held in %d of %d trials", held, len(ts))
 }
 
 // reportFaults returns the faults of the first variant that has any: every

@@ -81,6 +81,10 @@ type Options struct {
 	// variant is measured: `fallacies explore` learns the dependency graph
 	// from them. The spans are shared with the run: read only.
 	Spans func(variant string, spans []tracing.Span, proxies map[string]string)
+	// Trials runs each variant this many times, each on a fresh
+	// topology, and judges each hypothesis over all of them (trials.go);
+	// 0 or 1 means once, as always. A --target run runs once.
+	Trials int
 	// Now stamps report folders; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -160,7 +164,7 @@ func Run(ctx context.Context, exp *definition.Experiment, o Options) (res *Resul
 	}
 	rep := &report.Report{
 		Experiment: exp.Name, Fallacy: exp.Fallacy, Description: exp.Description, File: exp.Path,
-		Topology: kind, Seed: exp.Seed, StartedAt: started, JaegerUI: o.JaegerUI,
+		Topology: kind, Seed: exp.Seed, StartedAt: started, JaegerUI: o.JaegerUI, Trials: o.trials(),
 	}
 	res = &Result{Report: rep, Dir: dir}
 	traces := runVariants(ctx, exp, variants, o, kind, dir, rep)
@@ -175,6 +179,7 @@ func Run(ctx context.Context, exp *definition.Experiment, o Options) (res *Resul
 	for _, v := range rep.Variants {
 		rep.Passed = rep.Passed && v.Passed
 	}
+	rep.FaultEffect = faultEffect(exp, rep)
 	rep.DurationSeconds = now().Sub(started).Seconds()
 	if err := writeReport(dir, rep, traces, o.FullTraces); err != nil {
 		return res, fmt.Errorf("%w: write report: %v", ErrTestbed, err)
@@ -220,11 +225,7 @@ func runVariants(ctx context.Context, exp *definition.Experiment, variants []def
 		if ctx.Err() != nil {
 			break
 		}
-		vr := &variantRun{
-			exp: exp, variant: v, index: i, of: len(variants), kind: kind, opts: o, journal: journal,
-		}
-		err := vr.run(ctx)
-		rv := vr.report
+		rv, tr, err := runTrials(ctx, exp, v, i, len(variants), o, kind, journal)
 		if p, ok := crash.Find(err); ok {
 			// One line in the report and on stderr; the stack in a file.
 			if path, werr := crash.WriteFile(dir, p); werr == nil {
@@ -232,7 +233,7 @@ func runVariants(ctx context.Context, exp *definition.Experiment, variants []def
 			}
 		}
 		rep.Variants = append(rep.Variants, rv)
-		traces = append(traces, vr.traces)
+		traces = append(traces, tr)
 		if err != nil {
 			rep.Error = strings.TrimPrefix(rv.Error, ErrTestbed.Error()+": ")
 			break

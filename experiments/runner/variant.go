@@ -56,6 +56,8 @@ type variantRun struct {
 	exp       *definition.Experiment
 	variant   definition.Variant
 	index, of int
+	trial     int // 0-based, of trials runs of the variant
+	trials    int
 	kind      string
 	opts      Options
 	journal   string
@@ -98,6 +100,8 @@ type variantRun struct {
 	obs     *observation
 	cons    check.Consistency
 	sniffed map[string][]byte
+	// measure: every metric computed, for judging over trials
+	values *metrics.Values
 }
 
 // teardown undoes a phase. Its error is a testbed failure, even when the
@@ -122,6 +126,9 @@ func (vr *variantRun) run(ctx context.Context) (err error) {
 	vr.prog = newProgress(vr.opts.Progress, vr.opts.TTY)
 	vr.prog.width = vr.opts.Width
 	vr.prog.prefix = fmt.Sprintf("%s [%s %d/%d]", exp.Name, v.Name, vr.index+1, vr.of)
+	if vr.trials > 1 {
+		vr.prog.prefix = fmt.Sprintf("%s [%s %d/%d, trial %d/%d]", exp.Name, v.Name, vr.index+1, vr.of, vr.trial+1, vr.trials)
+	}
 
 	var teardowns []teardown
 	defer func() {
@@ -199,6 +206,7 @@ func (vr *variantRun) finish(ctx context.Context, err *error, panicked, cleanupE
 		vr.report.Error = (*err).Error()
 		vr.report.Passed = false
 	}
+	settleVerdicts(vr.report.Hypotheses)
 	vr.prog.done()
 }
 
@@ -437,6 +445,7 @@ func (vr *variantRun) measure(ctx context.Context) error {
 		traces: vr.traces, sniffed: vr.sniffed, rogue: vr.rogue,
 	}.run()
 	m := metrics.Compute(run)
+	vr.values = m
 	if testHookMetrics != nil {
 		testHookMetrics(v.Name, run, m)
 	}

@@ -1,0 +1,185 @@
+package stats
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// Quantiles of Student's t from the published tables.
+func TestTQuantileTable(t *testing.T) {
+	for _, c := range []struct{ p, df, want float64 }{
+		{0.975, 1, 12.7062}, {0.975, 2, 4.3027}, {0.975, 4, 2.7764}, {0.975, 10, 2.2281},
+		{0.975, 30, 2.0423}, {0.95, 2, 2.9200}, {0.99, 4, 3.7469}, {0.975, 1e6, 1.9600},
+		{0.5, 3, 0}, {0.025, 2, -4.3027},
+	} {
+		if got := TQuantile(c.p, c.df); math.Abs(got-c.want) > 5e-4 {
+			t.Errorf("TQuantile(%v, %v) = %.5f, want %.4f", c.p, c.df, got, c.want)
+		}
+	}
+}
+
+// sampleP99 is one trial of a synthetic service: n request latencies,
+// exponential with mean 20 ms plus a per-trial slowdown (the machine's
+// load in that trial, normal with sd 8 ms): its p99. The truth its
+// trials scatter around is the exponential's p99, 20·ln(100) ms, plus
+// the mean slowdown 0, up to the small bias of a sample quantile.
+func sampleP99(r *rand.Rand, n int) float64 {
+	slow := r.NormFloat64() * 8
+	xs := make([]float64, n)
+	for i := range xs {
+		xs[i] = r.ExpFloat64()*20 + slow
+	}
+	slices.Sort(xs)
+	return xs[int(0.99*float64(n))]
+}
+
+// The interval over trials covers the true p99 at about its stated rate,
+// over many deterministic seeds: neither too narrow (false verdicts) nor
+// so wide that it says nothing.
+func TestMeanIntervalCoversTrueP99(t *testing.T) {
+	truth := 20 * math.Log(100) // 92.1 ms
+	const seeds, trials = 600, 3
+	covered := 0
+	width := 0.0
+	for seed := range seeds {
+		r := rand.New(rand.NewPCG(uint64(seed), 20))
+		xs := make([]float64, trials)
+		for i := range xs {
+			xs[i] = sampleP99(r, 2000)
+		}
+		iv := MeanInterval(xs, 0.95)
+		if iv.Low <= truth && truth <= iv.High {
+			covered++
+		}
+		width += iv.High - iv.Low
+	}
+	rate := float64(covered) / seeds
+	// 95% over 600 seeds: binomial sd 0.9%; the sample p99's bias and the
+	// non-normal tail take a little more.
+	if rate < 0.92 || rate > 0.985 {
+		t.Errorf("the 95%% interval covered the true p99 in %.1f%% of %d seeds", rate*100, seeds)
+	}
+	if w := width / seeds; w > 80 {
+		t.Errorf("mean width %.1f ms: the interval says nothing", w)
+	}
+}
+
+// A normal series with a known mean: coverage at 90% and 99% too.
+func TestMeanIntervalLevels(t *testing.T) {
+	for _, level := range []float64{0.9, 0.99} {
+		covered := 0
+		const seeds = 2000
+		for seed := range seeds {
+			r := rand.New(rand.NewPCG(uint64(seed), 7))
+			xs := []float64{250 + 30*r.NormFloat64(), 250 + 30*r.NormFloat64(), 250 + 30*r.NormFloat64(), 250 + 30*r.NormFloat64()}
+			if iv := MeanInterval(xs, level); iv.Low <= 250 && 250 <= iv.High {
+				covered++
+			}
+		}
+		rate := float64(covered) / seeds
+		if math.Abs(rate-level) > 0.02 {
+			t.Errorf("level %.2f: covered %.3f", level, rate)
+		}
+	}
+}
+
+func TestMeanIntervalOneSample(t *testing.T) {
+	iv := MeanInterval([]float64{212}, 0.95)
+	if iv.Mean != 212 || !iv.Point() || iv.Level != 0 || iv.N != 1 {
+		t.Errorf("one sample: %+v, want the point 212 without level", iv)
+	}
+}
+
+// Welch: two series from one distribution differ "significantly" at
+// about alpha; a real difference of two standard deviations is found.
+func TestWelchFalseAndTruePositives(t *testing.T) {
+	const seeds = 2000
+	falsePos, found := 0, 0
+	for seed := range seeds {
+		r := rand.New(rand.NewPCG(uint64(seed), 3))
+		draw := func(mean float64) []float64 {
+			xs := make([]float64, 5)
+			for i := range xs {
+				xs[i] = mean + 10*r.NormFloat64()
+			}
+			return xs
+		}
+		if Welch(draw(100), draw(100), 0.95).Significant(0.05) {
+			falsePos++
+		}
+		if Welch(draw(100), draw(130), 0.95).Significant(0.05) {
+			found++
+		}
+	}
+	if rate := float64(falsePos) / seeds; rate > 0.065 {
+		t.Errorf("false positives %.3f, want about 0.05", rate)
+	}
+	if rate := float64(found) / seeds; rate < 0.8 {
+		t.Errorf("a 3-sd difference found in %.3f of seeds", rate)
+	}
+	if p := Welch([]float64{1}, []float64{2, 3}, 0.95).P; !math.IsNaN(p) {
+		t.Errorf("one sample: p = %v, want NaN", p)
+	}
+}
+
+func TestPaired(t *testing.T) {
+	before := []float64{5, 6, 5.5}
+	during := []float64{305, 310, 301}
+	tt := Paired(before, during, 0.95)
+	if !tt.Significant(0.01) || tt.Diff.Low < 250 {
+		t.Errorf("a 300 ms fault: %+v", tt)
+	}
+	if tt := Paired([]float64{5, 6, 5.5}, []float64{5.2, 5.8, 5.6}, 0.95); tt.Significant(0.05) {
+		t.Errorf("no fault: %+v is significant", tt)
+	}
+}
+
+func TestPoissonRates(t *testing.T) {
+	// 0 lost in 10 s before, 480 lost in 10 s during: no doubt.
+	if p := PoissonRates(0, 10, 480, 10).P; p > 1e-10 {
+		t.Errorf("0 against 480: p = %g", p)
+	}
+	// 3 against 5 in equal time: nothing to see. Exact: P(X<=3 or X>=5 | n=8, 1/2) = 0.7266.
+	if p := PoissonRates(3, 10, 5, 10).P; math.Abs(p-0.7265625) > 1e-6 {
+		t.Errorf("3 against 5: p = %g, want 0.7266", p)
+	}
+	if p := PoissonRates(0, 10, 0, 10).P; p != 1 {
+		t.Errorf("nothing at all: p = %g, want 1", p)
+	}
+}
+
+// The prediction bound is exceeded by a new trial at about the stated
+// false-alarm rate.
+func TestPredictionBoundFalseAlarmRate(t *testing.T) {
+	const seeds = 4000
+	alarms := 0
+	for seed := range seeds {
+		r := rand.New(rand.NewPCG(uint64(seed), 11))
+		xs := make([]float64, 5)
+		for i := range xs {
+			xs[i] = 120 + 15*r.NormFloat64()
+		}
+		bound := PredictionBound(xs, 0.05, true)
+		if next := 120 + 15*r.NormFloat64(); next >= bound {
+			alarms++
+		}
+	}
+	if rate := float64(alarms) / seeds; math.Abs(rate-0.05) > 0.015 {
+		t.Errorf("false alarms %.3f, want 0.05", rate)
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	xs := []float64{5, 1, 4, 2, 3}
+	if q := Quantile(xs, 0.5); q != 3 {
+		t.Errorf("median %v", q)
+	}
+	if q := Quantile(xs, 1); q != 5 {
+		t.Errorf("max %v", q)
+	}
+	if xs[0] != 5 {
+		t.Error("Quantile sorted its input")
+	}
+}
