@@ -197,6 +197,9 @@ func (p *parser) faultBase(fe *faultEntry, s *schedule) (faults.Fault, bool) {
 			if msg, hint := spec.Target.CheckName(spec.Kind, name); msg != "" {
 				p.add(en.val, path+".target", msg, hint)
 				good = false
+			} else if msg, hint := missingReplica(name, s.e.Variants); msg != "" {
+				p.add(en.val, path+".target", msg, hint)
+				good = false
 			}
 			base.Target = name
 		} else {
@@ -621,4 +624,18 @@ func (ns *faultNames) unique(f faults.Fault) string {
 	}
 	ns.taken[name] = true
 	return name
+}
+
+// missingReplica says why a variant has no link named name, or "": the
+// links to the second and third payment replica exist only in a variant
+// that runs them.
+func missingReplica(name string, variants []Variant) (msg, hint string) {
+	need := map[string]int{faults.ProxyPayment1: 2, faults.ProxyPayment2: 3}[name]
+	for _, v := range variants {
+		if got := max(v.System.Payment.Replicas, 1); got < need {
+			return fmt.Sprintf("variant %s has no link %q: it runs %d payment replica(s)", v.Name, name, got),
+				fmt.Sprintf("set payment.replicas: %d or more in every variant", need)
+		}
+	}
+	return "", ""
 }

@@ -162,6 +162,8 @@ func TestParseBad(t *testing.T) {
 			"x.yaml:7:70: hypotheses[0].check: order.latency.p99 is a duration: write 150ms"}},
 		{"check in a plain block scalar", head + "hypotheses:\n  - when: always\n    check: order.latency.p99 <\n", []string{
 			"x.yaml:8:31: hypotheses[0].check: expected a value after < but the expression ends (write e.g. order.latency.p99 < 150ms)"}},
+		{"fault on a replica a variant does not run", head + "faults:\n  - { at: 5s, for: 1s, target: payment-1, kind: partition }\n", []string{
+			`x.yaml:7:32: faults[0].target: variant naive has no link "payment-1": it runs 1 payment replica(s) (set payment.replicas: 2 or more in every variant)`}},
 		{"fault counter of an undeclared fault", head + "faults:\n  - { name: lossy, at: 5s, for: 1s, target: payment, kind: packet-loss, probability: 1% }\nhypotheses:\n  - { when: always, check: \"fault.lossy.dropped > 0 and fault.losy.rto_timeouts > 0\" }\n", []string{
 			`x.yaml:9:28: hypotheses[0].check: fault.losy.rto_timeouts reads the counters of fault "losy", which this experiment does not declare (faults: lossy)`}},
 		{"during without faults", head + "hypotheses:\n  - { when: during, check: \"order.errors == 0\" }\n", []string{
