@@ -58,6 +58,10 @@ func TestRetryStormEndToEnd(t *testing.T) {
 	if a := resilient["during.retry.payment.amplification"]; a > 1.3 || a <= 1 {
 		t.Errorf("resilient amplification %.3f, want above 1 and at most 1.3", a)
 	}
+	// The budget grants 0.2 retries per order and a burst of 10, each
+	// succeeding 7 times in 10: about 85% succeed, 1.8 points of standard
+	// deviation over 400 orders. The client's 5 s deadline and the layer
+	// put on before the load keep the machine's load out of it.
 	if s := resilient["during.order.success_rate"]; s >= 0.99 || s < 0.75 {
 		t.Errorf("resilient success during the fault %.3f: want most orders, not all (the budget lets some failures through)", s)
 	}

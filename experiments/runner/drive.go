@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -59,7 +60,8 @@ func (vr *variantRun) driveLoad(ctx context.Context) error {
 	c, cancel := cleanupContext(ctx)
 	err = vr.sched.removeAll(c)
 	if err == nil {
-		err = vr.packets.Close(c) // every link pointed back at its upstream
+		// Every link pointed back at its upstream.
+		err = errors.Join(vr.network.CloseCalls(c), vr.packets.Close(c))
 	}
 	cancel()
 	if err != nil {

@@ -36,6 +36,7 @@ type callLayers struct {
 type callLayer struct {
 	layer      *grpclayer.Layer
 	interposed faults.Applied
+	prepared   bool // interposed by PrepareCalls: stays without rules until CloseCalls
 }
 
 // callRule returns the gRPC layer rule of a call-level fault, false when
@@ -119,11 +120,71 @@ func (i *Injector) callLayerOn(ctx context.Context, proxy string) (*callLayer, e
 	return cl, nil
 }
 
-// dropLayerIfIdle takes the gRPC layer off proxy when it has no rule left:
-// the proxy points back at its upstream, then the layer stops.
+// PrepareCalls interposes the gRPC layer, without rules, on every proxy
+// that one of fs puts a call-level fault on, so that the faults later only
+// set rules on a layer already carrying the link's connections.
+// Interposing restarts the proxy, cutting its connections and leaving
+// clients to reconnect: done at a fault's start and end in the middle of
+// the load, that made the calls in flight and the reconnection part of the
+// result, which then depended on the machine's load. Call it before the
+// load, and CloseCalls after the faults are removed. Every call-level
+// fault of fs is checked first: nothing is interposed if one is wrong.
+func (i *Injector) PrepareCalls(ctx context.Context, fs []faults.Fault) error {
+	var proxies []string
+	for _, f := range fs {
+		_, ok, err := callRule(f)
+		if err != nil {
+			return i.errf("prepare", f, err)
+		}
+		if ok && !slices.Contains(proxies, f.Target) {
+			proxies = append(proxies, f.Target)
+		}
+	}
+	i.calls.mu.Lock()
+	defer i.calls.mu.Unlock()
+	for _, proxy := range proxies {
+		cl, err := i.callLayerOn(ctx, proxy)
+		if err != nil {
+			return fmt.Errorf("prepare the gRPC layer on proxy %q: %w", proxy, err)
+		}
+		cl.prepared = true
+	}
+	return nil
+}
+
+// CloseCalls takes off the layers PrepareCalls interposed, once their
+// faults are removed (a rule still on goes with its layer; its counters
+// are kept).
+func (i *Injector) CloseCalls(ctx context.Context) error {
+	i.calls.mu.Lock()
+	defer i.calls.mu.Unlock()
+	var errs []error
+	for proxy, cl := range i.calls.byProxy {
+		if !cl.prepared {
+			continue
+		}
+		for name, c := range cl.layer.Counters() {
+			if i.calls.counters == nil {
+				i.calls.counters = map[string]map[string]uint64{}
+			}
+			i.calls.counters[name] = c.Map()
+		}
+		if err := cl.layer.SetRules(nil); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cl.prepared = false
+		errs = append(errs, i.dropLayerIfIdle(ctx, proxy))
+	}
+	return errors.Join(errs...)
+}
+
+// dropLayerIfIdle takes the gRPC layer off proxy when it has no rule left
+// and was not prepared: the proxy points back at its upstream, then the
+// layer stops.
 func (i *Injector) dropLayerIfIdle(ctx context.Context, proxy string) error {
 	cl, ok := i.calls.byProxy[proxy]
-	if !ok || len(cl.layer.Rules()) > 0 {
+	if !ok || cl.prepared || len(cl.layer.Rules()) > 0 {
 		return nil
 	}
 	err := i.Remove(ctx, cl.interposed)

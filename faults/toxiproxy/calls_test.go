@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,6 +119,88 @@ func TestCallFaultInterposesTheLayerAndRemoveRestores(t *testing.T) {
 	}
 	if out, err := j.Outstanding(); err != nil || len(out) != 0 {
 		t.Fatalf("journal after removal: %v outstanding (%v)", out, err)
+	}
+}
+
+// TestPrepareCallsKeepsTheConnection: with the layer interposed before
+// the load, a call-level fault coming and going only sets rules: one
+// client connection carries every call, before, during and after the
+// fault (no proxy restart in the middle), and CloseCalls points the proxy
+// back at the service, the counters kept.
+func TestPrepareCallsKeepsTheConnection(t *testing.T) {
+	s := startServer(t)
+	upstream := grpcServer(t)
+	listen, err := s.AddProxy("payment", upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inj := tp.NewInjector(s.URL(), nil)
+	fail := faults.Fault{Name: "down", Kind: faults.GRPCError, Target: "payment", Attrs: map[string]int64{"probability": faults.FractionOne},
+		Text: map[string]string{"method": "grpc.health.v1.Health/Check", "code": "UNAVAILABLE", "message": "injected"}}
+	bad := fail
+	bad.Text = map[string]string{"method": "no-slash", "code": "UNAVAILABLE"}
+	if err := inj.PrepareCalls(t.Context(), []faults.Fault{fail, bad}); err == nil {
+		t.Fatal("a wrong call fault prepared")
+	}
+	upstreamOf := func() string {
+		ps, err := inj.Proxies(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps["payment"].Upstream
+	}
+	if upstreamOf() != upstream {
+		t.Fatal("a refused PrepareCalls interposed a layer")
+	}
+	if err := inj.PrepareCalls(t.Context(), []faults.Fault{fail}); err != nil {
+		t.Fatal(err)
+	}
+	layerAddr := upstreamOf()
+	if layerAddr == upstream {
+		t.Fatal("no layer before the fault")
+	}
+	var dials atomic.Int32
+	conn, err := grpc.NewClient("passthrough:///"+listen, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := healthpb.NewHealthClient(conn)
+	check := func() error {
+		_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		return err
+	}
+	if err := check(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := inj.Apply(t.Context(), fail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(); status.Convert(err).Message() != "injected" {
+		t.Fatalf("call with the fault on: %v", err)
+	}
+	if err := inj.Remove(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(); err != nil {
+		t.Fatalf("call after the fault: %v", err)
+	}
+	if upstreamOf() != layerAddr || dials.Load() != 1 {
+		t.Fatalf("proxy upstream %s (layer %s), %d dials: the fault restarted the link", upstreamOf(), layerAddr, dials.Load())
+	}
+	if err := inj.CloseCalls(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := upstreamOf(); got != upstream {
+		t.Fatalf("after CloseCalls the proxy points at %s, want %s", got, upstream)
+	}
+	if c := inj.Counters("down"); c["calls"] != 1 || c["faulted"] != 1 {
+		t.Fatalf("counters of down: %v", c)
 	}
 }
 
