@@ -22,6 +22,9 @@ var consumersFamily = Family{
 		{Name: "<consumer>.lag.max", Type: check.TypeDuration, Doc: "longest time from publish to apply"},
 		{Name: "<consumer>.drain_time", WholeRun: true, Type: check.TypeDuration, Doc: "from the end of the last fault on the consumer's proxy (else of the last fault) until it had applied every event published before then"},
 		{Name: "<consumer>.lost", Type: check.TypeCount, Doc: "acknowledged orders sent in the phase that the consumer never applied"},
+		{Name: "<consumer>.stale_applied", Type: check.TypeCount, Doc: "events older than the account state already applied for their user, applied anyway: the account went back (ledger.ordering: arrival); 0 for notification"},
+		{Name: "<consumer>.stale_skipped", Type: check.TypeCount, Doc: "such events recognised by their version and skipped (ledger.ordering: version); 0 for notification"},
+		{Name: "<consumer>.keys_behind", WholeRun: true, Type: check.TypeCount, Doc: "accounts whose applied state is older than the newest event received for them, after the drain: the ledger ended wrong; 0 for notification"},
 	},
 	Compute: func(r *Run, out *Values) {
 		consumerCounters(r, out)
@@ -46,6 +49,11 @@ func consumerCounters(r *Run, out *Values) {
 			out.Set(p, name+".duplicates_applied", count(Delta(f.DuplicatesApplied, st.DuplicatesApplied)))
 			out.Set(p, name+".duplicates_recognised", count(Delta(f.DuplicatesRecognised, st.DuplicatesRecognised)))
 			out.Set(p, name+".redeliveries", count(Delta(f.Redeliveries, st.Redeliveries)))
+			out.Set(p, name+".stale_applied", count(Delta(f.StaleApplied, st.StaleApplied)))
+			out.Set(p, name+".stale_skipped", count(Delta(f.StaleSkipped, st.StaleSkipped)))
+			if p == Always {
+				out.SetRun(name+".keys_behind", count(st.KeysBehind))
+			}
 		}
 	}
 }

@@ -95,6 +95,10 @@ type LinkCounters struct {
 // ConsumerCounters are the counters of one consumer.
 type ConsumerCounters struct {
 	Applied, DuplicatesApplied, DuplicatesRecognised, Redeliveries int64
+	// Of versioned state (the ledger's accounts): stale events applied and
+	// skipped (cumulative), and the keys behind the newest state received
+	// (at the time of the reading).
+	StaleApplied, StaleSkipped, KeysBehind int64
 }
 
 // Breaker is the history of the circuit breaker of one link.

@@ -122,6 +122,7 @@ func consumerCounters(st *consumerv1.GetStatsResponse) metrics.ConsumerCounters 
 	return metrics.ConsumerCounters{
 		Applied: st.GetApplied(), DuplicatesApplied: st.GetDuplicatesApplied(),
 		DuplicatesRecognised: st.GetDuplicatesRecognised(), Redeliveries: st.GetRedeliveries(),
+		StaleApplied: st.GetStaleApplied(), StaleSkipped: st.GetStaleSkipped(), KeysBehind: st.GetKeysBehind(),
 	}
 }
 

@@ -89,6 +89,15 @@ type Order struct {
 	ChargeKey ChargeKey `json:",omitempty"`
 }
 
+// Ordering says how the ledger applies the account state events carry.
+type Ordering string
+
+// Orderings.
+const (
+	OrderingVersion Ordering = "version" // apply a state only when its version is above the applied one
+	OrderingArrival Ordering = "arrival" // apply every state as it arrives: the last to arrive wins
+)
+
 // ChargeKey says what order uses as a Charge's idempotency key.
 type ChargeKey string
 
@@ -259,6 +268,12 @@ type Consumer struct {
 	MaxDeliver int           // JetStream max deliveries; -1: unlimited
 	// ProcessingTime is an artificial delay per event before it is acked.
 	ProcessingTime time.Duration
+	// Ordering is how the ledger applies the account state an event
+	// carries: by its version, skipping a state older than the one applied
+	// (OrderingVersion; "" means the same), or as events arrive
+	// (OrderingArrival), so that a late old event sets an account back.
+	// Only the ledger keeps such state.
+	Ordering Ordering `json:",omitempty"`
 	// StoreFile, when set, keeps what the consumer applied in this file so
 	// that a restarted consumer process still has it. Set by the topology,
 	// not a knob.
@@ -286,6 +301,11 @@ func (s System) Validate() error {
 	case "", TransportGRPC, TransportHTTP:
 	default:
 		return fmt.Errorf("order.user_transport: %q is not grpc or http", s.Order.UserTransport)
+	}
+	switch s.Ledger.Ordering {
+	case "", OrderingVersion, OrderingArrival:
+	default:
+		return fmt.Errorf("ledger.ordering: %q is not version or arrival", s.Ledger.Ordering)
 	}
 	switch s.Order.ChargeKey {
 	case "", ChargeKeyOrder, ChargeKeyAttempt:

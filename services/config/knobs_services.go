@@ -64,6 +64,10 @@ func serviceKnobs() []Knob {
 			Doc: "local: each replica keeps its own idempotency keys; shared: one JetStream key-value store for all replicas",
 			set: func(s *System, v value) { s.Payment.Idempotency = Idempotency(v.s) },
 			get: func(s *System) string { return enumText(s.Payment.Idempotency, string(IdempotencyLocal)) }},
+		Knob{Name: "ledger.ordering", Type: Enum, Values: []string{string(OrderingVersion), string(OrderingArrival)},
+			Doc: "version: the ledger applies a user's account state from an event only when the event's per-user version is above the applied one; arrival: every event's state as it arrives, so a late old event sets the account back",
+			set: func(s *System, v value) { s.Ledger.Ordering = Ordering(v.s) },
+			get: func(s *System) string { return enumText(s.Ledger.Ordering, string(OrderingVersion)) }},
 	}
 	return append(ks, consumerKnobs()...)
 }

@@ -91,6 +91,10 @@ type Config struct {
 	// ends at Shutdown. An error leaves the event unapplied: in jetstream
 	// mode it is redelivered shortly.
 	OnApply func(ctx context.Context, e events.OrderCreated) error
+	// Versioned, when set, fills the counters of versioned state the
+	// consumer keeps (stale_applied, stale_skipped, keys_behind) into a
+	// snapshot of the stats; it must not block.
+	Versioned func(*consumerv1.GetStatsResponse)
 }
 
 func (c Config) validate() error {
@@ -534,8 +538,12 @@ func (s *Server) startSpan(h nats.Header, orderID string, delivered uint64) (con
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() *consumerv1.GetStatsResponse {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return proto.CloneOf(&s.stats)
+	st := proto.CloneOf(&s.stats)
+	s.mu.Unlock()
+	if s.cfg.Versioned != nil {
+		s.cfg.Versioned(st)
+	}
+	return st
 }
 
 // Applied returns the applications held (the store.RetainRecords most

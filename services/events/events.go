@@ -46,11 +46,21 @@ const (
 )
 
 // OrderCreated is the event published when an order is placed.
+//
+// It also carries the user's account state after the order (event-carried
+// state transfer): UserSeq, the user's orders so far, this one included,
+// which versions the state, and UserTotalCents, what they cost. order
+// assigns both one user at a time, so a user's versions follow the order
+// their events are stored in the stream; a consumer that keeps the state
+// applies an event's state only when its version is above the one it
+// applied (the ledger, ledger.ordering: version). 0 when not set.
 type OrderCreated struct {
-	OrderID     string `json:"order_id"`
-	UserID      string `json:"user_id"`
-	AmountCents int64  `json:"amount_cents"`
-	ChargeID    string `json:"charge_id"`
+	OrderID        string `json:"order_id"`
+	UserID         string `json:"user_id"`
+	AmountCents    int64  `json:"amount_cents"`
+	ChargeID       string `json:"charge_id"`
+	UserSeq        int64  `json:"user_seq,omitempty"`
+	UserTotalCents int64  `json:"user_total_cents,omitempty"`
 }
 
 // Marshal encodes the event.

@@ -85,3 +85,69 @@ func TestLedgerAppendsEachEventOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestOrderingOfAccountState publishes one user's states out of order
+// (versions 1, 3, 2) and a second user's in order: by version the account
+// keeps version 3 and counts the late 2 as skipped; by arrival it goes back
+// to 2, counts it applied, and the account is behind.
+func TestOrderingOfAccountState(t *testing.T) {
+	for _, c := range []struct {
+		ordering                      config.Ordering
+		seq, applied, skipped, behind int64
+	}{
+		{config.OrderingVersion, 3, 0, 1, 0},
+		{config.OrderingArrival, 2, 1, 0, 1},
+	} {
+		t.Run(string(c.ordering), func(t *testing.T) {
+			url := testenv.StartNATS(t).ClientURL()
+			s, err := New(config.Consumer{Idempotent: true, AckWait: 5 * time.Second, MaxDeliver: -1, Ordering: c.ordering}, url, config.PublishCore, serve.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(lis) }()
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := s.Shutdown(ctx); err != nil {
+					t.Errorf("Shutdown: %v", err)
+				}
+				<-served
+			})
+			<-s.Ready()
+			nc, _ := testenv.ConnectNATS(t, url)
+			for i, seq := range []int64{1, 3, 2} {
+				e := events.OrderCreated{OrderID: fmt.Sprintf("a-%d", i), UserID: "u-0001", AmountCents: 100, UserSeq: seq, UserTotalCents: 100 * seq}
+				if err := nc.Publish(events.SubjectCreated, e.Marshal()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for seq := int64(1); seq <= 2; seq++ {
+				e := events.OrderCreated{OrderID: fmt.Sprintf("b-%d", seq), UserID: "u-0002", AmountCents: 50, UserSeq: seq, UserTotalCents: 50 * seq}
+				if err := nc.Publish(events.SubjectCreated, e.Marshal()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Eventually(t, waitTimeout, "five events applied", func() bool { return len(s.Entries()) == 5 })
+			acc := s.Accounts()
+			if a := acc["u-0001"]; a.Seq != c.seq || a.TotalCents != 100*c.seq {
+				t.Errorf("u-0001's account %+v, want version %d", a, c.seq)
+			}
+			if a := acc["u-0002"]; a.Seq != 2 || a.TotalCents != 100 {
+				t.Errorf("u-0002's account %+v, want version 2, 100 cents", a)
+			}
+			st := s.Stats()
+			if st.StaleApplied != c.applied || st.StaleSkipped != c.skipped || st.KeysBehind != c.behind {
+				t.Errorf("stats stale_applied %d stale_skipped %d keys_behind %d, want %d %d %d",
+					st.StaleApplied, st.StaleSkipped, st.KeysBehind, c.applied, c.skipped, c.behind)
+			}
+		})
+	}
+}

@@ -116,6 +116,9 @@ type Server struct {
 	// forgotten.
 	placed   *store.Recent[string]
 	profiles map[string]*userv1.User // last profile seen per user, without history
+	// accounts is each user's account state as published (events carry
+	// it); a user's is changed one publish at a time, under its lock.
+	accounts map[string]*account
 
 	published, publishFailures atomic.Int64
 
@@ -150,6 +153,7 @@ func New(cfg config.Order, deps Deps, o serve.Options) (*Server, error) {
 		orders:     make(map[string]*orderv1.Order),
 		placed:     store.NewRecent[string](store.RetainRecords),
 		profiles:   make(map[string]*userv1.User),
+		accounts:   make(map[string]*account),
 		admission:  newAdmission(cfg.MaxConcurrent),
 	}
 	if cfg.UserTransport == config.TransportHTTP {
@@ -420,15 +424,52 @@ func (s *Server) cachedProfile(userID string) *userv1.User {
 	return s.profiles[userID]
 }
 
-// publish sends the order's event under a producer span whose context
+// account is a user's account state as order published it: the number of
+// its orders whose event was published, and their total.
+type account struct {
+	mu         sync.Mutex // held across a publish: a user's versions follow the stream's order
+	seq, total int64
+}
+
+// accountOf returns the account of a user, made on first use. Users are
+// the user service's profiles: an unknown user fails before a publish.
+func (s *Server) accountOf(userID string) *account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[userID]
+	if !ok {
+		a = &account{}
+		s.accounts[userID] = a
+	}
+	return a
+}
+
+// publish sends the order's event, with the user's account state after it
+// (the next version), and counts it in the account once it is published.
+// A user's publishes go one at a time, so that the versions of a user's
+// events follow the order the stream stores them in.
+func (s *Server) publish(ctx context.Context, o *orderv1.Order) error {
+	a := s.accountOf(o.UserId)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := events.OrderCreated{OrderID: o.OrderId, UserID: o.UserId, AmountCents: o.AmountCents, ChargeID: o.ChargeId,
+		UserSeq: a.seq + 1, UserTotalCents: a.total + o.AmountCents}
+	if err := s.publishEvent(ctx, e); err != nil {
+		return err
+	}
+	a.seq, a.total = e.UserSeq, e.UserTotalCents
+	return nil
+}
+
+// publishEvent sends an order's event under a producer span whose context
 // travels in the message headers.
-func (s *Server) publish(ctx context.Context, o *orderv1.Order) (err error) {
+func (s *Server) publishEvent(ctx context.Context, e events.OrderCreated) (err error) {
 	ctx, span := s.tracer.Start(ctx, events.SubjectCreated+" publish",
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", events.SubjectCreated),
-			attribute.String("messaging.message.id", o.OrderId),
+			attribute.String("messaging.message.id", e.OrderID),
 			attribute.String("messaging.operation.type", "publish"),
 		))
 	defer func() {
@@ -440,9 +481,9 @@ func (s *Server) publish(ctx context.Context, o *orderv1.Order) (err error) {
 	}()
 
 	msg := nats.NewMsg(events.SubjectCreated)
-	msg.Data = events.OrderCreated{OrderID: o.OrderId, UserID: o.UserId, AmountCents: o.AmountCents, ChargeID: o.ChargeId}.Marshal()
+	msg.Data = e.Marshal()
 	if !s.cfg.PublishNoDedupe {
-		msg.Header.Set(jetstream.MsgIDHeader, o.OrderId)
+		msg.Header.Set(jetstream.MsgIDHeader, e.OrderID)
 	}
 	msg.Header.Set(events.HeaderPublishedAt, strconv.FormatInt(time.Now().UnixNano(), 10))
 	s.opts.Prop().Inject(ctx, events.HeaderCarrier(msg.Header))

@@ -69,8 +69,12 @@ type GetStatsResponse struct {
 	DuplicatesApplied    int64                  `protobuf:"varint,4,opt,name=duplicates_applied,json=duplicatesApplied,proto3" json:"duplicates_applied,omitempty"`          // applications of an order already applied
 	DuplicatesRecognised int64                  `protobuf:"varint,5,opt,name=duplicates_recognised,json=duplicatesRecognised,proto3" json:"duplicates_recognised,omitempty"` // deliveries skipped as already applied
 	Redeliveries         int64                  `protobuf:"varint,6,opt,name=redeliveries,proto3" json:"redeliveries,omitempty"`                                             // deliveries with a delivery count > 1
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Versioned state (the ledger's accounts; 0 for a consumer without):
+	StaleApplied  int64 `protobuf:"varint,7,opt,name=stale_applied,json=staleApplied,proto3" json:"stale_applied,omitempty"` // events older than the state applied for their key, applied anyway (it went back)
+	StaleSkipped  int64 `protobuf:"varint,8,opt,name=stale_skipped,json=staleSkipped,proto3" json:"stale_skipped,omitempty"` // such events recognised by their version and skipped
+	KeysBehind    int64 `protobuf:"varint,9,opt,name=keys_behind,json=keysBehind,proto3" json:"keys_behind,omitempty"`       // keys whose applied state is older than the newest event received for them, now
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetStatsResponse) Reset() {
@@ -141,6 +145,27 @@ func (x *GetStatsResponse) GetDuplicatesRecognised() int64 {
 func (x *GetStatsResponse) GetRedeliveries() int64 {
 	if x != nil {
 		return x.Redeliveries
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetStaleApplied() int64 {
+	if x != nil {
+		return x.StaleApplied
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetStaleSkipped() int64 {
+	if x != nil {
+		return x.StaleSkipped
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetKeysBehind() int64 {
+	if x != nil {
+		return x.KeysBehind
 	}
 	return 0
 }
@@ -322,14 +347,18 @@ var File_consumer_v1_consumer_proto protoreflect.FileDescriptor
 const file_consumer_v1_consumer_proto_rawDesc = "" +
 	"\n" +
 	"\x1aconsumer/v1/consumer.proto\x12\vconsumer.v1\"\x11\n" +
-	"\x0fGetStatsRequest\"\xec\x01\n" +
+	"\x0fGetStatsRequest\"\xd7\x02\n" +
 	"\x10GetStatsResponse\x12\x1a\n" +
 	"\bconsumer\x18\x01 \x01(\tR\bconsumer\x12\x1a\n" +
 	"\breceived\x18\x02 \x01(\x03R\breceived\x12\x18\n" +
 	"\aapplied\x18\x03 \x01(\x03R\aapplied\x12-\n" +
 	"\x12duplicates_applied\x18\x04 \x01(\x03R\x11duplicatesApplied\x123\n" +
 	"\x15duplicates_recognised\x18\x05 \x01(\x03R\x14duplicatesRecognised\x12\"\n" +
-	"\fredeliveries\x18\x06 \x01(\x03R\fredeliveries\"P\n" +
+	"\fredeliveries\x18\x06 \x01(\x03R\fredeliveries\x12#\n" +
+	"\rstale_applied\x18\a \x01(\x03R\fstaleApplied\x12#\n" +
+	"\rstale_skipped\x18\b \x01(\x03R\fstaleSkipped\x12\x1f\n" +
+	"\vkeys_behind\x18\t \x01(\x03R\n" +
+	"keysBehind\"P\n" +
 	"\x12ListAppliedRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
