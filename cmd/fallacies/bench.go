@@ -12,7 +12,7 @@ import (
 )
 
 func cmdBench(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "bench", "[flags]", "measure the testbed itself (proxy overhead, injection accuracy, packet faults, load generator, full chain, start-up, catalogue) and write BENCHMARKS.md")
+	fs := newFlags(e, "bench", "[flags]", "measure the testbed itself (proxy overhead, injection accuracy, packet faults, the NATS layer, load generator, full chain, start-up, catalogue) and write BENCHMARKS.md")
 	reps := fs.Int("reps", 3, "measure every figure this many times and report the median and the range")
 	out := fs.String("out", "BENCHMARKS.md", "write the report here (- for stdout)")
 	only := fs.String("only", "", "run only these sections, comma-separated: "+strings.Join(bench.Sections, ","))

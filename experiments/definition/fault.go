@@ -92,10 +92,43 @@ func (p *parser) faults(n *yaml.Node, e *Experiment, loadOK bool) bool {
 		built = append(built, p.fault(deref(item), index("faults", i), i, s)...)
 	}
 	p.overlaps(built, e.Load.Duration)
+	p.readable(built, e.Variants)
 	for _, b := range built {
 		e.Faults = append(e.Faults, b.f)
 	}
 	return p.total == before
+}
+
+// readable reports the faults whose layer reads the link's protocol (the
+// call-level and message-level kinds) in an experiment with a variant that
+// encrypts every link: the layer could not read a byte of it (a gRPC layer
+// would fail every call, a NATS layer would relay the connection untouched
+// and fault nothing).
+func (p *parser) readable(built []builtFault, variants []Variant) {
+	var encrypted []string
+	for _, v := range variants {
+		if v.System.Security.MTLS {
+			encrypted = append(encrypted, v.Name)
+		}
+	}
+	if len(encrypted) == 0 {
+		return
+	}
+	reported := map[int]bool{}
+	for _, b := range built {
+		_, call := faults.As[faults.CallKind](b.f.Kind)
+		_, message := faults.As[faults.MessageKind](b.f.Kind)
+		if (!call && !message) || reported[b.src] {
+			continue
+		}
+		reported[b.src] = true
+		what := "gRPC calls"
+		if message {
+			what = "NATS protocol"
+		}
+		p.add(b.node, b.path, fmt.Sprintf("a %s fault reads the link's %s, which security.mtls: on encrypts (variant %s)", b.f.Kind, what, strings.Join(encrypted, ", ")),
+			"leave security.mtls off in an experiment with call-level or message-level faults")
+	}
 }
 
 // fault parses one entry of the schedule: one fault, or one per step.

@@ -180,6 +180,12 @@ func TestParseBad(t *testing.T) {
 			`x.yaml:7:55: hypotheses[0].abort: want true or false, got the string "yes"`}},
 		{"hypotheses item not a mapping", head + "hypotheses:\n  - events.lost == 0\n", []string{
 			"x.yaml:7:5: hypotheses[0]: want a mapping, got the string \"events.lost == 0\""}},
+		{"message-level fault on an encrypted variant", strings.Replace(head, "variants: { naive: {} }", "variants: { naive: {}, secure: { security.mtls: on } }", 1) +
+			"faults:\n  - { at: 1s, for: 2s, target: nats-ledger, kind: nats-drop }\n  - { at: 1s, for: 2s, target: nats-ledger, kind: latency, latency: 10ms }\n", []string{
+			"x.yaml:7:5: faults[0]: a nats-drop fault reads the link's NATS protocol, which security.mtls: on encrypts (variant secure) (leave security.mtls off in an experiment with call-level or message-level faults)"}},
+		{"nats fault on a gRPC link", head + "faults:\n  - { at: 1s, for: 2s, target: payment, kind: nats-reorder, subject: \"orders.>.x\" }\n", []string{
+			`x.yaml:7:32: faults[0].target: "payment" is not a NATS link (a nats-reorder fault targets a NATS link: nats-order, nats-notification, nats-ledger, nats-payment)`,
+			`x.yaml:7:70: faults[0].subject: "orders.>.x" is not a valid subject (e.g. orders.created)`}},
 		{"merge key", head + "x: &a { y: 1 }\nhypotheses:\n  - { <<: *a, when: always, check: \"events.lost == 0\" }\n", []string{
 			"x.yaml:6:1: x: unknown key (known: name, fallacy, description, topology, seed, load, variants, faults, hypotheses)",
 			"x.yaml:8:7: hypotheses[0]: merge keys (<<) are not supported (write the keys out)"}},

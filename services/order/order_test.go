@@ -3,7 +3,9 @@ package order
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,7 +309,7 @@ func TestHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev != (events.OrderCreated{OrderID: "o-1", UserID: "u-0001", AmountCents: 250, ChargeID: "ch-o-1"}) {
+	if ev != (events.OrderCreated{OrderID: "o-1", UserID: "u-0001", AmountCents: 250, ChargeID: "ch-o-1", UserSeq: 1, UserTotalCents: 250}) {
 		t.Fatalf("event %+v", ev)
 	}
 	if m.Subject != events.SubjectCreated || m.Header.Get(jetstream.MsgIDHeader) != "o-1" || m.Header.Get(events.HeaderPublishedAt) == "" {
@@ -382,6 +384,32 @@ func TestBasicView(t *testing.T) {
 	}
 	if v := e.user.view(0); v != userv1.View_VIEW_BASIC {
 		t.Fatalf("user view %v, want basic", v)
+	}
+}
+
+// TestEventsCarryTheUsersVersionedState: each event carries the user's
+// order count (its version) and total after the order, per user, in the
+// order the stream stores them; a failed order counts for nothing.
+func TestEventsCarryTheUsersVersionedState(t *testing.T) {
+	e := newEnv(t, baseConfig(), serve.Options{})
+	for i, o := range []struct {
+		user   string
+		amount int64
+	}{{"u-1", 100}, {"u-2", 7}, {"u-1", 20}, {"u-1", 3}} {
+		if _, err := e.place(t.Context(), fmt.Sprintf("o-%d", i), o.user, o.amount); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, m := range e.streamMsgs(t) {
+		ev, err := events.Unmarshal(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s:%d:%d", ev.OrderID, ev.UserSeq, ev.UserTotalCents))
+	}
+	if want := []string{"o-0:1:100", "o-1:1:7", "o-2:2:120", "o-3:3:123"}; !slices.Equal(got, want) {
+		t.Fatalf("events (order:version:total) %v, want %v", got, want)
 	}
 }
 
