@@ -90,6 +90,14 @@ func (c *Console) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /reports/{dir}/{file}", c.serveReport)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if reason := c.lockReason(); reason != "" {
+				// The console of a run: a change would be measured by
+				// its verdict too.
+				writeJSON(w, http.StatusConflict, map[string]string{"error": reason})
+				return
+			}
+		}
 		mux.ServeHTTP(w, r)
 		if r.Method != http.MethodGet {
 			c.poke()
@@ -109,12 +117,21 @@ type state struct {
 	Slowest    []traceSummary       `json:"slowest"`
 	Failed     []traceSummary       `json:"failed"`
 	Experiment experimentView       `json:"experiment"`
+	// Run is the run in progress, on the console of `fallacies run`.
+	Run *runView `json:"run,omitempty"`
+	// Locked says why the page's controls are disabled and the API
+	// refuses every change ("" when they are not).
+	Locked string `json:"locked,omitempty"`
 }
 
 func (c *Console) state(now time.Time, proxies map[string]proxyView, proxyErr error) state {
 	st := state{Time: now, Links: c.live.linkStatsCopy(), Proxies: proxies, Faults: c.faults.consoleFaults(),
 		Windows: c.faults.windowList(), Load: c.load.view(now), Experiment: c.exp.state()}
 	st.Slowest, st.Failed = c.live.traceLists()
+	if c.opts.Run {
+		st.Run = c.run.state()
+	}
+	st.Locked = c.lockReason()
 	if proxyErr != nil {
 		st.ProxyError = proxyErr.Error()
 	}
@@ -163,7 +180,7 @@ func (c *Console) graph() graphView {
 		have[n.ID] = true
 	}
 	extraY := 400.0
-	for _, p := range slices.Sorted(maps.Keys(c.opts.Proxies)) {
+	for _, p := range slices.Sorted(maps.Keys(c.proxies())) {
 		e := edge{ID: p, From: "order", To: p, Proxy: true}
 		switch {
 		case p == "user" || p == "user-http":
@@ -213,8 +230,9 @@ func (c *Console) serveWaterfall(w http.ResponseWriter, r *http.Request) {
 func (c *Console) serveReport(w http.ResponseWriter, r *http.Request) {
 	dir, file := r.PathValue("dir"), r.PathValue("file")
 	e := c.exp.state()
-	if e.Report == "" || path.Dir(e.Report) != "/reports/"+dir || c.opts.ReportsDir == "" || strings.ContainsAny(file, `/\`) || strings.HasPrefix(file, ".") {
-		writeError(w, fmt.Errorf("%w: only the files of the report of the page's last experiment are served", errNotFound))
+	ours := (e.Report != "" && path.Dir(e.Report) == "/reports/"+dir) || c.run.reportServed(dir)
+	if !ours || c.opts.ReportsDir == "" || strings.ContainsAny(file, `/\`) || strings.HasPrefix(file, ".") {
+		writeError(w, fmt.Errorf("%w: only the files of the reports of the page's experiments are served", errNotFound))
 		return
 	}
 	root, err := os.OpenRoot(c.opts.ReportsDir)

@@ -5,6 +5,10 @@
 // and failed traces of the last seconds with their waterfalls, and runs
 // catalogue experiments.
 //
+// With Options.Run it is instead the page of a run in progress
+// (`fallacies run --console`, run.go): it shows what the runner tells it
+// and refuses every change.
+//
 // The page and its API are served by Serve behind internal/httpguard
 // (loopback hosts, no cross-site requests). Its assets are embedded; the
 // page gets its updates over Server-Sent Events once a second
@@ -40,6 +44,11 @@ var assets embed.FS
 
 // Options is what a console needs of the running system.
 type Options struct {
+	// Run makes this the console of a run in progress: the run is what
+	// cmd/fallacies tells it (RunVariant, …), every request that would
+	// change the system is refused, and only ReportsDir, CloseGrace, Tick
+	// and Logger are read.
+	Run bool
 	// Proxies maps each Toxiproxy proxy name to its listen address
 	// (topology.Endpoints.Proxies): the links of the graph, and how a
 	// client span is put on its link.
@@ -91,14 +100,20 @@ type Console struct {
 	pokes   chan struct{} // a change the pages should see before the next tick
 	started time.Time
 
+	run runState // the run shown, with Options.Run
+
 	mu      sync.Mutex
 	watched bool      // a page has been connected at least once
 	alone   time.Time // when the last page closed (zero: one is open)
+	ended   bool      // RunEnded was called: the state no longer changes
 }
 
 // New checks opts and returns a console; nothing runs until Serve.
 func New(opts Options) (*Console, error) {
 	switch {
+	case opts.Run:
+		opts.Proxies, opts.Toxiproxy, opts.Injector, opts.Targets, opts.Capture, opts.Order = nil, nil, nil, nil, nil, nil
+		opts.Experiments, opts.RunExperiment = nil, nil
 	case opts.Toxiproxy == nil || opts.Injector == nil:
 		return nil, errors.New("console: a Toxiproxy and an injector are required")
 	case opts.Capture == nil:
@@ -130,7 +145,9 @@ func (c *Console) Serve(ctx context.Context, lis net.Listener) error {
 	srv := &http.Server{
 		Handler:           httpguard.Wrap(c.routes(), lis.Addr()),
 		ReadHeaderTimeout: 5 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Not cancelled with ctx: a page's stream ends when the events
+		// are closed, after the last of them (a run's "ended") is sent.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -168,13 +185,50 @@ func (c *Console) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			c.live.add(c.opts.Capture.Take(), now)
+			if c.isEnded() {
+				continue // the run's "ended" was the last event
+			}
+			c.live.add(c.takeSpans(), now)
 			c.closeIfAbandoned(ctx, now)
 			c.publish(ctx, now)
 		case <-c.pokes:
-			c.publish(ctx, time.Now())
+			if !c.isEnded() {
+				c.publish(ctx, time.Now())
+			}
 		}
 	}
+}
+
+// takeSpans returns the spans that ended since the last call: taken from
+// the capture of `up`, read from the run's current variant with
+// Options.Run.
+func (c *Console) takeSpans() []tracing.Span {
+	if !c.opts.Run {
+		return c.opts.Capture.Take()
+	}
+	c.run.mu.Lock()
+	spans := c.run.spans
+	c.run.mu.Unlock()
+	if spans == nil {
+		return nil
+	}
+	return spans()
+}
+
+// proxies are the proxies of the system shown: name → listen address.
+func (c *Console) proxies() map[string]string {
+	if !c.opts.Run {
+		return c.opts.Proxies
+	}
+	c.run.mu.Lock()
+	defer c.run.mu.Unlock()
+	return c.run.proxies
+}
+
+func (c *Console) isEnded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ended
 }
 
 // poke has the state sent to every page at once, not at the next tick:

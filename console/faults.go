@@ -42,6 +42,7 @@ type faultBoard struct {
 
 	mu      sync.Mutex
 	applied map[string]faults.Applied // the console's faults by name
+	run     map[string]faults.Applied // the faults a run has on, by name (Options.Run)
 	windows []window                  // faults seen on the system, newest last
 	open    map[string]int            // window key → index in windows, while on
 }
@@ -60,7 +61,7 @@ type window struct {
 const windowKeep = 10 * time.Minute
 
 func newFaultBoard(inj faults.Injector, tp *toxiproxy.Injector, targets map[faults.TargetKind][]string) *faultBoard {
-	return &faultBoard{inj: inj, tp: tp, targets: targets, applied: map[string]faults.Applied{}, open: map[string]int{}}
+	return &faultBoard{inj: inj, tp: tp, targets: targets, applied: map[string]faults.Applied{}, run: map[string]faults.Applied{}, open: map[string]int{}}
 }
 
 // kindView is one fault kind as the page lists it.
@@ -256,12 +257,27 @@ func (b *faultBoard) removeAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// consoleFaults lists the console's faults, oldest first.
+// runFault records a fault a run put on or took off, with a window of
+// its own on the chart (the console of a run reads no proxy).
+func (b *faultBoard) runFault(f faults.Fault, on bool, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	key := "run/" + f.Name
+	if on {
+		b.run[f.Name] = faults.Applied{Fault: f, Start: at}
+		b.openWindow(key, window{Name: f.Name, Target: f.Target, Kind: string(f.Kind), Start: at}, "")
+		return
+	}
+	delete(b.run, f.Name)
+	b.closeWindow(key, at)
+}
+
+// consoleFaults lists the console's faults, or the run's, oldest first.
 func (b *faultBoard) consoleFaults() []faultView {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []faultView
-	for _, a := range b.applied {
+	for _, a := range slices.Concat(slices.Collect(maps.Values(b.applied)), slices.Collect(maps.Values(b.run))) {
 		if a.Start.IsZero() {
 			continue
 		}
@@ -301,6 +317,13 @@ type toxicView struct {
 // observe reads every proxy and its toxics and updates the fault windows
 // with what is on (the console's faults, an experiment's, toxiproxy-cli's).
 func (b *faultBoard) observe(ctx context.Context, now time.Time) (map[string]proxyView, error) {
+	if b.tp == nil {
+		// The console of a run: the run tells it of its faults.
+		b.mu.Lock()
+		b.prune(now)
+		b.mu.Unlock()
+		return nil, nil
+	}
 	infos, err := b.tp.Proxies(ctx)
 	if err != nil {
 		return nil, err

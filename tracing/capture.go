@@ -128,6 +128,32 @@ func (c *Capture) Take() []Span {
 	return convert(chunks, n)
 }
 
+// From returns the spans captured from position n on, in the order they
+// ended, and the position after the last of them: a reader that follows
+// the capture as it fills without taking its spans (the live console of
+// a run, which keeps them for its report) calls From again with that
+// position. After a Reset or a Take the positions start over at 0, and a
+// position beyond the spans held reads from 0 again.
+func (c *Capture) From(n int) ([]Span, int) {
+	c.mu.Lock()
+	held := int(c.held.Load())
+	if n < 0 || n > held {
+		n = 0
+	}
+	var chunks [][]entry
+	skip := n
+	for _, ch := range c.chunks {
+		if skip >= len(ch) {
+			skip -= len(ch)
+			continue
+		}
+		chunks = append(chunks, ch[skip:len(ch):len(ch)]) // entries are never modified once added
+		skip = 0
+	}
+	c.mu.Unlock()
+	return convert(chunks, int64(held-n)), held
+}
+
 // convert turns n entries held in chunks into spans of the model.
 func convert(chunks [][]entry, n int64) []Span {
 	out := make([]Span, 0, n)

@@ -445,3 +445,40 @@ func TestCaptureTake(t *testing.T) {
 		t.Errorf("spans taken out of order or twice")
 	}
 }
+
+// TestCaptureFrom checks that a reader following the capture with From
+// sees each span once, in order, across chunks, while the capture keeps
+// them all; and that after a Reset it reads from the start again.
+func TestCaptureFrom(t *testing.T) {
+	capture := tracing.NewCapture(5000)
+	add := func(from, n int) {
+		out := make([]tracing.Span, n)
+		for i := range out {
+			out[i].SpanID = fmt.Sprint(from + i)
+		}
+		capture.Add(out...)
+	}
+	var seen []tracing.Span
+	pos := 0
+	for i, n := range []int{0, 3, 1021, 1, 2000, 1500} { // across chunk boundaries of 1024
+		add(len(seen), n)
+		got, next := capture.From(pos)
+		if len(got) != n || next != pos+n {
+			t.Fatalf("step %d: From(%d) gave %d spans and %d, want %d and %d", i, pos, len(got), next, n, pos+n)
+		}
+		seen, pos = append(seen, got...), next
+	}
+	for i, s := range seen {
+		if s.SpanID != fmt.Sprint(i) {
+			t.Fatalf("span %d is %s: order lost or a span read twice", i, s.SpanID)
+		}
+	}
+	if capture.Len() != len(seen) {
+		t.Errorf("held %d after reading them all with From, want %d: From takes nothing", capture.Len(), len(seen))
+	}
+	capture.Reset()
+	add(0, 2)
+	if got, next := capture.From(pos); len(got) != 2 || next != 2 || got[0].SpanID != "0" {
+		t.Errorf("after a Reset, From(%d) gave %d spans and %d, want the 2 new ones and 2", pos, len(got), next)
+	}
+}

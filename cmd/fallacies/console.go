@@ -12,9 +12,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fallacies/fallacies/console"
 	"github.com/fallacies/fallacies/experiments/definition"
+	"github.com/fallacies/fallacies/experiments/load"
 	"github.com/fallacies/fallacies/experiments/runner"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/process"
@@ -25,21 +27,22 @@ import (
 	"github.com/fallacies/fallacies/tracing"
 )
 
-// consoleFlags are the flags of the live console (`up --console`).
+// consoleFlags are the flags of the live console (`up --console`, `run
+// --console`).
 type consoleFlags struct {
-	on      *bool
-	addr    *string
-	reports *string
+	on   *bool
+	addr *string
 }
 
+// addConsoleFlags defines --console, with what it does for this command,
+// and --console-addr.
 func addConsoleFlags(fs interface {
 	Bool(string, bool, string) *bool
 	String(string, string, string) *string
-}) consoleFlags {
+}, what string) consoleFlags {
 	return consoleFlags{
-		on:      fs.Bool("console", false, "also serve the live web console (see docs/console.md) and print its address"),
-		addr:    fs.String("console-addr", "127.0.0.1:0", "console listen `ADDRESS` (port 0: any free port; loopback only unless --allow-remote)"),
-		reports: fs.String("reports", "reports", "folder for the reports of experiments run from the console, and its fault journal (console.journal) when there is no --endpoints-file"),
+		on:   fs.Bool("console", false, what),
+		addr: fs.String("console-addr", "127.0.0.1:0", "console listen `ADDRESS` (port 0: any free port; loopback only unless --allow-remote)"),
 	}
 }
 
@@ -175,4 +178,68 @@ func (f lineWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// runConsole is the console of `fallacies run --console`: the page of the
+// run in progress, told of it through runner.Options.Live.
+type runConsole struct {
+	c    *console.Console
+	url  string
+	stop func() error
+}
+
+// startRunConsole serves the console of a run on addr; the reports of
+// the run's experiments are served from reports.
+func startRunConsole(ctx context.Context, addr, reports string) (*runConsole, error) {
+	c, err := console.New(console.Options{Run: true, ReportsDir: reports})
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	errc := make(chan error, 1)
+	go func() { errc <- c.Serve(sctx, lis) }()
+	var once sync.Once
+	var stopErr error
+	return &runConsole{c: c, url: "http://" + lis.Addr().String() + "/", stop: func() error {
+		once.Do(func() {
+			cancel()
+			stopErr = <-errc
+		})
+		return stopErr
+	}}, nil
+}
+
+// live is what the runner tells the console of the run.
+func (rc *runConsole) live() *runner.Live {
+	c := rc.c
+	return &runner.Live{
+		Variant: func(v runner.LiveVariant) {
+			c.RunVariant(console.RunVariant{Experiment: v.Experiment, Variant: v.Variant, Index: v.Index, Of: v.Of, Proxies: v.Proxies, Spans: v.Spans})
+		},
+		Progress:  func(s load.Snapshot) { c.RunProgress(s.Phase, s.Elapsed, s.Total) },
+		Completed: c.RunCompleted,
+		Fault:     c.RunFault,
+	}
+}
+
+// end tells the page that the run is over, keeps the console up for hold
+// (its reports are served there) unless ctx ends first, and stops it.
+func (rc *runConsole) end(ctx context.Context, e *env, hold time.Duration) {
+	rc.c.RunEnded()
+	if hold > 0 && ctx.Err() == nil {
+		fmt.Fprintf(e.stderr, "console: the run has ended; its page stays up at %s for %v (Ctrl-C stops it sooner)\n", rc.url, hold)
+		t := time.NewTimer(hold)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	if err := rc.stop(); err != nil {
+		fmt.Fprintf(e.stderr, "console: %v\n", err)
+	}
 }

@@ -22,7 +22,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "run", "[flags] FILE|DIR|NAME...", "run experiment files (or folders of them, or catalogue names) and report")
 	kind := fs.String("topology", "", "embedded, processes or compose (default: the file's, else embedded)")
 	target := fs.String("target", "", "run against a system already up: the endpoints `FILE` written by fallacies up --endpoints-file")
-	allowRemote := fs.Bool("allow-remote", false, "allow target addresses that are not loopback")
+	allowRemote := fs.Bool("allow-remote", false, "allow target addresses or a --console-addr that are not loopback")
 	allowExisting := fs.Bool("allow-existing-faults", false, "with --target: run even when a proxy already has toxics or is disabled (the verdict then measures those faults too)")
 	reports := fs.String("reports", "reports", "folder for the report folders")
 	jaegerUI := fs.String("jaeger-ui", os.Getenv("FALLACIES_JAEGER_UI"), "Jaeger UI base URL, for links to exemplar traces (env FALLACIES_JAEGER_UI)")
@@ -32,6 +32,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fullTraces := fs.Bool("full-traces", false, "also write every captured trace to traces-full.json.gz (traces.json keeps only the exemplars')")
 	trials := fs.Int("trials", 1, "run each variant `N` times, each on a fresh topology, and judge each hypothesis over all of them: pass, fail, or inconclusive when a 95% interval straddles its bound (1 to "+fmt.Sprint(maxTrials)+"; docs/experiments.md)")
 	inconclusive := fs.String("inconclusive", inconclusiveExit, "what an inconclusive verdict (no failure, an interval straddling a bound) exits with: exit-code (4, so CI can retry or warn), fail (1) or pass (0)")
+	cons := addConsoleFlags(fs, "also serve the live page of this run and print its address (docs/console.md): experiment, variant, phase and time left, the faults on their links, the load per second, the traces of the moment, the report at the end; it only watches: adding a fault or a load from it is refused. It stops when the run ends (see --console-hold)")
+	hold := fs.Duration("console-hold", 0, "with --console: keep the page up this `DURATION` after the run ends, serving its report (Ctrl-C stops it sooner); 0: it stops with the run, after sending the page an \"ended\" event")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -52,6 +54,15 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		if err := oneOf("topology", *kind, topology.KindEmbedded, topology.KindProcesses, topology.KindCompose); err != nil {
 			return err
 		}
+	}
+	if err := cons.check(*allowRemote); err != nil {
+		return err
+	}
+	switch {
+	case *hold < 0:
+		return usageErr("--console-hold %v: want 0 or more, e.g. 10m", *hold)
+	case *hold > 0 && !*cons.on:
+		return usageErr("--console-hold: only with --console")
 	}
 	exps, err := loadAll(e, pos)
 	if err != nil {
@@ -98,6 +109,19 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if opts.Target != nil {
 		warnNoTraces(e, exps, *opts.Target)
 	}
+	var rc *runConsole
+	if *cons.on {
+		if rc, err = startRunConsole(ctx, *cons.addr, *reports); err != nil {
+			return testbedErr(err)
+		}
+		defer func() { rc.end(ctx, e, *hold) }()
+		opts.Live = rc.live()
+		until := "it stops when the run ends"
+		if *hold > 0 {
+			until = fmt.Sprintf("it stays up %v after the run ends", *hold)
+		}
+		fmt.Fprintf(e.stderr, "console: %s (the page of this run; it only watches; %s)\n", rc.url, until)
+	}
 
 	suite := &report.Suite{Name: suiteName(pos)}
 	started := time.Now()
@@ -107,6 +131,14 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			break
 		}
 		res, err := runner.Run(ctx, exp, opts)
+		if rc != nil {
+			var dir string
+			passed := false
+			if res != nil {
+				dir, passed = res.Dir, res.Report.Passed
+			}
+			rc.c.RunReport(exp.Name, dir, passed, err)
+		}
 		if res != nil {
 			suite.Reports = append(suite.Reports, res.Report)
 			fmt.Fprintln(e.stdout)

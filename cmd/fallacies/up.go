@@ -27,7 +27,8 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 	otlp := fs.String("otlp-endpoint", "", "export every service's spans over OTLP/gRPC to this endpoint, a URL or host:port, e.g. http://127.0.0.1:4317 (default: the OTEL_EXPORTER_OTLP_ENDPOINT variable; none: no tracing)")
 	jaegerUI := fs.String("jaeger-ui", os.Getenv("FALLACIES_JAEGER_UI"), "Jaeger UI base URL to print, e.g. http://127.0.0.1:16686 (env FALLACIES_JAEGER_UI)")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --toxiproxy-api or --console-addr bind address or an OTLP endpoint that is not loopback (the API then also answers requests addressed to that address; other host names and cross-site requests are still refused with 403)")
-	cons := addConsoleFlags(fs)
+	cons := addConsoleFlags(fs, "also serve the live web console (see docs/console.md) and print its address")
+	reports := fs.String("reports", "reports", "folder for the reports of experiments run from the console, and its fault journal (console.journal) when there is no --endpoints-file")
 	var knobs knobFlags
 	fs.Var(&knobs, "set", "set a knob, `NAME=VALUE`, e.g. --set order.user.timeout=100ms (repeatable; fallacies knobs lists them)")
 	pos, err := parse(fs, args)
@@ -107,11 +108,11 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "endpoints written to %s\n", *endpointsFile)
 	}
 	if *cons.on {
-		journal := filepath.Join(*cons.reports, "console.journal")
+		journal := filepath.Join(*reports, "console.journal")
 		if *endpointsFile != "" {
 			journal = journalFor(*endpointsFile)
 		}
-		rc, err := startConsole(ctx, topo, ep, capture, *cons.addr, journal, *cons.reports)
+		rc, err := startConsole(ctx, topo, ep, capture, *cons.addr, journal, *reports)
 		if err != nil {
 			return testbedErr(err)
 		}

@@ -42,6 +42,8 @@ const linkEls = {}, nodeEls = {};
 function buildGraph() {
   const svg = $("graph");
   svg.textContent = "";
+  for (const k of Object.keys(linkEls)) delete linkEls[k];
+  for (const k of Object.keys(nodeEls)) delete nodeEls[k];
   const pos = Object.fromEntries(graph.nodes.map((n) => [n.id, n]));
   const pairs = {};
   for (const l of graph.links) {
@@ -99,7 +101,9 @@ function drawGraph(st) {
     onLink[name] = names;
   }
   for (const f of st.faults) {
-    if (!(f.target in st.proxies)) (onNode[f.target] ||= []).push(f.name + " " + f.kind);
+    if (f.target in st.proxies) continue; // drawn from its toxics above
+    if (linkEls[f.target]) (onLink[f.target] ||= []).push(f.text); // a run's fault on its link
+    else (onNode[f.target] ||= []).push(f.name + " " + f.kind);
   }
   for (const [id, box] of Object.entries(linkEls)) {
     const s = st.links[id], names = onLink[id] || [];
@@ -177,6 +181,7 @@ function drawFaults(st) {
   ul.textContent = "";
   for (const f of st.faults) {
     const li = el("li", { "data-name": f.name });
+    if (st.locked) { li.appendChild(el("span", { class: "name" }, f.name)); li.appendChild(el("span", { class: "text" }, f.text)); ul.appendChild(li); continue; }
     li.appendChild(el("span", { class: "name" }, f.name));
     li.appendChild(el("span", { class: "text" }, f.text));
     const b = el("button", { type: "button", class: "remove" }, "Remove");
@@ -187,7 +192,7 @@ function drawFaults(st) {
     li.appendChild(b);
     ul.appendChild(li);
   }
-  if (!st.faults.length) ul.appendChild(el("li", { class: "note" }, "no fault of the console's on"));
+  if (!st.faults.length) ul.appendChild(el("li", { class: "note" }, st.run ? "no fault of the run's on" : "no fault of the console's on"));
 }
 
 function showError(id, e) {
@@ -200,7 +205,7 @@ function showError(id, e) {
 
 function drawLoad(st) {
   const l = st.load;
-  $("load-status").textContent = l.running ? `running at ${l.rate}/s` : (l.error ? "stopped: " + l.error : "stopped");
+  $("load-status").textContent = st.run ? "the run's load" : l.running ? `running at ${l.rate}/s` : (l.error ? "stopped: " + l.error : "stopped");
   const p = l.series[l.series.length - 1];
   const fresh = p && st.time && (Date.parse(st.time) / 1000 - p.t) <= 2.5;
   $("p50").textContent = fresh ? ms(p.p50_ms) : "–";
@@ -285,6 +290,46 @@ function drawExperiment(st) {
   }
 }
 
+// ---- the run (fallacies run --console) ----
+
+let topologyShown = 0;
+
+function drawRun(st) {
+  const r = st.run;
+  $("run").hidden = !r;
+  if (!r) return;
+  if (r.topology !== topologyShown) { // a new variant: its system's graph
+    topologyShown = r.topology;
+    api("GET", "/api/topology").then((g) => { graph = g; buildGraph(); if (last) drawGraph(last); });
+  }
+  const where = r.experiment ? `${r.experiment} · variant ${r.variant} (${r.index} of ${r.of})` : "starting…";
+  const phase = r.ended ? "the run has ended" : r.phase === "starting" || !r.phase ? "starting its system" :
+    r.phase === "ended" ? "ended" : `phase ${r.phase} · ${Math.ceil(r.left_s)} s left of ${Math.round(r.total_s)} s`;
+  $("run-status").textContent = where + " — " + phase;
+  $("run-progress").value = r.total_s ? r.elapsed_s / r.total_s : 0;
+  const ul = $("run-reports"), key = JSON.stringify(r.reports);
+  if (ul.dataset.key === key) return;
+  ul.dataset.key = key;
+  ul.textContent = "";
+  for (const rep of r.reports) {
+    const li = el("li", { class: rep.passed ? "pass" : "fail" }, `${rep.experiment}: ${rep.passed ? "PASSED" : "FAILED"}${rep.error ? " (" + rep.error + ")" : ""} — `);
+    if (rep.url) li.appendChild(el("a", { href: rep.url, target: "_blank", class: "report" }, "its report"));
+    if (rep.dir) li.appendChild(el("span", { class: "mono" }, " " + rep.dir + "/report.html"));
+    ul.appendChild(li);
+  }
+}
+
+// lock disables what would change the system, saying why (the console of
+// a run only watches).
+function lock(st) {
+  for (const id of ["break", "drive", "experiments"]) {
+    const sec = $(id), p = sec.querySelector(".locked");
+    p.hidden = !st.locked;
+    p.textContent = st.locked ? "Disabled: " + st.locked : "";
+    sec.querySelectorAll("button, input, select").forEach((c) => { c.disabled = true; });
+  }
+}
+
 // ---- wiring ----
 
 function render(st) {
@@ -296,6 +341,8 @@ function render(st) {
   drawLoad(st);
   drawTraces(st);
   drawExperiment(st);
+  drawRun(st);
+  if (st.locked) lock(st);
 }
 
 function connect() {
@@ -303,6 +350,9 @@ function connect() {
   es.addEventListener("open", () => { $("conn").textContent = "live"; $("conn").className = "conn on"; });
   es.addEventListener("error", () => { $("conn").textContent = "reconnecting…"; $("conn").className = "conn off"; });
   es.addEventListener("state", (m) => render(JSON.parse(m.data)));
+  // The run is over: the last event; the console stops with the run
+  // (unless --console-hold), so the page stops listening.
+  es.addEventListener("ended", (m) => { es.close(); render(JSON.parse(m.data)); $("conn").textContent = "run ended"; $("conn").className = "conn off"; });
 }
 
 async function main() {

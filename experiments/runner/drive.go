@@ -33,6 +33,7 @@ func (vr *variantRun) driveLoad(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	vr.liveVariant()
 	var (
 		wg       sync.WaitGroup
 		schedErr error
@@ -91,6 +92,9 @@ func (vr *variantRun) loadConfig(stop func()) (load.Config, load.Doer, error) {
 		Phase: func(off time.Duration) string { return phaseAt(exp, off) },
 		Progress: func(s load.Snapshot) {
 			vr.prog.update(s.Elapsed, s.Total, s.Phase, s.RPS, s.ErrorRate, s.InFlight, vr.sched.active())
+			if vr.opts.Live != nil && vr.opts.Live.Progress != nil {
+				vr.opts.Live.Progress(s)
+			}
 		},
 	}
 	// Abort hypotheses are stop conditions: checked every
@@ -118,6 +122,7 @@ func (vr *variantRun) loadConfig(stop func()) (load.Config, load.Doer, error) {
 	if err != nil {
 		return lc, nil, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
+	doer = vr.opts.liveDoer(doer)
 	if crashTest == "load" {
 		real := doer
 		doer = load.DoerFunc(func(ctx context.Context, r load.Request) load.Outcome {

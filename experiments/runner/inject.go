@@ -53,7 +53,7 @@ func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
 	vr.packets = packet.NewInjector(vr.network, vr.exp.Seed+int64(vr.index))
 	inj.HandleKinds(packet.Applies, vr.packets)
 	vr.faults = inj
-	vr.sched = newScheduler(inj, vr.exp.Faults)
+	vr.sched = newScheduler(vr.opts.liveInjector(inj), vr.exp.Faults)
 	if err := vr.packets.Prepare(ctx, vr.exp.Faults); err != nil {
 		err = errors.Join(err, vr.packets.Close(context.WithoutCancel(ctx)))
 		journal.Close()

@@ -85,6 +85,9 @@ type Options struct {
 	// topology, and judges each hypothesis over all of them (trials.go);
 	// 0 or 1 means once, as always. A --target run runs once.
 	Trials int
+	// Live, when set, is told of the run as it goes (the console of
+	// `fallacies run --console`); it only watches.
+	Live *Live
 	// Now stamps report folders; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
