@@ -71,9 +71,9 @@ type Diff struct {
 
 // Reports compares every experiment of news with the one of the same
 // name in bases: per variant and phase, the figures of DiffFigures
-// (Welch t over the trials when both runs have two or more, else over
-// the phase's seconds of each run's first trial), and every hypothesis's
-// verdict.
+// (Welch t over the trials when both runs have two or more, else a
+// rank-sum test over the phase's seconds of each run's first trial), and
+// every hypothesis's verdict.
 func Reports(bases, news []*report.Report) Diff {
 	var d Diff
 	byName := map[string]*report.Report{}
@@ -207,7 +207,7 @@ func change(base, next *report.Variant, phase string, f Figure) (Change, bool) {
 			c.Method = "not testable (too few seconds)"
 			return c, true
 		}
-		t, c.Method = stats.Welch(sa, sb, stats.DefaultLevel), fmt.Sprintf("Welch t over seconds (%d, %d)", len(sa), len(sb))
+		t, c.Method = stats.MannWhitney(sa, sb), fmt.Sprintf("rank-sum over seconds (%d, %d)", len(sa), len(sb))
 	}
 	c.P = t.P
 	return c, true

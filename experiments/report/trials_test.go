@@ -26,7 +26,7 @@ func TestInconclusiveAndNoEffect(t *testing.T) {
 	h.Passed, h.Skipped, h.Verdict, h.Observed = false, false, VerdictInconclusive, "order.latency.p99 = 243.7ms [220ms, 266ms] < 250ms"
 	h.Trials = []HypothesisTrial{{1, true, "a"}, {2, true, "b"}, {3, false, "c"}}
 	r.Variants[1].Passed, r.Passed = false, false
-	r.FaultEffect = &FaultEffect{Variant: "naive", Alpha: 0.05, Effects: []Effect{{Metric: "order.latency.p50", Compare: "during vs before", Unit: "ms", Base: 3, Value: 3.1, P: 0.6, Method: "Welch t over seconds"}}}
+	r.FaultEffect = &FaultEffect{Variant: "naive", Alpha: 0.05, Effects: []Effect{{Metric: "order.latency.p50", Compare: "during vs before", Unit: "ms", Base: 3, Value: 3.1, P: 0.6, Method: "rank-sum over seconds"}}}
 
 	if c := r.Count(); c.Inconclusive != 1 || c.Failed != 0 {
 		t.Fatalf("counts %+v", c)
