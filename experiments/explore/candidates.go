@@ -26,6 +26,10 @@ type Candidate struct {
 	// deadline (an ack wait, a publish timeout), so that a redelivery or
 	// a retry the fault causes lands inside the run; 0: the search's.
 	Settle time.Duration `json:"settle_ns,omitempty"`
+	// Targeted is set when the fault acts on one method or subject the
+	// baseline saw in successful orders' lineage (a call- or
+	// message-level kind): such faults are tried first on their edge.
+	Targeted bool `json:"targeted,omitempty"`
 }
 
 // Attr is one attribute of a fault as an experiment file writes it.
@@ -149,6 +153,7 @@ func candidatesOf(sys config.System, spec faults.Spec, e Edge, window time.Durat
 		m := base
 		m.Attrs = append(slices.Clone(base.Attrs), Attr{Name: methodAttr.Name, Value: quote(c.Name)})
 		m.ID = base.ID + "/" + c.Name
+		m.Targeted = true
 		out = append(out, m)
 	}
 	if len(out) == 0 { // no method seen: every method

@@ -128,6 +128,19 @@ func TestEnumerateFromRegistry(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("kinds %v, want %v", got, want)
 	}
+	for _, c := range cands {
+		if c.Targeted != strings.HasSuffix(c.ID, "/user.v1.UserService/GetUser") {
+			t.Errorf("%s: targeted %v", c.ID, c.Targeted)
+		}
+	}
+	// Aimed faults are tried first on their edge.
+	s := &search{res: &Result{Graph: &Graph{Edges: []Edge{user}}}, rng: rand.New(rand.NewPCG(3, 4))}
+	order, _ := s.pruneSingles(cands)
+	for i := 1; i < len(order); i++ {
+		if order[i].Targeted && !order[i-1].Targeted {
+			t.Errorf("%s (aimed at a method) after %s", order[i].ID, order[i-1].ID)
+		}
+	}
 	// With a deadline: just past it.
 	if err := config.Set(&sys, "order.user.timeout", "100ms"); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,8 @@ const (
 
 // pruneSingles keeps the candidates on edges some successful order
 // depended on (and in --only), ordered so that every edge gets its first
-// faults early: round robin over the edges by lineage, each edge's kinds
+// faults early: round robin over the edges by lineage, each edge's
+// faults aimed at a method or subject first, then the others, each group
 // in an order drawn from the seed.
 func (s *search) pruneSingles(all []Candidate) ([]Candidate, []Pruned) {
 	var p pruner
@@ -72,6 +73,11 @@ func (s *search) pruneSingles(all []Candidate) ([]Candidate, []Pruned) {
 	for _, e := range s.res.Graph.Edges {
 		if cs := byEdge[e.Name]; len(cs) > 0 {
 			s.rng.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+			// The faults aimed at a method or subject of the lineage first
+			// (Filibuster's way), then the connection-level ones.
+			slices.SortStableFunc(cs, func(a, b Candidate) int {
+				return cmp.Compare(boolInt(b.Targeted), boolInt(a.Targeted))
+			})
 			edges = append(edges, e)
 		}
 	}
@@ -170,3 +176,10 @@ func pairOf(a, b Candidate) Scenario {
 }
 
 var _ = fmt.Sprint
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
