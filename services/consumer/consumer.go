@@ -163,7 +163,7 @@ type Server struct {
 	// applications all left the window is no longer recognised as a
 	// duplicate (JetStream redelivers within ack waits and a two-minute
 	// dedupe window, far shorter than that).
-	applied   *store.Recent[*consumerv1.Application]
+	applied   *store.Recent[application]
 	seen      map[string]int
 	store     *store.Log[*consumerv1.Application] // applied on disk, when configured
 	readyOnce sync.Once
@@ -190,7 +190,7 @@ func New(cfg Config, o serve.Options) (*Server, error) {
 		done:    make(chan struct{}),
 		ready:   make(chan struct{}),
 		seen:    make(map[string]int),
-		applied: store.NewRecent[*consumerv1.Application](store.RetainRecords),
+		applied: store.NewRecent[application](store.RetainRecords),
 	}
 	s.stats.Consumer = cfg.Name
 	log, apps, err := store.Open(cfg.Consumer.StoreFile, func() *consumerv1.Application { return new(consumerv1.Application) })
@@ -493,14 +493,52 @@ func (s *Server) handle(data []byte, h nats.Header, delivered uint64, a acker) {
 	s.settle("ack", a.Ack())
 }
 
+// application is one application as the window keeps it: the fields of a
+// consumerv1.Application by value, without the message's own state, so a
+// window of RetainRecords of them costs one slice and the order ids. The
+// message is built only when a List page or Applied asks for it.
+type application struct {
+	orderID       string
+	publishedNano int64
+	appliedNano   int64
+	deliveryCount uint64
+}
+
+func compact(a *consumerv1.Application) application {
+	return application{
+		orderID:       a.GetOrderId(),
+		publishedNano: a.GetPublishedUnixNano(),
+		appliedNano:   a.GetAppliedUnixNano(),
+		deliveryCount: a.GetDeliveryCount(),
+	}
+}
+
+func (a application) message() *consumerv1.Application {
+	return &consumerv1.Application{
+		OrderId:           a.orderID,
+		PublishedUnixNano: a.publishedNano,
+		AppliedUnixNano:   a.appliedNano,
+		DeliveryCount:     a.deliveryCount,
+	}
+}
+
+// messages builds the messages of apps.
+func messages(apps []application) []*consumerv1.Application {
+	out := make([]*consumerv1.Application, len(apps))
+	for i, a := range apps {
+		out[i] = a.message()
+	}
+	return out
+}
+
 // record adds an application to the window and counts it for its order,
 // uncounting those that leave the window; s.mu is held (or s is not shared
 // yet).
 func (s *Server) record(a *consumerv1.Application) {
 	s.seen[a.GetOrderId()]++
-	s.applied.Append(a, func(old *consumerv1.Application) {
-		if s.seen[old.GetOrderId()]--; s.seen[old.GetOrderId()] <= 0 {
-			delete(s.seen, old.GetOrderId())
+	s.applied.Append(compact(a), func(old application) {
+		if s.seen[old.orderID]--; s.seen[old.orderID] <= 0 {
+			delete(s.seen, old.orderID)
 		}
 	})
 }
@@ -551,12 +589,7 @@ func (s *Server) Stats() *consumerv1.GetStatsResponse {
 func (s *Server) Applied() []*consumerv1.Application {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	held := s.applied.Held()
-	out := make([]*consumerv1.Application, len(held))
-	for i, a := range held {
-		out[i] = proto.CloneOf(a)
-	}
-	return out
+	return messages(s.applied.Held())
 }
 
 // GetStats serves Stats.
@@ -572,9 +605,5 @@ func (s *Server) ListApplied(_ context.Context, req *consumerv1.ListAppliedReque
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*consumerv1.Application, len(page))
-	for i, a := range page {
-		out[i] = proto.CloneOf(a)
-	}
-	return &consumerv1.ListAppliedResponse{Applications: out, NextPageToken: next}, nil
+	return &consumerv1.ListAppliedResponse{Applications: messages(page), NextPageToken: next}, nil
 }

@@ -449,19 +449,28 @@ func TestFailedSideEffectIsRetried(t *testing.T) {
 // uncounted for their order: an order is seen while any of its
 // applications is held, and only then.
 func TestAppliedWindow(t *testing.T) {
-	s := &Server{seen: map[string]int{}, applied: store.NewRecent[*consumerv1.Application](10)}
+	s := &Server{seen: map[string]int{}, applied: store.NewRecent[application](10)}
 	for i := range 25 {
 		s.record(&consumerv1.Application{OrderId: fmt.Sprintf("o-%02d", i/2)}) // each order applied twice
 	}
 	held := s.applied.Held()
 	counts := map[string]int{}
 	for _, a := range held {
-		counts[a.GetOrderId()]++
+		counts[a.orderID]++
 	}
 	if len(held) > 10 || !maps.Equal(counts, s.seen) {
 		t.Errorf("held %d applications counting %v, seen %v; want at most 10, and seen to count what is held", len(held), counts, s.seen)
 	}
 	if s.seen["o-00"] != 0 || s.seen["o-12"] != 1 {
 		t.Errorf("seen o-00 %d (left the window), o-12 %d (applied once); want 0 and 1", s.seen["o-00"], s.seen["o-12"])
+	}
+}
+
+// TestApplicationCompact checks that the window's compact form of an
+// application gives back every field of the message it was made from.
+func TestApplicationCompact(t *testing.T) {
+	a := &consumerv1.Application{OrderId: "o-1", PublishedUnixNano: 11, AppliedUnixNano: 22, DeliveryCount: 3}
+	if got := compact(a).message(); !proto.Equal(got, a) {
+		t.Errorf("compact(%v).message() = %v", a, got)
 	}
 }

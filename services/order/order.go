@@ -110,7 +110,7 @@ type Server struct {
 	kv          jetstream.KeyValue
 
 	mu     sync.Mutex
-	orders map[string]*orderv1.Order
+	orders map[string]orderRecord
 	// placed holds the ids of the store.RetainRecords orders stored most
 	// recently (first stored first); an order whose id leaves it is
 	// forgotten.
@@ -150,7 +150,7 @@ func New(cfg config.Order, deps Deps, o serve.Options) (*Server, error) {
 		payPol:     payPol,
 		streamLock: make(chan struct{}, 1),
 		kvLock:     make(chan struct{}, 1),
-		orders:     make(map[string]*orderv1.Order),
+		orders:     make(map[string]orderRecord),
 		placed:     store.NewRecent[string](store.RetainRecords),
 		profiles:   make(map[string]*userv1.User),
 		accounts:   make(map[string]*account),
@@ -302,7 +302,7 @@ func (s *Server) PlaceOrder(ctx context.Context, req *orderv1.PlaceOrderRequest)
 		s.log.Debug("place order failed", "order_id", o.OrderId, "code", status.Code(err).String(), "err", err)
 		return nil, err
 	}
-	return &orderv1.PlaceOrderResponse{Order: clone(o)}, nil
+	return &orderv1.PlaceOrderResponse{Order: compact(o).message()}, nil
 }
 
 // place runs the steps of PlaceOrder, filling o as it goes; the error is a
@@ -642,7 +642,7 @@ func (s *Server) store(o *orderv1.Order) {
 	if _, ok := s.orders[o.OrderId]; !ok {
 		s.placed.Append(o.OrderId, func(id string) { delete(s.orders, id) })
 	}
-	s.orders[o.OrderId] = clone(o)
+	s.orders[o.OrderId] = compact(o)
 }
 
 // lookup returns a copy of the stored order, or nil.
@@ -650,20 +650,38 @@ func (s *Server) lookup(id string) *orderv1.Order {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o, ok := s.orders[id]; ok {
-		return clone(o)
+		return o.message()
 	}
 	return nil
 }
 
-// clone copies an order (its fields are all scalars).
-func clone(o *orderv1.Order) *orderv1.Order {
+// orderRecord is a stored order: the fields of an orderv1.Order (all
+// scalars) by value, without the message's own state, so that the
+// store.RetainRecords orders held cost their map slots and strings only.
+// The message is built when an order is looked up.
+type orderRecord struct {
+	orderID, userID, chargeID string
+	amountCents, createdNano  int64
+	status                    orderv1.OrderStatus
+	profileFromFallback       bool
+}
+
+func compact(o *orderv1.Order) orderRecord {
+	return orderRecord{
+		orderID: o.OrderId, userID: o.UserId, chargeID: o.ChargeId,
+		amountCents: o.AmountCents, createdNano: o.CreatedUnixNano,
+		status: o.Status, profileFromFallback: o.ProfileFromFallback,
+	}
+}
+
+func (o orderRecord) message() *orderv1.Order {
 	return &orderv1.Order{
-		OrderId:             o.OrderId,
-		UserId:              o.UserId,
-		AmountCents:         o.AmountCents,
-		Status:              o.Status,
-		ChargeId:            o.ChargeId,
-		ProfileFromFallback: o.ProfileFromFallback,
-		CreatedUnixNano:     o.CreatedUnixNano,
+		OrderId:             o.orderID,
+		UserId:              o.userID,
+		AmountCents:         o.amountCents,
+		Status:              o.status,
+		ChargeId:            o.chargeID,
+		ProfileFromFallback: o.profileFromFallback,
+		CreatedUnixNano:     o.createdNano,
 	}
 }

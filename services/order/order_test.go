@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fallacies/fallacies/internal/testenv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
@@ -842,5 +843,17 @@ func TestShutdownIdempotent(t *testing.T) {
 	}
 	if !s.nc.IsClosed() {
 		t.Fatal("NATS connection still open after Shutdown")
+	}
+}
+
+// TestOrderRecordCompact checks that a stored order's compact form gives
+// back every field of the message it was made from.
+func TestOrderRecordCompact(t *testing.T) {
+	o := &orderv1.Order{
+		OrderId: "o-1", UserId: "u-1", AmountCents: 5, Status: orderv1.OrderStatus_ORDER_STATUS_PLACED,
+		ChargeId: "ch-1", ProfileFromFallback: true, CreatedUnixNano: 7,
+	}
+	if got := compact(o).message(); !proto.Equal(got, o) {
+		t.Errorf("compact(%v).message() = %v", o, got)
 	}
 }

@@ -50,13 +50,13 @@ type Server struct {
 	attempts atomic.Int64
 
 	mu       sync.Mutex
-	byKey    map[string]*paymentv1.Charge // the ledger's charges by idempotency key
-	inflight map[string]*pending          // first calls still processing, by key
+	byKey    map[string]int      // the ledger's positions of the charges by idempotency key
+	inflight map[string]*pending // first calls still processing, by key
 	// ledger holds the store.RetainRecords most recent charges in charge
 	// order; a key whose charge left it is forgotten (a retry that late
 	// would be charged again, as with a real provider's bounded key
 	// retention).
-	ledger *store.Recent[*paymentv1.Charge]
+	ledger *store.Recent[chargeRecord]
 	store  *store.Log[*paymentv1.Charge] // the ledger on disk, when configured
 	shared *sharedKeys                   // idempotency keys shared by replicas; nil: local
 
@@ -80,9 +80,9 @@ func New(cfg config.Payment, o serve.Options) (*Server, error) {
 		log:      o.Log().With("service", "payment"),
 		grpc:     serve.NewServer(o),
 		now:      time.Now,
-		byKey:    make(map[string]*paymentv1.Charge),
+		byKey:    make(map[string]int),
 		inflight: make(map[string]*pending),
-		ledger:   store.NewRecent[*paymentv1.Charge](store.RetainRecords),
+		ledger:   store.NewRecent[chargeRecord](store.RetainRecords),
 	}
 	log, charges, err := store.Open(cfg.LedgerFile, func() *paymentv1.Charge { return new(paymentv1.Charge) })
 	if err != nil {
@@ -139,12 +139,12 @@ func (s *Server) Charge(ctx context.Context, req *paymentv1.ChargeRequest) (*pay
 	key := req.GetIdempotencyKey()
 	for {
 		s.mu.Lock()
-		if c, ok := s.byKey[key]; ok {
+		if c, ok := s.charged(key); ok {
 			s.mu.Unlock()
-			if err := sameCharge(key, c.OrderId, c.UserId, c.AmountCents, req); err != nil {
+			if err := sameCharge(key, c.orderID, c.userID, c.amountCents, req); err != nil {
 				return nil, err
 			}
-			return &paymentv1.ChargeResponse{Charge: proto.CloneOf(c), Replayed: true}, nil
+			return &paymentv1.ChargeResponse{Charge: c.message(), Replayed: true}, nil
 		}
 		if p, ok := s.inflight[key]; ok {
 			s.mu.Unlock()
@@ -225,15 +225,59 @@ func (s *Server) process(ctx context.Context, p *pending) (*paymentv1.ChargeResp
 	return &paymentv1.ChargeResponse{Charge: proto.CloneOf(c)}, nil
 }
 
+// chargeRecord is one charge as the ledger's window keeps it: the fields of a
+// paymentv1.Charge by value, without the message's own state, so a window
+// of RetainRecords of them costs one slice and the strings. The message is
+// built only when a charge is answered or listed.
+type chargeRecord struct {
+	chargeID, orderID, userID, key string
+	amountCents, createdNano       int64
+}
+
+func compact(c *paymentv1.Charge) chargeRecord {
+	return chargeRecord{
+		chargeID: c.GetChargeId(), orderID: c.GetOrderId(), userID: c.GetUserId(), key: c.GetIdempotencyKey(),
+		amountCents: c.GetAmountCents(), createdNano: c.GetCreatedUnixNano(),
+	}
+}
+
+func (c chargeRecord) message() *paymentv1.Charge {
+	return &paymentv1.Charge{
+		ChargeId: c.chargeID, OrderId: c.orderID, UserId: c.userID, IdempotencyKey: c.key,
+		AmountCents: c.amountCents, CreatedUnixNano: c.createdNano,
+	}
+}
+
+// messages builds the messages of charges.
+func messages(charges []chargeRecord) []*paymentv1.Charge {
+	out := make([]*paymentv1.Charge, len(charges))
+	for i, c := range charges {
+		out[i] = c.message()
+	}
+	return out
+}
+
+// charged returns the charge the ledger holds for key; s.mu is held.
+func (s *Server) charged(key string) (chargeRecord, bool) {
+	pos, ok := s.byKey[key]
+	if !ok {
+		return chargeRecord{}, false
+	}
+	return s.ledger.At(pos)
+}
+
 // record adds a charge to the ledger and its key to the index, forgetting
-// the keys of the charges that leave the window; s.mu is held (or s is not
-// shared yet).
+// the keys of the charges that leave the window (unless a later charge
+// took the key over); s.mu is held (or s is not shared yet).
 func (s *Server) record(c *paymentv1.Charge) {
-	s.byKey[c.GetIdempotencyKey()] = c
-	s.ledger.Append(c, func(old *paymentv1.Charge) {
-		if s.byKey[old.GetIdempotencyKey()] == old {
-			delete(s.byKey, old.GetIdempotencyKey())
+	pos := s.ledger.Total()
+	s.byKey[c.GetIdempotencyKey()] = pos
+	dropped := s.ledger.Forgotten() // the position of the next record forgotten
+	s.ledger.Append(compact(c), func(old chargeRecord) {
+		if s.byKey[old.key] == dropped {
+			delete(s.byKey, old.key)
 		}
+		dropped++
 	})
 }
 
@@ -255,11 +299,7 @@ func (s *Server) ListCharges(_ context.Context, req *paymentv1.ListChargesReques
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*paymentv1.Charge, len(page))
-	for i, c := range page {
-		out[i] = proto.CloneOf(c)
-	}
-	return &paymentv1.ListChargesResponse{Charges: out, NextPageToken: next, Attempts: s.attempts.Load()}, nil
+	return &paymentv1.ListChargesResponse{Charges: messages(page), NextPageToken: next, Attempts: s.attempts.Load()}, nil
 }
 
 // Charges returns a copy of the charges held (the store.RetainRecords most
@@ -267,12 +307,7 @@ func (s *Server) ListCharges(_ context.Context, req *paymentv1.ListChargesReques
 func (s *Server) Charges() []*paymentv1.Charge {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	held := s.ledger.Held()
-	out := make([]*paymentv1.Charge, len(held))
-	for i, c := range held {
-		out[i] = proto.CloneOf(c)
-	}
-	return out
+	return messages(s.ledger.Held())
 }
 
 // Attempts returns how many Charge calls the server received.

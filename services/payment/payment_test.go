@@ -295,7 +295,7 @@ func TestListChargesPages(t *testing.T) {
 func TestLedgerWindow(t *testing.T) {
 	srv, client, _ := start(t, config.Payment{})
 	srv.mu.Lock()
-	srv.ledger = store.NewRecent[*paymentv1.Charge](10)
+	srv.ledger = store.NewRecent[chargeRecord](10)
 	srv.mu.Unlock()
 	ctx := t.Context()
 	for i := range 25 {
@@ -324,5 +324,14 @@ func TestLedgerWindow(t *testing.T) {
 	old, err := client.Charge(ctx, charge("o-00"))
 	if err != nil || old.Replayed || old.Charge.ChargeId != "ch-26" {
 		t.Errorf("a key that left the window: %v, %v; want a new charge ch-26", old, err)
+	}
+}
+
+// TestChargeCompact checks that the ledger's compact form of a charge gives
+// back every field of the message it was made from.
+func TestChargeCompact(t *testing.T) {
+	c := &paymentv1.Charge{ChargeId: "ch-1", OrderId: "o-1", UserId: "u-1", AmountCents: 5, IdempotencyKey: "k-1", CreatedUnixNano: 7}
+	if got := compact(c).message(); !proto.Equal(got, c) {
+		t.Errorf("compact(%v).message() = %v", c, got)
 	}
 }

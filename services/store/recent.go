@@ -56,6 +56,17 @@ func (r *Recent[T]) Total() int { return r.forgotten + len(r.items) }
 // Forgotten returns how many records the window has dropped.
 func (r *Recent[T]) Forgotten() int { return r.forgotten }
 
+// At returns the record at absolute position pos (as Total counted it
+// before the record was appended), and false when pos was forgotten or not
+// appended yet.
+func (r *Recent[T]) At(pos int) (v T, ok bool) {
+	i := pos - r.forgotten
+	if i < 0 || i >= len(r.items) {
+		return v, false
+	}
+	return r.items[i], true
+}
+
 // Page returns up to size records from the position token names (the
 // oldest held record for "" or for a position already forgotten) and the
 // token of the next page ("" after the last record). ok is false when

@@ -67,3 +67,23 @@ func seq(from, to int) []int {
 	}
 	return out
 }
+
+// TestRecentAt reads records by absolute position: a held one is found, a
+// forgotten or future one is not.
+func TestRecentAt(t *testing.T) {
+	r := NewRecent[int](10)
+	for i := range 25 {
+		r.Append(i, nil)
+	}
+	if v, ok := r.At(24); !ok || v != 24 {
+		t.Errorf("At(24) = %d, %v; want 24, true", v, ok)
+	}
+	if v, ok := r.At(r.Forgotten()); !ok || v != r.Forgotten() {
+		t.Errorf("At(%d), the oldest held = %d, %v; want itself, true", r.Forgotten(), v, ok)
+	}
+	for _, pos := range []int{0, r.Forgotten() - 1, 25, -1} {
+		if _, ok := r.At(pos); ok {
+			t.Errorf("At(%d) found a record; want none (forgotten or never appended)", pos)
+		}
+	}
+}
