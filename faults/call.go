@@ -53,13 +53,9 @@ func init() {
 		unknown: func(k Kind, name string, names []string) (string, string) {
 			return fmt.Sprintf("%q is not a gRPC link", name), "a " + string(k) + " fault targets a gRPC link: " + strings.Join(names, ", ")
 		},
-		topology: func(k Kind, topology string) (string, string) {
-			if topology != "compose" {
-				return "", ""
-			}
-			return fmt.Sprintf("a %s fault runs its gRPC layer beside the testbed's own Toxiproxy, and the compose topology's Toxiproxy is a container", k),
-				"use topology: embedded or processes"
-		},
+		// The gRPC layer runs where the proxies run (the layer host of
+		// faults/toxiproxy): every topology has it.
+		topology: anyTopology,
 	}
 }
 

@@ -136,6 +136,19 @@ func TestTargets(t *testing.T) {
 	if msg, _ := TargetProcess.CheckTopology(Kill, "embedded"); msg == "" {
 		t.Error("the embedded topology has no process to kill")
 	}
+	// Links are on every topology, and so are the layers that packet and
+	// call-level faults put on them (the layer host runs beside the
+	// proxies, in compose's toxiproxy container too).
+	for _, spec := range Specs() {
+		if spec.Target != TargetProxy && spec.Target != TargetGRPC {
+			continue
+		}
+		for _, topo := range []string{"embedded", "processes", "compose"} {
+			if msg, hint := spec.Target.CheckTopology(spec.Kind, topo); msg != "" {
+				t.Errorf("%s on %s refused: %s (%s)", spec.Kind, topo, msg, hint)
+			}
+		}
+	}
 }
 
 // TestNoKindNamedOutsideItsFile fails when code of the module outside the

@@ -37,12 +37,9 @@ var targets = map[TargetKind]target{
 		unknown: func(_ Kind, name string, names []string) (string, string) {
 			return fmt.Sprintf("%q is not a proxy", name), "proxies: " + strings.Join(names, ", ")
 		},
-		topology: func(k Kind, topology string) (string, string) {
-			if _, packet := As[PacketKind](k); packet && topology == "compose" {
-				return fmt.Sprintf("a %s fault needs a packet segment on the link, which the compose topology does not have yet", k), "use topology: embedded or processes"
-			}
-			return "", ""
-		},
+		// Every topology has every proxy, and a packet segment runs on
+		// the layer host beside them (faults/toxiproxy), compose's too.
+		topology: anyTopology,
 	},
 	TargetProcess: {
 		rank:  1,
@@ -73,6 +70,9 @@ var targets = map[TargetKind]target{
 		},
 	},
 }
+
+// anyTopology is the topology check of a target every topology has.
+func anyTopology(Kind, string) (string, string) { return "", "" }
 
 // Names returns the names a fault of this target kind may target.
 func (t TargetKind) Names() []string { return targets[t].names() }

@@ -24,6 +24,7 @@ import (
 	"github.com/fallacies/fallacies/experiments/runner"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/container"
+	tp "github.com/fallacies/fallacies/faults/toxiproxy"
 	"github.com/fallacies/fallacies/internal/testenv"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
 	"github.com/fallacies/fallacies/services/config"
@@ -258,6 +259,7 @@ func TestCompose(t *testing.T) {
 		t.Logf("order placed: %v", resp)
 		composeAPIGuard(t, ep.ToxiproxyAPI)
 		containerFaults(t, ctx, top.(*topology.Compose), conn)
+		layerFaults(t, ctx, ep)
 		stopStart := time.Now()
 		if err := top.Stop(ctx); err != nil {
 			t.Fatalf("stop: %v", err)
@@ -509,6 +511,20 @@ func containerFaults(t *testing.T, ctx context.Context, c *topology.Compose, con
 // runner and returns its report.json.
 func runCompose(t *testing.T, yamlText string) *report.Report {
 	t.Helper()
+	return runWith(t, yamlText, runner.Options{Topology: topology.KindCompose}, topology.KindCompose)
+}
+
+// runComposeOn runs one experiment through the runner against a compose
+// stack already running (as --target) and returns its report.json.
+func runComposeOn(t *testing.T, ep topology.Endpoints, yamlText string) *report.Report {
+	t.Helper()
+	return runWith(t, yamlText, runner.Options{Target: &ep}, "target")
+}
+
+// runWith runs one experiment with the options o, in a report folder of
+// the test, and returns its report.json, checked to be of topology kind.
+func runWith(t *testing.T, yamlText string, o runner.Options, kind string) *report.Report {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "exp.yaml")
 	if err := os.WriteFile(path, []byte(yamlText), 0o644); err != nil {
@@ -520,7 +536,8 @@ func runCompose(t *testing.T, yamlText string) *report.Report {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	res, err := runner.Run(ctx, exp, runner.Options{Topology: topology.KindCompose, ReportsDir: dir})
+	o.ReportsDir = dir
+	res, err := runner.Run(ctx, exp, o)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -532,7 +549,7 @@ func runCompose(t *testing.T, yamlText string) *report.Report {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("report.json: %v", err)
 	}
-	if rep.Topology != topology.KindCompose || len(rep.Variants) != 1 || rep.Error != "" {
+	if rep.Topology != kind || len(rep.Variants) != 1 || rep.Error != "" {
 		t.Fatalf("report: topology %q, %d variants, error %q", rep.Topology, len(rep.Variants), rep.Error)
 	}
 	return &rep
@@ -558,6 +575,85 @@ func TestComposeRefusesUnsupported(t *testing.T) {
 		_, err := topology.Start(t.Context(), topology.KindCompose, topology.Options{System: system(t, knobs...)})
 		if err == nil || !strings.Contains(err.Error(), "compose topology does not support") {
 			t.Errorf("Start with %s=%s: %v, want refused", knobs[0], knobs[1], err)
+		}
+	}
+}
+
+// layerFaults runs a packet fault and a call-level fault on the running
+// compose stack (reusing its start) through the runner, as
+// `fallacies run --target` would: their layers run on the layer host of
+// the toxiproxy container, beside the proxies. It checks from report.json
+// that each fault counted and had its effect, and that the run left no
+// layer and every proxy pointed at its service again. Before it, with
+// orders placed and container faults applied, the host runs no layer: a
+// run without such faults pays nothing.
+func layerFaults(t *testing.T, ctx context.Context, ep topology.Endpoints) {
+	t.Helper()
+	inj := tp.NewInjector(ep.ToxiproxyAPI, nil)
+	if ls, err := inj.Layers(ctx); err != nil || len(ls) != 0 {
+		t.Fatalf("layers before any packet or call-level fault: %+v, %v; want none", ls, err)
+	}
+	before, err := inj.Proxies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a layer adds to a compose run's start: one interposition.
+	start := time.Now()
+	probe := inj.Host(faults.LayerSegment, 1)
+	a, err := inj.Interpose(ctx, faults.ProxyUserHTTP, "probe", probe)
+	if err != nil {
+		t.Fatalf("interpose a segment in the toxiproxy container: %v", err)
+	}
+	interposed := time.Since(start)
+	if err := inj.Remove(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a segment interposed on compose in %v, removed in %v", interposed.Round(time.Microsecond), (time.Since(start) - interposed).Round(time.Microsecond))
+
+	rep := runComposeOn(t, ep, `
+name: compose-layers
+fallacy: network-is-reliable
+description: a packet fault and a call-level fault on the compose links.
+topology: compose
+load: { rate: 20/s, duration: 8s, timeout: 2s }
+variants:
+  naive: {}
+faults:
+  - { name: slow-packets, at: 2s, for: 4s, target: user, kind: packet-delay, latency: 100ms }
+  - { name: failing-charges, at: 2s, for: 4s, target: payment, kind: grpc-error, method: payment.v1.PaymentService/Charge, probability: 0.5, code: UNAVAILABLE }
+hypotheses:
+  - { when: before, check: "order.success_rate >= 95%", name: steady state }
+`)
+	v := rep.Variants[0]
+	counters := map[string]map[string]uint64{}
+	for _, f := range v.Faults {
+		counters[f.Name] = f.Counters
+	}
+	if c := counters["slow-packets"]; c["packets"] == 0 || c["delayed"] == 0 || c["delayed"] > c["packets"] {
+		t.Errorf("packet-delay counters %v, want packets > 0 and 0 < delayed <= packets", c)
+	}
+	if c := counters["failing-charges"]; c["calls"] == 0 || c["faulted"] == 0 || c["faulted"] > c["calls"] {
+		t.Errorf("grpc-error counters %v, want calls > 0 and 0 < faulted <= calls", c)
+	}
+	b, d := v.Phases["before"], v.Phases["during"]
+	// 100 ms on every packet of the user link, both ways: GetUser, the
+	// first step of every order, takes two of them.
+	if d.LatencyMs.P50 < 200 || b.LatencyMs.P50 >= 200 {
+		t.Errorf("p50 before %.1f ms, during %.1f ms; want < 200 before and >= 200 during (packet-delay 100 ms each way)", b.LatencyMs.P50, d.LatencyMs.P50)
+	}
+	if d.Errors["UNAVAILABLE"] == 0 || d.Successes >= d.Requests {
+		t.Errorf("during: %d of %d orders succeeded, errors %v; want some UNAVAILABLE (half the charges failed)", d.Successes, d.Requests, d.Errors)
+	}
+	if ls, err := inj.Layers(ctx); err != nil || len(ls) != 0 {
+		t.Errorf("layers after the run: %+v, %v; want none", ls, err)
+	}
+	after, err := inj.Proxies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range before {
+		if after[name].Upstream != p.Upstream {
+			t.Errorf("proxy %s points at %s after the run, want %s", name, after[name].Upstream, p.Upstream)
 		}
 	}
 }

@@ -39,7 +39,7 @@ type Injector struct {
 
 // link is a proxy with a segment on its upstream.
 type link struct {
-	seg        *segment.Segment
+	seg        faults.HostedLayer // on the layer host beside the proxies
 	interposed faults.Applied
 	active     map[string]activeFault // by fault name
 }
@@ -47,8 +47,8 @@ type link struct {
 type activeFault struct {
 	seq    uint64 // order of application: a later fault's rules win
 	fault  faults.Fault
-	rules  [2]segment.Rules // to the server, to the client
-	before segment.Counters
+	rules  [2]segment.Rules  // to the server, to the client
+	before map[string]uint64 // the segment's counters when it went on
 }
 
 var _ faults.Injector = (*Injector)(nil)
@@ -100,20 +100,11 @@ func (i *Injector) linkOf(ctx context.Context, proxy string) (*link, error) {
 	if l, ok := i.links[proxy]; ok {
 		return l, nil
 	}
-	l := &link{active: map[string]activeFault{}}
-	layer := faults.LayerFunc(func(upstream string) (string, error) {
-		seg, err := segment.New("127.0.0.1:0", upstream, i.seed+uint64(len(i.links))*2)
-		if err != nil {
-			return "", err
-		}
-		l.seg = seg
-		return seg.Addr(), nil
-	})
-	a, err := i.proxies.Interpose(ctx, proxy, "packet-segment", layer)
+	// The segment runs where the proxy runs (the layer host of its
+	// Toxiproxy), on every topology; removing the interposition stops it.
+	l := &link{active: map[string]activeFault{}, seg: i.proxies.Host(faults.LayerSegment, i.seed+uint64(len(i.links))*2)}
+	a, err := i.proxies.Interpose(ctx, proxy, "packet-segment", l.seg)
 	if err != nil {
-		if l.seg != nil {
-			l.seg.Close()
-		}
 		return nil, fmt.Errorf("packet faults on %s: %w", proxy, err)
 	}
 	l.interposed = a
@@ -134,11 +125,15 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	before, err := l.counters(ctx)
+	if err != nil {
+		return faults.Applied{}, fmt.Errorf("apply %s on proxy %q: %w", f.Kind, f.Target, err)
+	}
 	i.applied++
-	l.active[f.Name] = activeFault{seq: i.applied, fault: f, rules: rules, before: l.seg.Counters()}
-	if err := l.apply(); err != nil {
+	l.active[f.Name] = activeFault{seq: i.applied, fault: f, rules: rules, before: before}
+	if err := l.apply(ctx); err != nil {
 		delete(l.active, f.Name)
-		l.apply()
+		l.apply(ctx)
 		return faults.Applied{}, fmt.Errorf("apply %s on proxy %q: %w", f.Kind, f.Target, err)
 	}
 	return faults.Applied{Fault: f, Handles: []string{"segment/" + f.Target}, Start: time.Now()}, nil
@@ -146,14 +141,37 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 
 // apply sets the segment's rules to those of the faults on, merged in the
 // order they were applied.
-func (l *link) apply() error {
+func (l *link) apply(ctx context.Context) error {
 	on := slices.SortedFunc(maps.Values(l.active), func(a, b activeFault) int { return cmp.Compare(a.seq, b.seq) })
 	var toServer, toClient segment.Rules
 	for _, a := range on {
 		toServer = toServer.Merge(a.rules[0])
 		toClient = toClient.Merge(a.rules[1])
 	}
-	return l.seg.Set(toServer, toClient)
+	return l.seg.SetRules(ctx, [2]segment.Rules{toServer, toClient})
+}
+
+// counters reads the segment's counters (segment.Counters.Map).
+func (l *link) counters(ctx context.Context) (map[string]uint64, error) {
+	all, err := l.seg.Counters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return all[""], nil
+}
+
+// since returns what l counted since a fault went on, before (nil when
+// the segment could not be read).
+func (l *link) since(ctx context.Context, before map[string]uint64) map[string]uint64 {
+	now, err := l.counters(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]uint64, len(now))
+	for k, v := range now {
+		out[k] = v - before[k]
+	}
+	return out
 }
 
 // Remove takes a packet fault off its segment, which passes every packet
@@ -170,8 +188,8 @@ func (i *Injector) Remove(ctx context.Context, a faults.Applied) error {
 		return nil
 	}
 	delete(l.active, a.Fault.Name)
-	i.counters[a.Fault.Name] = l.seg.Counters().Sub(af.before).Map()
-	if err := l.apply(); err != nil {
+	i.counters[a.Fault.Name] = l.since(ctx, af.before)
+	if err := l.apply(ctx); err != nil {
 		return fmt.Errorf("remove %s on proxy %q: %w", a.Fault.Kind, a.Fault.Target, err)
 	}
 	return nil
@@ -189,7 +207,9 @@ func (i *Injector) Counters(fault string) map[string]uint64 {
 	}
 	for _, l := range i.links {
 		if af, ok := l.active[fault]; ok {
-			return l.seg.Counters().Sub(af.before).Map()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return l.since(ctx, af.before)
 		}
 	}
 	return nil
@@ -207,17 +227,17 @@ func (i *Injector) Close(ctx context.Context) error {
 	for _, proxy := range slices.Sorted(maps.Keys(links)) {
 		l := links[proxy]
 		for name, af := range l.active {
+			c := l.since(ctx, af.before)
 			i.mu.Lock()
-			i.counters[name] = l.seg.Counters().Sub(af.before).Map()
+			i.counters[name] = c
 			i.mu.Unlock()
 		}
+		// Points the proxy back, then stops the segment on its host (it
+		// stops even when the proxy could not be pointed back: the proxy
+		// then refuses connections rather than reaching a segment that
+		// is gone, and the journal keeps the move for Reset).
 		if err := i.proxies.Remove(ctx, l.interposed); err != nil {
-			errs = append(errs, err)
-		}
-		// The segment stops either way: a proxy not pointed back refuses
-		// connections rather than reaching a segment that is gone.
-		if err := l.seg.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close segment of %s: %w", proxy, err))
+			errs = append(errs, fmt.Errorf("packet faults on %s: %w", proxy, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -24,7 +24,8 @@ const handleCallPrefix = "grpc/"
 const callLayerName = "grpc-layer"
 
 // callLayers are the gRPC layers an Injector interposed, by proxy. A layer
-// runs in the Injector's process, as the embedded Toxiproxy does; it is
+// runs on the layer host beside the proxies (Host: in the process of the
+// testbed's Toxiproxy, the compose topology's toxiproxy container); it is
 // interposed with the first call-level fault on its proxy and taken off
 // with the last.
 type callLayers struct {
@@ -34,7 +35,8 @@ type callLayers struct {
 }
 
 type callLayer struct {
-	layer      *grpclayer.Layer
+	layer      faults.HostedLayer
+	rules      []grpclayer.Rule // what the layer was last set to
 	interposed faults.Applied
 	prepared   bool // interposed by PrepareCalls: stays without rules until CloseCalls
 }
@@ -79,8 +81,7 @@ func (i *Injector) applyCall(ctx context.Context, f faults.Fault, r grpclayer.Ru
 			return faults.Applied{}, errors.Join(i.errf("apply", f, err), i.dropLayerIfIdle(ctx, f.Target))
 		}
 	}
-	rules := slices.DeleteFunc(cl.layer.Rules(), func(o grpclayer.Rule) bool { return o.Name == r.Name })
-	if err := cl.layer.SetRules(append(rules, r)); err != nil {
+	if err := cl.setRules(ctx, append(without(cl.rules, r.Name), r)); err != nil {
 		if i.journal != nil {
 			err = errors.Join(err, i.journal.Failed(e.ID, err))
 		}
@@ -90,26 +91,29 @@ func (i *Injector) applyCall(ctx context.Context, f faults.Fault, r grpclayer.Ru
 	return faults.Applied{Fault: f, Handles: slices.Clone(e.Handles), Start: time.Now()}, nil
 }
 
+// without returns rules without the one named name.
+func without(rules []grpclayer.Rule, name string) []grpclayer.Rule {
+	return slices.DeleteFunc(slices.Clone(rules), func(o grpclayer.Rule) bool { return o.Name == name })
+}
+
+// setRules sets the layer's rules and remembers them.
+func (cl *callLayer) setRules(ctx context.Context, rules []grpclayer.Rule) error {
+	if err := cl.layer.SetRules(ctx, rules); err != nil {
+		return err
+	}
+	cl.rules = rules
+	return nil
+}
+
 // callLayerOn returns the gRPC layer on proxy, interposing one if it has
 // none.
 func (i *Injector) callLayerOn(ctx context.Context, proxy string) (*callLayer, error) {
 	if cl, ok := i.calls.byProxy[proxy]; ok {
 		return cl, nil
 	}
-	var layer *grpclayer.Layer
-	applied, err := i.Interpose(ctx, proxy, callLayerName, LayerFunc(func(upstream string) (string, error) {
-		// The embedded Toxiproxy dials the layer from this process.
-		l, err := grpclayer.Listen("127.0.0.1", upstream)
-		if err != nil {
-			return "", err
-		}
-		layer = l
-		return l.Addr(), nil
-	}))
+	layer := i.Host(faults.LayerGRPC, 0)
+	applied, err := i.Interpose(ctx, proxy, callLayerName, layer)
 	if err != nil {
-		if layer != nil {
-			layer.Close()
-		}
 		return nil, err
 	}
 	if i.calls.byProxy == nil {
@@ -163,13 +167,15 @@ func (i *Injector) CloseCalls(ctx context.Context) error {
 		if !cl.prepared {
 			continue
 		}
-		for name, c := range cl.layer.Counters() {
-			if i.calls.counters == nil {
-				i.calls.counters = map[string]map[string]uint64{}
+		if all, err := cl.layer.Counters(ctx); err == nil {
+			for name, c := range all {
+				if i.calls.counters == nil {
+					i.calls.counters = map[string]map[string]uint64{}
+				}
+				i.calls.counters[name] = c
 			}
-			i.calls.counters[name] = c.Map()
 		}
-		if err := cl.layer.SetRules(nil); err != nil {
+		if err := cl.setRules(ctx, nil); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -184,20 +190,20 @@ func (i *Injector) CloseCalls(ctx context.Context) error {
 // layer stops.
 func (i *Injector) dropLayerIfIdle(ctx context.Context, proxy string) error {
 	cl, ok := i.calls.byProxy[proxy]
-	if !ok || cl.prepared || len(cl.layer.Rules()) > 0 {
+	if !ok || cl.prepared || len(cl.rules) > 0 {
 		return nil
 	}
-	err := i.Remove(ctx, cl.interposed)
-	if err != nil {
+	if err := i.Remove(ctx, cl.interposed); err != nil {
 		return err // the layer stays, so the proxy still reaches its upstream
 	}
 	delete(i.calls.byProxy, proxy)
-	return cl.layer.Close()
+	return nil
 }
 
 // undoCall removes a call-level fault's rule from the layer on proxy,
 // keeping its last counters. A layer this Injector does not hold (after a
-// crash, or from another process) went with its process: nothing to do.
+// crash, or from another process) is stopped by its interposition's own
+// journal entry: nothing to do here.
 func (i *Injector) undoCall(ctx context.Context, proxy, handle string) error {
 	name := strings.TrimPrefix(handle, handleCallPrefix)
 	i.calls.mu.Lock()
@@ -206,14 +212,15 @@ func (i *Injector) undoCall(ctx context.Context, proxy, handle string) error {
 	if !ok {
 		return nil
 	}
-	if c, ok := cl.layer.Counters()[name]; ok {
-		if i.calls.counters == nil {
-			i.calls.counters = map[string]map[string]uint64{}
+	if all, err := cl.layer.Counters(ctx); err == nil {
+		if c, ok := all[name]; ok {
+			if i.calls.counters == nil {
+				i.calls.counters = map[string]map[string]uint64{}
+			}
+			i.calls.counters[name] = c
 		}
-		i.calls.counters[name] = c.Map()
 	}
-	rules := slices.DeleteFunc(cl.layer.Rules(), func(o grpclayer.Rule) bool { return o.Name == name })
-	if err := cl.layer.SetRules(rules); err != nil {
+	if err := cl.setRules(ctx, without(cl.rules, name)); err != nil {
 		return fmt.Errorf("remove gRPC rule %s: %w", name, err)
 	}
 	return i.dropLayerIfIdle(ctx, proxy)
@@ -230,8 +237,14 @@ func (i *Injector) Counters(name string) map[string]uint64 {
 	i.calls.mu.Lock()
 	defer i.calls.mu.Unlock()
 	for _, cl := range i.calls.byProxy {
-		if c, ok := cl.layer.Counters()[name]; ok {
-			return c.Map()
+		if !slices.ContainsFunc(cl.rules, func(r grpclayer.Rule) bool { return r.Name == name }) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		all, err := cl.layer.Counters(ctx)
+		cancel()
+		if c, ok := all[name]; err == nil && ok {
+			return c
 		}
 	}
 	return maps.Clone(i.calls.counters[name])

@@ -430,6 +430,8 @@ func (i *Injector) undo(ctx context.Context, e faults.Entry) error {
 			err = i.undoCall(ctx, e.Fault.Target, h)
 		case strings.HasPrefix(h, handleMessagePrefix):
 			err = i.undoMessage(ctx, e.Fault.Target, h)
+		case strings.HasPrefix(h, handleLayerPrefix):
+			err = i.stopLayer(ctx, strings.TrimPrefix(h, handleLayerPrefix))
 		case h == handleDisabled:
 			if _, err = i.send(ctx, http.MethodPatch, base, []byte(`{"enabled":true}`)); err != nil {
 				err = fmt.Errorf("enable: %w", err)
@@ -437,7 +439,7 @@ func (i *Injector) undo(ctx context.Context, e faults.Entry) error {
 		default:
 			err = fmt.Errorf("unknown handle %q", h)
 		}
-		if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.Status == http.StatusNotFound && !apiErr.raw {
+		if isGone(err) {
 			err = nil
 		}
 		if err != nil {
@@ -536,9 +538,12 @@ func (i *Injector) RemoveAll(ctx context.Context) error {
 
 // Reset removes from the Toxiproxy at apiURL every fault the journal lists
 // as applied there and not removed (toxics deleted, disabled proxies
-// enabled), recording each removal. With all, it then also deletes every
-// other toxic on every proxy of that Toxiproxy and enables every proxy.
-// It returns how many faults, toxics and proxies it removed or enabled.
+// enabled, interposed proxies pointed back and their layers stopped on the
+// layer host), recording each removal. With all, it then also deletes
+// every other toxic on every proxy of that Toxiproxy, enables every
+// proxy, and takes every layer of its layer host off its link and stops
+// it. It returns how many faults, toxics, proxies and layers it removed,
+// enabled or stopped.
 // journal may be nil. It checks that the API answers first, even with
 // nothing to remove: an API that does not answer is an error matching
 // ErrUnreachable, and nothing was removed.
@@ -578,14 +583,16 @@ func Reset(ctx context.Context, apiURL string, journal *faults.Journal, all bool
 	return removed, errors.Join(errs...)
 }
 
-// resetAll deletes every toxic and enables every proxy.
+// resetAll deletes every toxic, enables every proxy, points every proxy
+// sent to a layer of the layer host back at what the layer forwards to,
+// and stops every layer.
 func (i *Injector) resetAll(ctx context.Context) (int, error) {
 	proxies, err := i.Proxies(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("reset all: %w", err)
 	}
-	n := 0
-	var errs []error
+	n, err := i.resetLayers(ctx, proxies)
+	errs := []error{err}
 	for _, name := range slices.Sorted(maps.Keys(proxies)) {
 		p := proxies[name]
 		var handles []string
@@ -603,6 +610,49 @@ func (i *Injector) resetAll(ctx context.Context) (int, error) {
 			continue
 		}
 		n += len(handles)
+	}
+	return n, errors.Join(errs...)
+}
+
+// resetLayers points every proxy whose upstream is a layer of the layer
+// host at the first upstream that is not one (layers may be stacked on a
+// link), then stops every layer. It returns how many proxies and layers
+// it reset.
+func (i *Injector) resetLayers(ctx context.Context, proxies map[string]ProxyInfo) (int, error) {
+	layers, err := i.Layers(ctx)
+	if err != nil || len(layers) == 0 {
+		return 0, err
+	}
+	behind := map[string]string{} // a layer's address → its upstream
+	for _, l := range layers {
+		behind[l.Addr] = l.Upstream
+	}
+	n := 0
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(proxies)) {
+		up := proxies[name].Upstream
+		for range layers {
+			next, isLayer := behind[up]
+			if !isLayer {
+				break
+			}
+			up = next
+		}
+		if up == proxies[name].Upstream {
+			continue
+		}
+		if err := i.setUpstream(ctx, name, up); err != nil {
+			errs = append(errs, fmt.Errorf("reset proxy %q at %s: %w", name, i.api, err))
+			continue
+		}
+		n++
+	}
+	for _, l := range layers {
+		if err := i.stopLayer(ctx, l.Ref); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("reset at %s: %w", i.api, err))
+			continue
+		}
+		n++
 	}
 	return n, errors.Join(errs...)
 }

@@ -27,25 +27,46 @@ var _ faults.Interposer = (*Injector)(nil)
 // the layer in front of it, and points the proxy at the layer, the proxy's
 // toxics staying where they are. The move is journaled before it is made,
 // so that Remove, RemoveAll and Reset (after a crash) point the proxy back
-// at its upstream. name names the layer in the journal and in errors.
+// at its upstream. A faults.HostedLayer (from Host) is journaled before it
+// starts, and the same undo stops it on its host. name names the layer in
+// the journal and in errors.
 //
 // Toxiproxy restarts a proxy whose upstream changes, cutting the
 // connections open through it: interpose before the load, not during it.
-// On error nothing is left moved; a layer already started is the caller's
-// to stop.
+// On error nothing is left moved and a hosted layer is stopped; a layer
+// of the caller's own already started is the caller's to stop.
 func (i *Injector) Interpose(ctx context.Context, proxy, name string, layer faults.Layer) (faults.Applied, error) {
 	f := faults.Fault{Name: name, Kind: InterposeKind, Target: proxy}
 	upstream, err := i.upstreamOf(ctx, proxy)
 	if err != nil {
 		return faults.Applied{}, i.errf("interpose", f, err)
 	}
+	e := faults.Entry{ID: faults.NewEntryID(), Injector: Name, Fault: f, At: i.api, Handles: []string{handleUpstreamPrefix + upstream}, Time: time.Now()}
+	hosted, isHosted := layer.(faults.HostedLayer)
+	if isHosted {
+		// Undone newest first: the proxy points back, then the layer stops.
+		e.Handles = []string{handleLayerPrefix + hosted.Ref(), handleUpstreamPrefix + upstream}
+		if err := i.journalApplying(e); err != nil {
+			return faults.Applied{}, i.errf("interpose", f, err)
+		}
+	}
 	addr, err := layer.Start(upstream)
 	if err != nil {
-		return faults.Applied{}, i.errf("interpose", f, fmt.Errorf("start layer %s in front of %s: %w", name, upstream, err))
+		err = fmt.Errorf("start layer %s in front of %s: %w", name, upstream, err)
+		if isHosted {
+			// The host may have started it before the answer was lost.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if stopErr := i.stopLayer(rctx, hosted.Ref()); stopErr != nil && !isGone(stopErr) {
+				i.track(e)
+				return faults.Applied{}, i.errf("interpose", f, errors.Join(err, stopErr))
+			}
+			err = errors.Join(err, i.journalFailed(e.ID, err))
+		}
+		return faults.Applied{}, i.errf("interpose", f, err)
 	}
-	e := faults.Entry{ID: faults.NewEntryID(), Injector: Name, Fault: f, At: i.api, Handles: []string{handleUpstreamPrefix + upstream}, Time: time.Now()}
-	if i.journal != nil {
-		if err := i.journal.Applying(e); err != nil {
+	if !isHosted {
+		if err := i.journalApplying(e); err != nil {
 			return faults.Applied{}, i.errf("interpose", f, err)
 		}
 	}
@@ -56,13 +77,34 @@ func (i *Injector) Interpose(ctx context.Context, proxy, name string, layer faul
 			i.track(e)
 			return faults.Applied{}, i.errf("interpose", f, errors.Join(err, fmt.Errorf("roll back: %w", rbErr)))
 		}
-		if i.journal != nil {
-			err = errors.Join(err, i.journal.Failed(e.ID, err))
-		}
-		return faults.Applied{}, i.errf("interpose", f, err)
+		return faults.Applied{}, i.errf("interpose", f, errors.Join(err, i.journalFailed(e.ID, err)))
 	}
 	i.track(e)
 	return faults.Applied{Fault: f, Handles: e.Handles, Start: time.Now()}, nil
+}
+
+// journalApplying journals an entry about to be made, when the Injector
+// has a journal.
+func (i *Injector) journalApplying(e faults.Entry) error {
+	if i.journal == nil {
+		return nil
+	}
+	return i.journal.Applying(e)
+}
+
+// journalFailed records that the entry with id was not made after all.
+func (i *Injector) journalFailed(id string, cause error) error {
+	if i.journal == nil {
+		return nil
+	}
+	return i.journal.Failed(id, cause)
+}
+
+// isGone reports whether err is the API's answer that what was asked for
+// does not exist (already removed).
+func isGone(err error) bool {
+	apiErr, ok := errors.AsType[*APIError](err)
+	return ok && apiErr.Status == http.StatusNotFound && !apiErr.raw
 }
 
 // upstreamOf reads the upstream of a proxy.

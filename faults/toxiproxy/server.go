@@ -4,7 +4,9 @@
 //
 //   - Server: a Toxiproxy server embedded as a library, serving Toxiproxy's
 //     own HTTP API (so the toxiproxy-cli and the standard Go client work
-//     against it) plus a few routes of ours under /fallacies/, behind
+//     against it) plus a few routes of ours under /fallacies/ (the
+//     sniffer's sample; the layer host, layerhost.go, which runs the link
+//     layers of packet and call-level faults beside the proxies), behind
 //     internal/httpguard: a request from a web page (another Origin) or
 //     by another host name (DNS rebinding) is refused with 403.
 //   - Injector: a faults.Injector that speaks Toxiproxy's HTTP API, so it
@@ -47,6 +49,7 @@ import (
 // safe for concurrent use.
 type Server struct {
 	api       *toxiproxy.ApiServer
+	layers    *layerHost // the link layers beside the proxies (layerhost.go)
 	http      *http.Server
 	url       string
 	log       *slog.Logger
@@ -83,12 +86,14 @@ func Start(ctx context.Context, api net.Listener, log *slog.Logger, hostNames ..
 
 	s := &Server{
 		api:       apiServer,
+		layers:    newLayerHost(),
 		url:       "http://" + api.Addr().String(),
 		log:       log,
 		serveDone: make(chan struct{}),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fallacies/sniffer/{proxy}", s.handleSniffer)
+	s.layers.routes(mux)
 	// Toxiproxy's API handlers share its proxies without a lock between
 	// them (an update that restarts a proxy writes its fields while a
 	// listing marshals them: a data race), so the API answers one request
@@ -165,12 +170,16 @@ func (s *Server) SetUpstream(name, upstream string) error {
 }
 
 // Shutdown stops the HTTP API, then every proxy, closing every proxied
-// connection. It waits for the API server to finish under ctx.
+// connection, and every layer of the layer host. It waits for the API
+// server to finish under ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	if err := s.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("shut down toxiproxy API %s: %w", s.url, err))
 		s.http.Close()
+	}
+	if err := s.layers.close(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := s.api.Collection.Clear(); err != nil {
 		errs = append(errs, fmt.Errorf("stop toxiproxy proxies: %w", err))
