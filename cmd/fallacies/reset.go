@@ -22,7 +22,7 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 	target := flags.String("target", "", "endpoints file of the running system (its journal is FILE.journal)")
 	api := flags.String("toxiproxy-api", "", "Toxiproxy API URL (instead of --target)")
 	journalPath := flags.String("journal", "", "fault journal (default: the target's); a file that is not one is refused and left untouched. Alone, the faults it lists are removed where they were applied: reports/NAME-TIME/faults.journal of a run that started its own topology")
-	all := flags.Bool("all", false, "also remove every toxic on that Toxiproxy and enable every proxy, journaled or not")
+	all := flags.Bool("all", false, "also remove every toxic on that Toxiproxy, enable every proxy, and take every packet or call-level layer of its layer host off its link and stop it, journaled or not")
 	allowRemote := flags.Bool("allow-remote", false, "allow a Toxiproxy that is not on loopback")
 	pos, err := parse(flags, args)
 	if err != nil {
@@ -112,9 +112,9 @@ func cmdReset(ctx context.Context, e *env, args []string) error {
 	if *all {
 		n, err := toxiproxy.Reset(ctx, *api, nil, true)
 		if err != nil {
-			return testbedErr(fmt.Errorf("%w (removed %d toxic(s) or disabled proxies before that)", err, n))
+			return testbedErr(fmt.Errorf("%w (removed %d toxic(s), disabled proxies or layers before that)", err, n))
 		}
-		fmt.Fprintf(e.stdout, "reset %s --all: removed %d more toxic(s) or disabled proxies; every proxy is enabled and has no toxics\n", *api, n)
+		fmt.Fprintf(e.stdout, "reset %s --all: removed %d more toxic(s), disabled proxies or layers; every proxy is enabled and has no toxics and no layer\n", *api, n)
 	}
 	return rj.resetContainers(ctx, e)
 }
