@@ -258,8 +258,10 @@ func TestCompose(t *testing.T) {
 		}
 		t.Logf("order placed: %v", resp)
 		composeAPIGuard(t, ep.ToxiproxyAPI)
-		containerFaults(t, ctx, top.(*topology.Compose), conn)
+		// Before the container faults: a restarted container gets a new
+		// published port, and the run reads every service at ep.
 		layerFaults(t, ctx, ep)
+		containerFaults(t, ctx, top.(*topology.Compose), conn)
 		stopStart := time.Now()
 		if err := top.Stop(ctx); err != nil {
 			t.Fatalf("stop: %v", err)
@@ -585,8 +587,8 @@ func TestComposeRefusesUnsupported(t *testing.T) {
 // the toxiproxy container, beside the proxies. It checks from report.json
 // that each fault counted and had its effect, and that the run left no
 // layer and every proxy pointed at its service again. Before it, with
-// orders placed and container faults applied, the host runs no layer: a
-// run without such faults pays nothing.
+// an order placed and toxics added, the host runs no layer: a run
+// without such faults pays nothing.
 func layerFaults(t *testing.T, ctx context.Context, ep topology.Endpoints) {
 	t.Helper()
 	inj := tp.NewInjector(ep.ToxiproxyAPI, nil)
