@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/packet"
 	toxiproxy "github.com/fallacies/fallacies/faults/toxiproxy"
 	"github.com/fallacies/fallacies/internal/httpguard"
 	orderv1 "github.com/fallacies/fallacies/services/api/order/v1"
@@ -63,6 +64,10 @@ type Options struct {
 	// target in this system; a kind whose target kind has none is shown
 	// but cannot be added (e.g. process faults on the embedded topology).
 	Targets map[faults.TargetKind][]string
+	// Packets is the packet injector of Injector (from Network), if it
+	// has one: Serve closes it once the console's faults are off, taking
+	// every link's segment off.
+	Packets *packet.Injector
 	// Capture holds the spans of every service; the console takes them
 	// once a second (Capture.Take).
 	Capture *tracing.Capture
@@ -169,6 +174,11 @@ func (c *Console) Serve(ctx context.Context, lis net.Listener) error {
 	c.exp.stop()
 	if rmErr := c.faults.removeAll(shut); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("console: remove faults: %w", rmErr))
+	}
+	if c.opts.Packets != nil {
+		if cErr := c.opts.Packets.Close(shut); cErr != nil {
+			err = errors.Join(err, fmt.Errorf("console: take the packet segments off: %w", cErr))
+		}
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

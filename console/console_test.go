@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +23,7 @@ import (
 // system is a real embedded topology with a console serving on it.
 type system struct {
 	url     string
+	order   orderv1.OrderServiceClient
 	tp      *toxiproxy.Injector
 	journal *faults.Journal
 	stop    func() // stops the console (Serve returns)
@@ -62,10 +61,11 @@ func start(t *testing.T, grace time.Duration) *system {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	s.order = orderv1.NewOrderServiceClient(conn)
+	router, targets, packets := console.Network(s.tp, ep.Proxies, 1)
 	c, err := console.New(console.Options{
-		Proxies: ep.Proxies, Toxiproxy: s.tp, Injector: faults.NewRouter().Handle(faults.TargetProxy, s.tp),
-		Targets: map[faults.TargetKind][]string{faults.TargetProxy: slices.Sorted(maps.Keys(ep.Proxies))},
-		Capture: capture, Order: orderv1.NewOrderServiceClient(conn), CloseGrace: grace,
+		Proxies: ep.Proxies, Toxiproxy: s.tp, Injector: router, Targets: targets, Packets: packets,
+		Capture: capture, Order: s.order, CloseGrace: grace,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +275,12 @@ func TestBadRequests(t *testing.T) {
 		{"unknown kind", "POST", "/api/faults", `{"kind": "lag", "target": "user"}`, nil, 400, "unknown; want one of"},
 		{"unknown target", "POST", "/api/faults", `{"kind": "latency", "target": "usr"}`, nil, 400, "not a proxy of this system"},
 		{"process fault on embedded", "POST", "/api/faults", `{"kind": "kill", "target": "user"}`, nil, 400, "no process target"},
-		{"packet fault on a live system", "POST", "/api/faults", `{"kind": "packet-loss", "target": "payment", "attrs": {"probability": 10000}}`, nil, 400, "declare it in an experiment file"},
+		{"bad status code", "POST", "/api/faults", `{"kind": "grpc-error", "target": "payment", "text": {"code": "NOPE"}}`, nil, 400, `text.code: \"NOPE\" is not a code; want one of CANCELLED,`},
+		{"bad method", "POST", "/api/faults", `{"kind": "grpc-error", "target": "payment", "text": {"code": "UNAVAILABLE", "method": "charge"}}`, nil, 400, "is not a valid method (e.g. payment.v1.PaymentService/Charge)"},
+		{"missing code", "POST", "/api/faults", `{"kind": "grpc-error", "target": "payment"}`, nil, 400, "text.code: missing"},
+		{"text attribute in attrs", "POST", "/api/faults", `{"kind": "grpc-error", "target": "payment", "attrs": {"code": 14}}`, nil, 400, "give it in text"},
+		{"call fault off a gRPC link", "POST", "/api/faults", `{"kind": "grpc-error", "target": "nats-order", "text": {"code": "UNAVAILABLE"}}`, nil, 400, "not a grpc-link of this system"},
+		{"packet probability missing", "POST", "/api/faults", `{"kind": "packet-loss", "target": "payment"}`, nil, 400, "attrs.probability"},
 		{"attribute out of range", "POST", "/api/faults", `{"kind": "latency", "target": "user", "attrs": {"latency": -1}}`, nil, 400, "attrs.latency"},
 		{"unknown attribute", "POST", "/api/faults", `{"kind": "latency", "target": "user", "attrs": {"delay": 5}}`, nil, 400, "attrs.delay"},
 		{"bad direction", "POST", "/api/faults", `{"kind": "latency", "target": "user", "direction": "sideways"}`, nil, 400, "direction"},

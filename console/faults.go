@@ -28,10 +28,8 @@ var disablingKind = func() string {
 	return "disabled"
 }()
 
-// packetUnavailable says why the console offers no packet fault: its
-// segment goes on the link before a run's load starts (putting it there
-// restarts the link's proxy), which a live system cannot wait for.
-const packetUnavailable = "a packet fault needs its segment on the link before the load starts: declare it in an experiment file"
+// packetNote says what adding a packet fault does to its link.
+const packetNote = "the first packet fault on a link puts a segment there, which cuts the link's open connections once (clients reconnect); the segment stays until the console stops"
 
 // faultBoard adds and removes the console's faults through the injector
 // and watches the proxies for every fault on them, the console's or not.
@@ -75,6 +73,9 @@ type kindView struct {
 	// Unavailable says why no fault of this kind can be added to this
 	// system ("" when it can).
 	Unavailable string `json:"unavailable,omitempty"`
+	// Note says what adding one does beyond the fault (a packet kind's
+	// segment).
+	Note string `json:"note,omitempty"`
 }
 
 type attrView struct {
@@ -84,6 +85,12 @@ type attrView struct {
 	Min     int64  `json:"min"`
 	Max     int64  `json:"max"`
 	Doc     string `json:"doc,omitempty"`
+	// For unit text (given in the request's text, not attrs): the words
+	// it may take, or else the pattern it must match.
+	Values   []string `json:"values,omitempty"`
+	Pattern  string   `json:"pattern,omitempty"`
+	Required bool     `json:"required,omitempty"`
+	Example  string   `json:"example,omitempty"`
 }
 
 // kinds lists every fault kind the engine knows, from its registry, with
@@ -98,10 +105,11 @@ func (b *faultBoard) kinds() []kindView {
 			kv.Unavailable = fmt.Sprintf("this topology has no %s target", s.Target)
 		}
 		if packet.Applies(s.Kind) {
-			kv.Unavailable = packetUnavailable
+			kv.Note = packetNote
 		}
 		for _, a := range s.Attrs {
-			kv.Attrs = append(kv.Attrs, attrView{Name: a.Name, Unit: string(a.Unit), Default: a.Default, Min: a.Min, Max: a.Max, Doc: a.Doc})
+			kv.Attrs = append(kv.Attrs, attrView{Name: a.Name, Unit: string(a.Unit), Default: a.Default, Min: a.Min, Max: a.Max, Doc: a.Doc,
+				Values: a.Values, Pattern: a.Pattern, Required: a.Required, Example: a.Example})
 		}
 		out = append(out, kv)
 	}
@@ -116,6 +124,9 @@ type faultRequest struct {
 	Direction string           `json:"direction"` // default both
 	Toxicity  float64          `json:"toxicity"`  // default 1
 	Attrs     map[string]int64 `json:"attrs"`     // in the attribute's unit; defaults filled in
+	// Text holds the attributes of unit text (a gRPC method, a status
+	// code), checked as an experiment file's are (faults.Attr.CheckText).
+	Text map[string]string `json:"text"`
 }
 
 // badRequest is an error the client made: answered 400.
@@ -142,9 +153,6 @@ func (b *faultBoard) fault(req faultRequest) (faults.Fault, error) {
 			names = append(names, string(s.Kind))
 		}
 		return faults.Fault{}, badf("kind %q: unknown; want one of %s", req.Kind, strings.Join(names, ", "))
-	}
-	if packet.Applies(spec.Kind) {
-		return faults.Fault{}, badf("kind %s: %s", spec.Kind, packetUnavailable)
 	}
 	if !slices.Contains(b.targets[spec.Target], req.Target) {
 		if len(b.targets[spec.Target]) == 0 {
@@ -176,12 +184,38 @@ func (b *faultBoard) fault(req faultRequest) (faults.Fault, error) {
 		return faults.Fault{}, badf("kind %s takes no direction or toxicity", spec.Kind)
 	}
 	for name, v := range req.Attrs {
-		if _, ok := spec.Attr(name); !ok {
+		a, ok := spec.Attr(name)
+		if !ok {
 			return faults.Fault{}, badf("attrs.%s: %s has no such attribute", name, spec.Kind)
+		}
+		if a.Unit == faults.Text {
+			return faults.Fault{}, badf("attrs.%s: a text attribute: give it in text, e.g. \"text\": {%q: %q}", name, name, a.Example)
 		}
 		f.Attrs[name] = v
 	}
+	for name, v := range req.Text {
+		a, ok := spec.Attr(name)
+		if !ok || a.Unit != faults.Text {
+			return faults.Fault{}, badf("text.%s: %s has no such text attribute", name, spec.Kind)
+		}
+		if err := a.CheckText(v); err != nil {
+			if len(a.Values) > 0 {
+				return faults.Fault{}, badf("text.%s: %v; want one of %s", name, err, strings.Join(a.Values, ", "))
+			}
+			return faults.Fault{}, badf("text.%s: %v (e.g. %s)", name, err, a.Example)
+		}
+		if f.Text == nil {
+			f.Text = map[string]string{}
+		}
+		f.Text[name] = v
+	}
 	for _, a := range spec.Attrs {
+		if a.Unit == faults.Text {
+			if _, ok := f.Text[a.Name]; !ok && a.Required {
+				return faults.Fault{}, badf("text.%s: missing; a %s fault needs it, e.g. \"text\": {%q: %q}", a.Name, spec.Kind, a.Name, a.Example)
+			}
+			continue
+		}
 		if _, ok := f.Attrs[a.Name]; !ok {
 			f.Attrs[a.Name] = a.Default
 		}
@@ -281,8 +315,9 @@ func (b *faultBoard) consoleFaults() []faultView {
 		if a.Start.IsZero() {
 			continue
 		}
+		_, toxics := faults.As[faults.ProxyKind](a.Fault.Kind)
 		out = append(out, faultView{Name: a.Fault.Name, Kind: string(a.Fault.Kind), Target: a.Fault.Target,
-			Direction: string(a.Fault.Direction), Attrs: a.Fault.Attrs, Since: a.Start, Text: a.Fault.String()})
+			Direction: string(a.Fault.Direction), Attrs: a.Fault.Attrs, Since: a.Start, Text: a.Fault.String(), Toxics: toxics})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
 	return out
@@ -297,6 +332,10 @@ type faultView struct {
 	Attrs     map[string]int64 `json:"attrs"`
 	Since     time.Time        `json:"since"`
 	Text      string           `json:"text"` // one line, e.g. "latency on user (both) latency=300ms jitter=0ms"
+	// Toxics: the fault is made of toxics on its proxy, which the graph
+	// draws from the proxy; the others (packet, call-level, process
+	// faults) are drawn from here.
+	Toxics bool `json:"toxics,omitempty"`
 }
 
 // proxyView is one proxy as Toxiproxy reports it.
@@ -375,12 +414,12 @@ func faultOfToxic(toxic string) string {
 }
 
 // openWindow starts a window under key unless one is open. A console
-// fault on a proxy is drawn by the proxy's own window, so only the
-// console's other faults (process faults) get one of their own. b.mu is
-// held.
+// fault made of toxics is drawn by the proxy's own window, so only the
+// console's other faults (process, packet, call-level faults) get one of
+// their own. b.mu is held.
 func (b *faultBoard) openWindow(key string, w window, kind faults.Kind) {
 	if kind != "" {
-		if spec, ok := faults.Lookup(kind); ok && spec.Target == faults.TargetProxy {
+		if _, toxics := faults.As[faults.ProxyKind](kind); toxics {
 			return
 		}
 	}

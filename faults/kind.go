@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 )
 
@@ -219,6 +220,26 @@ func (s Spec) WithDefaults(attrs map[string]int64) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// MaxText bounds a Text attribute, in bytes.
+const MaxText = 1024
+
+// CheckText reports a value a Text attribute may not take: a word not
+// among its Values, text longer than MaxText or not matching its
+// Pattern. Experiment files and the console's requests are checked by it.
+func (a Attr) CheckText(t string) error {
+	switch {
+	case len(a.Values) > 0:
+		if !slices.Contains(a.Values, t) {
+			return fmt.Errorf("%q is not a %s", t, a.Name)
+		}
+	case len(t) > MaxText:
+		return fmt.Errorf("%d bytes, at most %d", len(t), MaxText)
+	case a.Pattern != "" && !regexp.MustCompile(a.Pattern).MatchString(t):
+		return fmt.Errorf("%q is not a valid %s", t, a.Name)
+	}
+	return nil
 }
 
 // Check reports a value outside the attribute's bounds.

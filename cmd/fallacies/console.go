@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -65,8 +63,9 @@ type runningConsole struct {
 }
 
 // startConsole serves the console of a running topology on addr. Faults
-// go through a router of the topology's injectors, journaled at
-// journalPath; experiments run against ep write their reports in reports.
+// go through a router of the topology's injectors (console.Network: the
+// proxy, call-level and packet kinds; process kinds where the topology
+// runs processes), journaled at journalPath; experiments run against ep write their reports in reports.
 func startConsole(ctx context.Context, topo topology.Topology, ep topology.Endpoints, capture *tracing.Capture, addr, journalPath, reports string) (*runningConsole, error) {
 	if err := os.MkdirAll(filepath.Dir(journalPath), 0o755); err != nil {
 		return nil, err
@@ -76,8 +75,7 @@ func startConsole(ctx context.Context, topo topology.Topology, ep topology.Endpo
 		return nil, err
 	}
 	tinj := toxiproxy.NewInjector(ep.ToxiproxyAPI, journal)
-	router := faults.NewRouter().Handle(faults.TargetProxy, tinj)
-	targets := map[faults.TargetKind][]string{faults.TargetProxy: slices.Sorted(maps.Keys(ep.Proxies))}
+	router, targets, packets := console.Network(tinj, ep.Proxies, time.Now().UnixNano())
 	if pc, ok := topo.(process.Controller); ok {
 		router.Handle(faults.TargetProcess, process.NewInjector(pc))
 		targets[faults.TargetProcess] = faults.Services()
@@ -89,7 +87,7 @@ func startConsole(ctx context.Context, topo topology.Topology, ep topology.Endpo
 	}
 	names, _ := catalogueNames()
 	c, err := console.New(console.Options{
-		Proxies: ep.Proxies, Toxiproxy: tinj, Injector: router, Targets: targets, Capture: capture,
+		Proxies: ep.Proxies, Toxiproxy: tinj, Injector: router, Targets: targets, Packets: packets, Capture: capture,
 		Order: orderv1.NewOrderServiceClient(conn), Experiments: names, ReportsDir: reports,
 		RunExperiment: func(ctx context.Context, name string, progress func(string)) (string, error) {
 			return runFromConsole(ctx, tinj, ep, journalPath, reports, name, progress)

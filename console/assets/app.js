@@ -101,7 +101,7 @@ function drawGraph(st) {
     onLink[name] = names;
   }
   for (const f of st.faults) {
-    if (f.target in st.proxies) continue; // drawn from its toxics above
+    if (f.toxics && f.target in st.proxies) continue; // drawn from its toxics above
     if (linkEls[f.target]) (onLink[f.target] ||= []).push(f.text); // a run's fault on its link
     else (onNode[f.target] ||= []).push(f.name + " " + f.kind);
   }
@@ -150,12 +150,28 @@ function kindChanged() {
   attrs.textContent = "";
   for (const a of k.attrs) {
     const lab = el("label", { title: a.doc || "" }, a.name + " ");
-    lab.appendChild(el("input", { id: "attr-" + a.name, type: "number", min: a.min, max: a.max, value: a.default, "data-attr": a.name }));
-    lab.appendChild(document.createTextNode(" " + a.unit));
+    if (a.unit === "text") {
+      // A text attribute: a select of its words, or text matching its pattern.
+      let input;
+      if (a.values) {
+        input = el("select", { id: "attr-" + a.name, "data-text": a.name });
+        if (!a.required) input.appendChild(el("option", { value: "" }, "(any)"));
+        a.values.forEach((v) => input.appendChild(el("option", { value: v }, v)));
+        if (a.example && a.values.includes(a.example)) input.value = a.example;
+      } else {
+        input = el("input", { id: "attr-" + a.name, type: "text", placeholder: a.example || "", "data-text": a.name });
+        if (a.pattern) input.setAttribute("pattern", a.pattern);
+        if (a.required) input.required = true;
+      }
+      lab.appendChild(input);
+    } else {
+      lab.appendChild(el("input", { id: "attr-" + a.name, type: "number", min: a.min, max: a.max, value: a.default, "data-attr": a.name }));
+      lab.appendChild(document.createTextNode(" " + a.unit));
+    }
     attrs.appendChild(lab);
   }
   $("direction-label").hidden = !k.directional;
-  $("kind-doc").textContent = k.doc;
+  $("kind-doc").textContent = k.doc + (k.note ? " — " + k.note : "");
 }
 
 function selectTarget(name) {
@@ -167,8 +183,9 @@ function selectTarget(name) {
 async function addFault(ev) {
   ev.preventDefault();
   const k = kinds.find((x) => x.kind === $("kind").value);
-  const body = { kind: k.kind, target: $("target").value, attrs: {} };
-  document.querySelectorAll("#attrs input").forEach((i) => { body.attrs[i.dataset.attr] = Number(i.value); });
+  const body = { kind: k.kind, target: $("target").value, attrs: {}, text: {} };
+  document.querySelectorAll("#attrs [data-attr]").forEach((i) => { body.attrs[i.dataset.attr] = Number(i.value); });
+  document.querySelectorAll("#attrs [data-text]").forEach((i) => { if (i.value !== "") body.text[i.dataset.text] = i.value; });
   if (k.directional) body.direction = $("direction").value;
   showError("fault-error", null);
   try { await api("POST", "/api/faults", body); } catch (e) { showError("fault-error", e); }

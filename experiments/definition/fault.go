@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -602,32 +601,25 @@ func fillDefaults(spec faults.Spec, attrs map[string]int64) {
 }
 
 // textAttr reads a Text attribute: one of its values, or text matching
-// its pattern.
+// its pattern (Attr.CheckText).
 func (p *parser) textAttr(n *yaml.Node, path string, a faults.Attr) (string, bool) {
-	if len(a.Values) > 0 {
-		return p.oneOf(n, path, a.Name, a.Values)
-	}
 	t, ok := p.str(n, path)
 	if !ok {
 		return "", false
 	}
-	if len(t) > maxTextAttr {
-		p.add(n, path, fmt.Sprintf("%d bytes, at most %d", len(t), maxTextAttr), "")
-		return "", false
-	}
-	if a.Pattern != "" && !regexp.MustCompile(a.Pattern).MatchString(t) {
+	if err := a.CheckText(t); err != nil {
 		hint := ""
-		if a.Example != "" {
+		switch {
+		case len(a.Values) > 0:
+			hint = closestHint(t, a.Values)
+		case a.Example != "" && len(t) <= faults.MaxText:
 			hint = "e.g. " + a.Example
 		}
-		p.add(n, path, fmt.Sprintf("%q is not a valid %s", t, a.Name), hint)
+		p.add(n, path, err.Error(), hint)
 		return "", false
 	}
 	return t, true
 }
-
-// maxTextAttr bounds a Text attribute, in bytes.
-const maxTextAttr = 1024
 
 // faultNames are the names of an experiment's faults, taken so far.
 type faultNames struct {
