@@ -49,13 +49,9 @@ func init() {
 		unknown: func(k Kind, name string, names []string) (string, string) {
 			return fmt.Sprintf("%q is not a NATS link", name), "a " + string(k) + " fault targets a NATS link: " + strings.Join(names, ", ")
 		},
-		topology: func(k Kind, topology string) (string, string) {
-			if topology != "compose" {
-				return "", ""
-			}
-			return fmt.Sprintf("a %s fault runs its NATS layer beside the testbed's own Toxiproxy, and the compose topology's Toxiproxy is a container", k),
-				"use topology: embedded or processes"
-		},
+		// The NATS layer runs on the layer host beside the proxies
+		// (faults/toxiproxy), in compose's toxiproxy container too.
+		topology: anyTopology,
 	}
 }
 

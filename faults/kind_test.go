@@ -136,11 +136,12 @@ func TestTargets(t *testing.T) {
 	if msg, _ := TargetProcess.CheckTopology(Kill, "embedded"); msg == "" {
 		t.Error("the embedded topology has no process to kill")
 	}
-	// Links are on every topology, and so are the layers that packet and
-	// call-level faults put on them (the layer host runs beside the
-	// proxies, in compose's toxiproxy container too).
+	// Links are on every topology, and so are the layers that packet,
+	// call-level and message-level faults put on them (the layer host runs
+	// beside the proxies, in compose's toxiproxy container too).
+	linkKinds := 0
 	for _, spec := range Specs() {
-		if spec.Target != TargetProxy && spec.Target != TargetGRPC {
+		if spec.Target != TargetProxy && spec.Target != TargetGRPC && spec.Target != TargetNATS {
 			continue
 		}
 		for _, topo := range []string{"embedded", "processes", "compose"} {
@@ -148,6 +149,12 @@ func TestTargets(t *testing.T) {
 				t.Errorf("%s on %s refused: %s (%s)", spec.Kind, topo, msg, hint)
 			}
 		}
+		if spec.Target == TargetNATS {
+			linkKinds++
+		}
+	}
+	if linkKinds == 0 {
+		t.Error("no kind targets a NATS link: the loop above checked none")
 	}
 }
 

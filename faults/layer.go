@@ -22,6 +22,7 @@ func (f LayerFunc) Start(upstream string) (string, error) { return f(upstream) }
 const (
 	LayerSegment = "segment" // a packet segment (faults/segment); rules: [2]segment.Rules, to the server then to the client
 	LayerGRPC    = "grpc"    // a gRPC call layer (faults/grpclayer); rules: []grpclayer.Rule
+	LayerNATS    = "nats"    // a NATS message layer (faults/natslayer); rules: []natslayer.Rule
 )
 
 // HostedLayer is a Layer that runs on the layer host beside the link's
@@ -49,7 +50,7 @@ type HostedLayer interface {
 type Interposer interface {
 	Interpose(ctx context.Context, proxy, name string, layer Layer) (Applied, error)
 	Remove(ctx context.Context, a Applied) error
-	// Host returns a layer of type typ (LayerSegment, LayerGRPC) to run
+	// Host returns a layer of type typ (LayerSegment, LayerGRPC, LayerNATS) to run
 	// on the layer host beside the proxies, not started: Interpose starts
 	// it. seed makes its random draws repeatable.
 	Host(typ string, seed uint64) HostedLayer

@@ -62,7 +62,7 @@ func (vr *variantRun) driveLoad(ctx context.Context) error {
 	err = vr.sched.removeAll(c)
 	if err == nil {
 		// Every link pointed back at its upstream.
-		err = errors.Join(vr.network.CloseCalls(c), vr.packets.Close(c))
+		err = errors.Join(vr.network.CloseCalls(c), vr.network.CloseMessages(c), vr.packets.Close(c))
 	}
 	cancel()
 	if err != nil {

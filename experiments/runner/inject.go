@@ -59,18 +59,18 @@ func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
 		journal.Close()
 		return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
-	// A link with a call-level fault gets its gRPC layer now too: its
-	// faults then only set the layer's rules, with no proxy restart (and
-	// no reconnection) in the middle of the load.
-	if err := vr.network.PrepareCalls(ctx, vr.exp.Faults); err != nil {
+	// A link with a call-level (message-level) fault gets its gRPC (NATS)
+	// layer now too: its faults then only set the layer's rules, with no
+	// proxy restart (and no reconnection) in the middle of the load.
+	if err := errors.Join(vr.network.PrepareCalls(ctx, vr.exp.Faults), vr.network.PrepareMessages(ctx, vr.exp.Faults)); err != nil {
 		wctx := context.WithoutCancel(ctx)
-		err = errors.Join(err, vr.network.CloseCalls(wctx), vr.packets.Close(wctx))
+		err = errors.Join(err, vr.network.CloseCalls(wctx), vr.network.CloseMessages(wctx), vr.packets.Close(wctx))
 		journal.Close()
 		return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
 	}
 	return func(ctx context.Context) error {
 		err := vr.sched.removeAll(ctx)
-		err = errors.Join(err, vr.network.CloseCalls(ctx), vr.packets.Close(ctx))
+		err = errors.Join(err, vr.network.CloseCalls(ctx), vr.network.CloseMessages(ctx), vr.packets.Close(ctx))
 		journal.Close()
 		if err != nil {
 			return fmt.Errorf("%w: remove faults: %v", ErrTestbed, err)

@@ -168,12 +168,7 @@ func (i *Injector) CloseCalls(ctx context.Context) error {
 			continue
 		}
 		if all, err := cl.layer.Counters(ctx); err == nil {
-			for name, c := range all {
-				if i.calls.counters == nil {
-					i.calls.counters = map[string]map[string]uint64{}
-				}
-				i.calls.counters[name] = c
-			}
+			i.calls.counters = keepCounters(i.calls.counters, all)
 		}
 		if err := cl.setRules(ctx, nil); err != nil {
 			errs = append(errs, err)
@@ -183,6 +178,16 @@ func (i *Injector) CloseCalls(ctx context.Context) error {
 		errs = append(errs, i.dropLayerIfIdle(ctx, proxy))
 	}
 	return errors.Join(errs...)
+}
+
+// keepCounters records the counters of rules taken off a layer, by rule
+// name, in kept (made when nil), and returns it.
+func keepCounters(kept, taken map[string]map[string]uint64) map[string]map[string]uint64 {
+	if kept == nil {
+		kept = map[string]map[string]uint64{}
+	}
+	maps.Copy(kept, taken)
+	return kept
 }
 
 // dropLayerIfIdle takes the gRPC layer off proxy when it has no rule left
@@ -214,10 +219,7 @@ func (i *Injector) undoCall(ctx context.Context, proxy, handle string) error {
 	}
 	if all, err := cl.layer.Counters(ctx); err == nil {
 		if c, ok := all[name]; ok {
-			if i.calls.counters == nil {
-				i.calls.counters = map[string]map[string]uint64{}
-			}
-			i.calls.counters[name] = c
+			i.calls.counters = keepCounters(i.calls.counters, map[string]map[string]uint64{name: c})
 		}
 	}
 	if err := cl.setRules(ctx, without(cl.rules, name)); err != nil {

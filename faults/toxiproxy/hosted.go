@@ -93,7 +93,7 @@ func (h *hostedLayer) Counters(ctx context.Context) (map[string]map[string]uint6
 // plain-text 404 or 405).
 func (i *Injector) noHost(err error) error {
 	if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.raw && (apiErr.Status == http.StatusNotFound || apiErr.Status == http.StatusMethodNotAllowed) {
-		return fmt.Errorf("the Toxiproxy at %s has no layer host (/fallacies/layers): packet and call-level faults need the testbed's own Toxiproxy (any topology's, `fallacies up`'s, the compose topology's toxiproxy container), not toxiproxy-server", i.api)
+		return fmt.Errorf("the Toxiproxy at %s has no layer host (/fallacies/layers): packet, call-level and message-level faults need the testbed's own Toxiproxy (any topology's, `fallacies up`'s, the compose topology's toxiproxy container), not toxiproxy-server", i.api)
 	}
 	return err
 }

@@ -15,10 +15,12 @@ import (
 
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/grpclayer"
+	"github.com/fallacies/fallacies/faults/natslayer"
 	"github.com/fallacies/fallacies/faults/segment"
 )
 
-// The layer host: the link layers of the packet and call-level faults
+// The layer host: the link layers of the packet, call-level and
+// message-level faults
 // (faults.HostedLayer) run beside the proxies, in the process of the
 // Toxiproxy server (Start), which serves their control API on its own
 // guarded API, under /fallacies/layers:
@@ -42,6 +44,7 @@ import (
 var layerTypes = map[string]layerType{
 	faults.LayerSegment: startSegment,
 	faults.LayerGRPC:    startGRPCLayer,
+	faults.LayerNATS:    startNATSLayer,
 }
 
 // layerType starts a layer of one type listening on 127.0.0.1 and
@@ -119,6 +122,42 @@ func (g grpcLayer) SetRules(raw json.RawMessage) error {
 		}
 	}
 	return g.layer.SetRules(rs)
+}
+
+// natsLayer is a NATS message layer; its rules are []natslayer.Rule.
+type natsLayer struct{ layer *natslayer.Layer }
+
+func startNATSLayer(upstream string, _ uint64) (runningLayer, error) {
+	l, err := natslayer.Listen("127.0.0.1", upstream)
+	if err != nil {
+		return nil, err
+	}
+	return natsLayer{l}, nil
+}
+
+func (n natsLayer) Addr() string { return n.layer.Addr() }
+func (n natsLayer) Close() error { return n.layer.Close() }
+func (n natsLayer) Counters() map[string]map[string]uint64 {
+	all := n.layer.Counters()
+	out := make(map[string]map[string]uint64, len(all))
+	for _, r := range n.layer.Rules() {
+		if c, ok := all[r.Name]; ok {
+			out[r.Name] = c.Map(r.Kind)
+		}
+	}
+	return out
+}
+func (n natsLayer) SetRules(raw json.RawMessage) error {
+	var rs []natslayer.Rule
+	if err := decodeStrict(raw, &rs); err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if err := r.Check(); err != nil {
+			return err
+		}
+	}
+	return n.layer.SetRules(rs)
 }
 
 // decodeStrict decodes one JSON value, refusing unknown fields.

@@ -8,12 +8,17 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/natslayer"
 	"github.com/fallacies/fallacies/faults/segment"
 	tp "github.com/fallacies/fallacies/faults/toxiproxy"
+	"github.com/fallacies/fallacies/internal/testenv"
 )
 
 // api sends one request to the server's API and returns the status and
@@ -82,7 +87,7 @@ func TestLayerHostAPI(t *testing.T) {
 	}{
 		{"PUT", "/segment/a1/rules", `[{"Loss":2},{}]`, 400, "loss"},
 		{"PUT", "/segment/a1/rules", `[{"Lossy":0.1},{}]`, 400, "unknown field"},
-		{"PUT", "/nats/x1", `{"upstream":"` + upstream + `"}`, 400, "types: grpc, segment"},
+		{"PUT", "/quic/x1", `{"upstream":"` + upstream + `"}`, 400, "types: grpc, nats, segment"},
 		{"PUT", "/segment/a1", `{"upstream":"` + upstream + `"}`, 409, "already running"},
 		{"PUT", "/segment/a2", `{"upstream":"nowhere"}`, 400, "not host:port"},
 		{"PUT", "/segment/a%2Fb", `{"upstream":"` + upstream + `"}`, 400, "layer id"},
@@ -109,6 +114,70 @@ func TestLayerHostAPI(t *testing.T) {
 	}
 	if code, body := api(t, "GET", base, ""); body != "[]" {
 		t.Errorf("list after stop: %d %s, want []", code, body)
+	}
+}
+
+// TestLayerHostRunsTheNATSLayer starts a NATS layer through the host's
+// API in front of a real nats-server, carries a subscriber's connection
+// through it, sets a nats-drop rule as JSON: the rule's subject is lost,
+// another passes, the counters say so; stopping the layer closes it.
+func TestLayerHostRunsTheNATSLayer(t *testing.T) {
+	s := startServer(t)
+	base := s.URL() + "/fallacies/layers"
+	ns := testenv.StartNATS(t)
+
+	code, body := api(t, "PUT", base+"/nats/n1", `{"upstream":"`+ns.Addr().String()+`"}`)
+	var info tp.LayerInfo
+	if err := json.Unmarshal([]byte(body), &info); code != http.StatusCreated || err != nil || info.Ref != "nats/n1" {
+		t.Fatalf("start a NATS layer: %d %s (%v)", code, body, err)
+	}
+	sub, _ := testenv.ConnectNATS(t, "nats://"+info.Addr)
+	var mu sync.Mutex
+	got := map[string]int{}
+	if _, err := sub.Subscribe(">", func(m *nats.Msg) { mu.Lock(); got[m.Subject]++; mu.Unlock() }); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	rules, _ := json.Marshal([]natslayer.Rule{{Name: "lose", Kind: natslayer.Drop, Subject: "orders.*", Flow: natslayer.ToClient}})
+	if code, body := api(t, "PUT", base+"/nats/n1/rules", string(rules)); code != http.StatusNoContent {
+		t.Fatalf("set rules: %d %s", code, body)
+	}
+	if code, body := api(t, "PUT", base+"/nats/n1/rules", `[{"name":"x","kind":"nats-explode"}]`); code != http.StatusBadRequest || !strings.Contains(body, "unknown kind") {
+		t.Errorf("a bad NATS rule: %d %s, want 400 naming the kind", code, body)
+	}
+	pub, _ := testenv.ConnectNATS(t, ns.ClientURL())
+	for range 10 {
+		for _, subj := range []string{"orders.created", "other"} {
+			if err := pub.Publish(subj, []byte("m")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pub.Publish("end", nil)
+	pub.Flush()
+	count := func(s string) int { mu.Lock(); defer mu.Unlock(); return got[s] }
+	testenv.Eventually(t, 10*time.Second, "the end marker", func() bool { return count("end") == 1 })
+	if count("orders.created") != 0 || count("other") != 10 {
+		t.Fatalf("deliveries through the layer: %v, want orders.created 0, other 10", got)
+	}
+	code, body = api(t, "GET", base+"/nats/n1/counters", "")
+	var counters map[string]map[string]uint64
+	if err := json.Unmarshal([]byte(body), &counters); code != http.StatusOK || err != nil {
+		t.Fatalf("counters: %d %s", code, body)
+	}
+	if c := counters["lose"]; c["messages"] != 10 || c["faulted"] != 10 {
+		t.Errorf("counters %v, want lose: messages 10, faulted 10", counters)
+	}
+
+	if code, body := api(t, "DELETE", base+"/nats/n1", ""); code != http.StatusNoContent {
+		t.Fatalf("stop: %d %s", code, body)
+	}
+	if c, err := net.DialTimeout("tcp", info.Addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("the stopped NATS layer still accepts connections on %s", info.Addr)
 	}
 }
 

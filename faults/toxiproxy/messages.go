@@ -22,10 +22,11 @@ const handleMessagePrefix = "nats/"
 // messageLayerName names the NATS layer in the journal.
 const messageLayerName = "nats-layer"
 
-// messageLayers are the NATS layers an Injector interposed, by proxy: a
-// layer runs in the Injector's process, is interposed with the first
-// message-level fault on its proxy and taken off with the last, as the gRPC
-// layers of the call-level faults (calls.go) are.
+// messageLayers are the NATS layers an Injector interposed, by proxy. A
+// layer runs on the layer host beside the proxies, as the gRPC layers of
+// the call-level faults (calls.go) do; it is interposed by PrepareMessages
+// before the load (or with the first message-level fault on its proxy) and
+// taken off by CloseMessages (or with the last).
 type messageLayers struct {
 	mu       sync.Mutex // held across a whole apply or remove
 	byProxy  map[string]*messageLayer
@@ -33,8 +34,10 @@ type messageLayers struct {
 }
 
 type messageLayer struct {
-	layer      *natslayer.Layer
+	layer      faults.HostedLayer
+	rules      []natslayer.Rule // what the layer was last set to
 	interposed faults.Applied
+	prepared   bool // interposed by PrepareMessages: stays without rules until CloseMessages
 }
 
 // messageRule returns the NATS layer rule of a message-level fault, false
@@ -83,8 +86,7 @@ func (i *Injector) applyMessage(ctx context.Context, f faults.Fault, r natslayer
 			return faults.Applied{}, errors.Join(i.errf("apply", f, err), i.dropMessageLayerIfIdle(ctx, f.Target))
 		}
 	}
-	rules := slices.DeleteFunc(ml.layer.Rules(), func(o natslayer.Rule) bool { return o.Name == r.Name })
-	if err := ml.layer.SetRules(append(rules, r)); err != nil {
+	if err := ml.setRules(ctx, append(withoutRule(ml.rules, r.Name), r)); err != nil {
 		if i.journal != nil {
 			err = errors.Join(err, i.journal.Failed(e.ID, err))
 		}
@@ -94,26 +96,29 @@ func (i *Injector) applyMessage(ctx context.Context, f faults.Fault, r natslayer
 	return faults.Applied{Fault: f, Handles: slices.Clone(e.Handles), Start: time.Now()}, nil
 }
 
+// withoutRule returns rules without the one named name.
+func withoutRule(rules []natslayer.Rule, name string) []natslayer.Rule {
+	return slices.DeleteFunc(slices.Clone(rules), func(o natslayer.Rule) bool { return o.Name == name })
+}
+
+// setRules sets the layer's rules and remembers them.
+func (ml *messageLayer) setRules(ctx context.Context, rules []natslayer.Rule) error {
+	if err := ml.layer.SetRules(ctx, rules); err != nil {
+		return err
+	}
+	ml.rules = rules
+	return nil
+}
+
 // messageLayerOn returns the NATS layer on proxy, interposing one if it
 // has none.
 func (i *Injector) messageLayerOn(ctx context.Context, proxy string) (*messageLayer, error) {
 	if ml, ok := i.messages.byProxy[proxy]; ok {
 		return ml, nil
 	}
-	var layer *natslayer.Layer
-	applied, err := i.Interpose(ctx, proxy, messageLayerName, LayerFunc(func(upstream string) (string, error) {
-		// The embedded Toxiproxy dials the layer from this process.
-		l, err := natslayer.Listen("127.0.0.1", upstream)
-		if err != nil {
-			return "", err
-		}
-		layer = l
-		return l.Addr(), nil
-	}))
+	layer := i.Host(faults.LayerNATS, 0)
+	applied, err := i.Interpose(ctx, proxy, messageLayerName, layer)
 	if err != nil {
-		if layer != nil {
-			layer.Close()
-		}
 		return nil, err
 	}
 	if i.messages.byProxy == nil {
@@ -124,24 +129,79 @@ func (i *Injector) messageLayerOn(ctx context.Context, proxy string) (*messageLa
 	return ml, nil
 }
 
+// PrepareMessages interposes the NATS layer, without rules, on every proxy
+// that one of fs puts a message-level fault on, for the reason PrepareCalls
+// does the gRPC layer's: interposing restarts the proxy and cuts the NATS
+// connections on it, which in the middle of the load made the result
+// depend on the reconnection. Call it before the load, and CloseMessages
+// after the faults are removed. Every message-level fault of fs is checked
+// first: nothing is interposed if one is wrong.
+func (i *Injector) PrepareMessages(ctx context.Context, fs []faults.Fault) error {
+	var proxies []string
+	for _, f := range fs {
+		_, ok, err := messageRule(f)
+		if err != nil {
+			return i.errf("prepare", f, err)
+		}
+		if ok && !slices.Contains(proxies, f.Target) {
+			proxies = append(proxies, f.Target)
+		}
+	}
+	i.messages.mu.Lock()
+	defer i.messages.mu.Unlock()
+	for _, proxy := range proxies {
+		ml, err := i.messageLayerOn(ctx, proxy)
+		if err != nil {
+			return fmt.Errorf("prepare the NATS layer on proxy %q: %w", proxy, err)
+		}
+		ml.prepared = true
+	}
+	return nil
+}
+
+// CloseMessages takes off the layers PrepareMessages interposed, once their
+// faults are removed (a rule still on goes with its layer; its counters
+// are kept).
+func (i *Injector) CloseMessages(ctx context.Context) error {
+	i.messages.mu.Lock()
+	defer i.messages.mu.Unlock()
+	var errs []error
+	for proxy, ml := range i.messages.byProxy {
+		if !ml.prepared {
+			continue
+		}
+		if all, err := ml.layer.Counters(ctx); err == nil {
+			i.messages.counters = keepCounters(i.messages.counters, all)
+		}
+		if err := ml.setRules(ctx, nil); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ml.prepared = false
+		errs = append(errs, i.dropMessageLayerIfIdle(ctx, proxy))
+	}
+	return errors.Join(errs...)
+}
+
 // dropMessageLayerIfIdle takes the NATS layer off proxy when it has no
-// rule left: the proxy points back at its upstream, then the layer stops.
+// rule left and was not prepared: the proxy points back at its upstream,
+// then the layer stops.
 func (i *Injector) dropMessageLayerIfIdle(ctx context.Context, proxy string) error {
 	ml, ok := i.messages.byProxy[proxy]
-	if !ok || len(ml.layer.Rules()) > 0 {
+	if !ok || ml.prepared || len(ml.rules) > 0 {
 		return nil
 	}
 	if err := i.Remove(ctx, ml.interposed); err != nil {
 		return err // the layer stays, so the proxy still reaches its upstream
 	}
 	delete(i.messages.byProxy, proxy)
-	return ml.layer.Close()
+	return nil
 }
 
 // undoMessage removes a message-level fault's rule from the layer on
 // proxy, keeping its last counters. A layer this Injector does not hold
-// (after a crash, or from another process) went with its process: nothing
-// to do.
+// (after a crash, or from another process) is stopped by its
+// interposition's own journal entry: nothing to do here.
 func (i *Injector) undoMessage(ctx context.Context, proxy, handle string) error {
 	name := strings.TrimPrefix(handle, handleMessagePrefix)
 	i.messages.mu.Lock()
@@ -150,17 +210,12 @@ func (i *Injector) undoMessage(ctx context.Context, proxy, handle string) error 
 	if !ok {
 		return nil
 	}
-	rules := ml.layer.Rules()
-	if idx := slices.IndexFunc(rules, func(o natslayer.Rule) bool { return o.Name == name }); idx >= 0 {
-		if c, ok := ml.layer.Counters()[name]; ok {
-			if i.messages.counters == nil {
-				i.messages.counters = map[string]map[string]uint64{}
-			}
-			i.messages.counters[name] = c.Map(rules[idx].Kind)
+	if all, err := ml.layer.Counters(ctx); err == nil {
+		if c, ok := all[name]; ok {
+			i.messages.counters = keepCounters(i.messages.counters, map[string]map[string]uint64{name: c})
 		}
 	}
-	rules = slices.DeleteFunc(rules, func(o natslayer.Rule) bool { return o.Name == name })
-	if err := ml.layer.SetRules(rules); err != nil {
+	if err := ml.setRules(ctx, withoutRule(ml.rules, name)); err != nil {
 		return fmt.Errorf("remove NATS rule %s: %w", name, err)
 	}
 	return i.dropMessageLayerIfIdle(ctx, proxy)
@@ -173,10 +228,14 @@ func (i *Injector) messageCounters(name string) map[string]uint64 {
 	i.messages.mu.Lock()
 	defer i.messages.mu.Unlock()
 	for _, ml := range i.messages.byProxy {
-		for _, r := range ml.layer.Rules() {
-			if r.Name == name {
-				return ml.layer.Counters()[name].Map(r.Kind)
-			}
+		if !slices.ContainsFunc(ml.rules, func(r natslayer.Rule) bool { return r.Name == name }) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		all, err := ml.layer.Counters(ctx)
+		cancel()
+		if c, ok := all[name]; err == nil && ok {
+			return c
 		}
 	}
 	return maps.Clone(i.messages.counters[name])

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,6 +110,107 @@ func TestMessageFaultInterposesTheLayerAndRemoveRestores(t *testing.T) {
 	}
 }
 
+// TestPrepareMessagesKeepsTheConnection: with the NATS layer interposed
+// before the load, a message-level fault coming and going only sets rules:
+// one subscriber connection, never dropped nor reconnected, sees the
+// subject before the fault, loses it during, sees it again after; and
+// CloseMessages points the proxy back at nats-server, the counters kept.
+func TestPrepareMessagesKeepsTheConnection(t *testing.T) {
+	s := startServer(t)
+	ns := testenv.StartNATS(t)
+	upstream := ns.Addr().String()
+	listen, err := s.AddProxy("nats-ledger", upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inj := tp.NewInjector(s.URL(), nil)
+	upstreamOf := func() string {
+		ps, err := inj.Proxies(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps["nats-ledger"].Upstream
+	}
+	drop := faults.Fault{Name: "lose", Kind: faults.NATSDrop, Target: "nats-ledger", Direction: faults.Downstream, Toxicity: 1,
+		Attrs: map[string]int64{"probability": faults.FractionOne}, Text: map[string]string{"subject": "orders.*"}}
+	bad := drop
+	bad.Text = map[string]string{"subject": "orders..x"}
+	if err := inj.PrepareMessages(t.Context(), []faults.Fault{drop, bad}); err == nil {
+		t.Fatal("a wrong message fault prepared")
+	}
+	if upstreamOf() != upstream {
+		t.Fatal("a refused PrepareMessages interposed a layer")
+	}
+	if err := inj.PrepareMessages(t.Context(), []faults.Fault{drop}); err != nil {
+		t.Fatal(err)
+	}
+	layerAddr := upstreamOf()
+	if layerAddr == upstream {
+		t.Fatal("no layer before the fault")
+	}
+
+	var disconnects atomic.Int32
+	sub, err := nats.Connect("nats://"+listen, nats.DisconnectErrHandler(func(*nats.Conn, error) { disconnects.Add(1) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var mu sync.Mutex
+	got := map[string]int{}
+	if _, err := sub.Subscribe(">", func(m *nats.Msg) { mu.Lock(); got[m.Subject]++; mu.Unlock() }); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := testenv.ConnectNATS(t, ns.ClientURL())
+	count := func(s string) int { mu.Lock(); defer mu.Unlock(); return got[s] }
+	// round publishes 5 orders.created then a marker, and waits for the
+	// marker: how many orders.created the subscriber saw by then.
+	round := func(marker string) int {
+		t.Helper()
+		before := count("orders.created")
+		for range 5 {
+			if err := pub.Publish("orders.created", []byte("m")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pub.Publish(marker, nil)
+		pub.Flush()
+		testenv.Eventually(t, 10*time.Second, "the marker "+marker, func() bool { return count(marker) == 1 })
+		return count("orders.created") - before
+	}
+	if n := round("m.before"); n != 5 {
+		t.Fatalf("before the fault the subscriber saw %d of 5", n)
+	}
+	a, err := inj.Apply(t.Context(), drop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := round("m.during"); n != 0 {
+		t.Fatalf("during the fault the subscriber saw %d of 5, want 0", n)
+	}
+	if err := inj.Remove(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	if n := round("m.after"); n != 5 {
+		t.Fatalf("after the fault the subscriber saw %d of 5", n)
+	}
+	if upstreamOf() != layerAddr || disconnects.Load() != 0 || sub.Stats().Reconnects != 0 {
+		t.Fatalf("proxy upstream %s (layer %s), %d disconnects, %d reconnects: the fault restarted the link",
+			upstreamOf(), layerAddr, disconnects.Load(), sub.Stats().Reconnects)
+	}
+	if err := inj.CloseMessages(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := upstreamOf(); got != upstream {
+		t.Fatalf("after CloseMessages the proxy points at %s, want %s", got, upstream)
+	}
+	if c := inj.Counters("lose"); c["messages"] != 5 || c["faulted"] != 5 {
+		t.Fatalf("counters of lose: %v", c)
+	}
+}
+
 // TestMessageFaultResetAfterCrash: a process that applied a message-level
 // fault and died left the proxy pointing at a layer that died with it;
 // Reset from the journal points it back.
@@ -146,7 +248,7 @@ func TestMessageFaultResetAfterCrash(t *testing.T) {
 	if got := ps["nats-ledger"].Upstream; got != upstream {
 		t.Fatalf("after Reset the proxy points at %s, want %s", got, upstream)
 	}
-	_ = inj.RemoveAll(context.Background()) // the dead process's layer runs in this one
+	_ = inj.RemoveAll(context.Background())
 }
 
 func TestMessageFaultRefusesBadSubject(t *testing.T) {
