@@ -164,6 +164,9 @@ func (c *Console) Serve(ctx context.Context, lis net.Listener) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
 	stopLoop()
 	wg.Wait()
 	c.events.close()
@@ -179,9 +182,6 @@ func (c *Console) Serve(ctx context.Context, lis net.Listener) error {
 		if cErr := c.opts.Packets.Close(shut); cErr != nil {
 			err = errors.Join(err, fmt.Errorf("console: take the packet segments off: %w", cErr))
 		}
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
 	}
 	return err
 }
