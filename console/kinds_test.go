@@ -58,7 +58,8 @@ func (s *system) upstream(t *testing.T, proxy string) string {
 // TestCallAndPacketKinds adds a call-level fault and a packet fault
 // through the API: the kinds API offers them with their text attributes,
 // a grpc-error on the payment link fails the orders until it is removed,
-// a packet fault puts a segment on its link, and stopping the console
+// a nats-drop puts the NATS layer on its link while it is on, a packet
+// fault puts a segment on its link, and stopping the console
 // leaves no layer, the proxy pointing at its upstream, nothing journaled.
 func TestCallAndPacketKinds(t *testing.T) {
 	s := start(t, time.Minute)
@@ -137,6 +138,22 @@ func TestCallAndPacketKinds(t *testing.T) {
 	poll(t, 20*time.Second, "an order placed after the grpc-error was removed", func() bool { return s.placeOrder(t) })
 	if got, up := s.layers(t), s.upstream(t, "payment"); len(got) != 0 || up != paymentUp {
 		t.Errorf("after removing the grpc-error: layers %v, payment upstream %s (was %s)", got, up, paymentUp)
+	}
+
+	// A NATS message fault: the link's NATS layer on while it is on.
+	natsUp := s.upstream(t, "nats-order")
+	code, body = s.call(t, "POST", "/api/faults", `{"kind": "nats-drop", "target": "nats-order", "text": {"subject": "orders.>"}}`)
+	if code != http.StatusCreated || !strings.Contains(body, "console-nats-drop-nats-order") {
+		t.Fatalf("POST nats-drop: %d %s", code, body)
+	}
+	if got := s.layers(t); len(got) != 1 || !strings.HasSuffix(got[0], "→"+natsUp) {
+		t.Errorf("layers with the nats-drop on: %v, want the NATS layer in front of %s", got, natsUp)
+	}
+	if code, body := s.call(t, "DELETE", "/api/faults/console-nats-drop-nats-order", ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE nats-drop: %d %s", code, body)
+	}
+	if got, up := s.layers(t), s.upstream(t, "nats-order"); len(got) != 0 || up != natsUp {
+		t.Errorf("after removing the nats-drop: layers %v, nats-order upstream %s (was %s)", got, up, natsUp)
 	}
 
 	// A packet fault: a segment on the user link, orders still placed
