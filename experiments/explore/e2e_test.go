@@ -55,23 +55,32 @@ func seeded(t *testing.T, set []definition.Knob, edge string, kinds []faults.Kin
 	if len(kinds) == 0 {
 		t.Fatal("no kind of the registry has the capability the test selects by")
 	}
-	out := t.TempDir()
 	runs := t.TempDir()
-	res, err := explore.Explore(t.Context(), explore.Options{
-		Run: runWith(runs), Set: set, Only: []string{edge}, Kinds: kinds, MaxFaults: 1, Seed: 1,
-		Budget: 3 * time.Minute, Out: out,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A second search with another seed when the first finds nothing: a
+	// scenario whose replay met a stall of a busy machine (every order
+	// failing, so no event published to lose) is not written, by design.
+	// A weakness the search cannot find fails both.
+	var out string
 	var found *explore.Finding
-	for i, f := range res.Findings {
-		if slices.ContainsFunc(f.Failed, func(c explore.FailedCheck) bool { return c.Name == want }) {
-			found = &res.Findings[i]
+	var scenarios [][]explore.ScenarioRun
+	for seed := int64(1); seed <= 2 && found == nil; seed++ {
+		out = t.TempDir()
+		res, err := explore.Explore(t.Context(), explore.Options{
+			Run: runWith(runs), Set: set, Only: []string{edge}, Kinds: kinds, MaxFaults: 1, Seed: seed,
+			Budget: 3 * time.Minute, Out: out,
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
+		for i, f := range res.Findings {
+			if slices.ContainsFunc(f.Failed, func(c explore.FailedCheck) bool { return c.Name == want }) {
+				found = &res.Findings[i]
+			}
+		}
+		scenarios = append(scenarios, res.Scenarios)
 	}
 	if found == nil {
-		t.Fatalf("no finding failed %q; scenarios: %+v", want, res.Scenarios)
+		t.Fatalf("no finding failed %q in two searches; scenarios: %+v", want, scenarios)
 	}
 	path := filepath.Join(out, found.File)
 	if _, err := os.Stat(path); err != nil {
