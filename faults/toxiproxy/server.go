@@ -230,12 +230,17 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// oneAtATime serves the requests of h one after the other.
+// oneAtATime serves the requests of h one after the other. The request's
+// context is detached from its client: Toxiproxy runs each handler in a
+// goroutine of http.TimeoutHandler, which returns at once when the
+// client goes away while that goroutine runs on, and the next request
+// would then run beside it (seen by -race: a listing marshalling a proxy
+// while an update stopped it, after a poll was cancelled).
 func oneAtATime(h http.Handler) http.Handler {
 	var mu sync.Mutex
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
 	})
 }
