@@ -305,21 +305,18 @@ hypotheses:
 	})
 
 	t.Run("container pause", func(t *testing.T) {
-		rep := runCompose(t, `
-name: compose-pause
-fallacy: network-is-reliable
-description: the payment container frozen for 3 s.
-topology: compose
-load: { rate: 20/s, duration: 10s, timeout: 1s }
-variants:
-  naive: { order.payment.timeout: 300ms, order.payment.retries: 0 }
-faults:
-  - { name: frozen-payment, at: 3s, for: 3s, target: payment, kind: container-pause }
-hypotheses:
-  - { when: before, check: "order.success_rate >= 95%", name: steady state }
-  - { when: during, check: "order.success_rate <= 50%", name: orders fail while payment is frozen }
-  - { when: after, check: "order.success_rate >= 90%", name: orders recover }
-`)
+		// A second run when the first shows the pause late (orders still
+		// succeeding during its window, failing after it): docker answers
+		// slowly while another package's compose test drives it (seen
+		// in CI). A pause that does nothing fails both runs.
+		var rep *report.Report
+		for try := 1; try <= 2; try++ {
+			rep = runCompose(t, pauseExperiment)
+			if d := rep.Variants[0].Phases["during"]; rep.Passed || d.Requests == 0 || d.Successes*2 <= d.Requests || try == 2 {
+				break
+			}
+			t.Logf("run %d: the pause did not show during its window (%s); running again", try, hypotheses(rep))
+		}
 		if !rep.Passed {
 			t.Errorf("verdict: failed, want every hypothesis held: %s", hypotheses(rep))
 		}
@@ -673,3 +670,20 @@ hypotheses:
 		}
 	}
 }
+
+// pauseExperiment freezes the payment container for 3 s of a 10 s run.
+const pauseExperiment = `
+name: compose-pause
+fallacy: network-is-reliable
+description: the payment container frozen for 3 s.
+topology: compose
+load: { rate: 20/s, duration: 10s, timeout: 1s }
+variants:
+  naive: { order.payment.timeout: 300ms, order.payment.retries: 0 }
+faults:
+  - { name: frozen-payment, at: 3s, for: 3s, target: payment, kind: container-pause }
+hypotheses:
+  - { when: before, check: "order.success_rate >= 95%", name: steady state }
+  - { when: during, check: "order.success_rate <= 50%", name: orders fail while payment is frozen }
+  - { when: after, check: "order.success_rate >= 90%", name: orders recover }
+`
