@@ -87,9 +87,6 @@ func TestArchitectureMapsEveryPackage(t *testing.T) {
 func TestArchitectureRules(t *testing.T) {
 	pkgs := packages(t)
 	has := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
-	// A link layer is a relay an injector interposes on a link
-	// (faults/grpclayer, faults/natslayer, faults/segment); it imports nothing of the module.
-	isLayer := func(p string) bool { return p == "faults/grpclayer" || p == "faults/natslayer" || p == "faults/segment" }
 	for p, imps := range pkgs {
 		for _, imp := range imps {
 			in := internal(pkgs, imp)
@@ -100,9 +97,9 @@ func TestArchitectureRules(t *testing.T) {
 				t.Errorf("%s imports %s: internal/... imports nothing of the module", p, imp)
 			case p == "faults" && in:
 				t.Errorf("faults imports %s: the vocabulary imports nothing of the module", imp)
-			case has(p, "faults") && p != "faults" && in && imp != "faults" && !has(imp, "internal") && !isLayer(imp):
+			case has(p, "faults") && p != "faults" && in && imp != "faults" && !has(imp, "internal") && !isLinkLayer(imp):
 				t.Errorf("%s imports %s: an injector imports only faults, internal/... and the link layers under faults/", p, imp)
-			case isLayer(p) && in && !has(imp, "internal"):
+			case isLinkLayer(p) && in && !has(imp, "internal"):
 				t.Errorf("%s imports %s: a link layer imports nothing of the module but internal/...", p, imp)
 			case p == "tracing" && in && !has(imp, "internal"):
 				t.Errorf("tracing imports %s: it imports nothing of the module but internal/...", imp)
@@ -163,7 +160,6 @@ func dependencies(t *testing.T) map[string][]string {
 func TestArchitectureDependencies(t *testing.T) {
 	deps := dependencies(t)
 	has := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
-	isLayer := func(p string) bool { return p == "faults/grpclayer" || p == "faults/natslayer" || p == "faults/segment" }
 	const sdk = "go.opentelemetry.io/otel/sdk"
 	for p, ds := range deps {
 		for _, d := range ds {
@@ -182,9 +178,9 @@ func TestArchitectureDependencies(t *testing.T) {
 				why = "it depends on nothing of the module"
 			case p == "experiments/compare" && in && d != "experiments/report" && d != "experiments/stats":
 				why = "it depends only on experiments/report and experiments/stats"
-			case isLayer(p) && in && !has(d, "internal"):
+			case isLinkLayer(p) && in && !has(d, "internal"):
 				why = "a link layer depends on nothing of the module but internal/..."
-			case has(p, "faults") && in && d != "faults" && !has(d, "internal") && !isLayer(d):
+			case has(p, "faults") && in && d != "faults" && !has(d, "internal") && !isLinkLayer(d):
 				why = "an injector depends only on faults, internal/... and the link layers"
 			case has(p, "topology") && (has(d, "experiments") || d == "console"):
 				why = "topology never depends on experiments/... or the console"
@@ -204,4 +200,10 @@ func TestArchitectureDependencies(t *testing.T) {
 			t.Errorf("go list does not list %s: the rules of this test are stale", p)
 		}
 	}
+}
+
+// isLinkLayer reports whether package p is a link layer: a relay an
+// injector interposes on a link, which imports nothing of the module.
+func isLinkLayer(p string) bool {
+	return p == "faults/grpclayer" || p == "faults/natslayer" || p == "faults/segment"
 }
