@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,33 @@ func TestSampleMedianAndFormat(t *testing.T) {
 	}
 	if got := (sample{}).format(1); got != "–" {
 		t.Errorf("empty sample formats as %q", got)
+	}
+}
+
+// TestWarmUpWaitsForEveryWorker checks that a warm-up whose calls outlast
+// warmUpFor still has every worker call once and succeeds (a loaded
+// machine is slow, not broken), and that a failing call fails it.
+func TestWarmUpWaitsForEveryWorker(t *testing.T) {
+	var calls atomic.Int64
+	slow := func(ctx context.Context) error {
+		calls.Add(1)
+		select {
+		case <-time.After(warmUpFor + 100*time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := warmUp(t.Context(), 32, slow); err != nil {
+		t.Fatalf("warm-up with calls slower than %v: %v", warmUpFor, err)
+	}
+	if got := calls.Load(); got != 32 {
+		t.Errorf("32 workers made %d calls, want one each", got)
+	}
+	broken := errors.New("connection refused")
+	err := warmUp(t.Context(), 4, func(context.Context) error { return broken })
+	if !errors.Is(err, broken) || !strings.Contains(err.Error(), "warm-up, 4 workers") {
+		t.Errorf("warm-up on a failing link: %v, want the call's error wrapped", err)
 	}
 }
 

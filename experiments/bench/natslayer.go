@@ -123,7 +123,7 @@ func natsRequests(ctx context.Context, addr string, c int, d time.Duration) (loo
 		_, err := nc.RequestWithContext(ctx, natsEchoSubject, body)
 		return err
 	}
-	if _, err := closedLoop(ctx, c, 200*time.Millisecond, 0, call); err != nil { // connect and warm up
+	if err := warmUp(ctx, c, call); err != nil {
 		return loop{}, err
 	}
 	return closedLoop(ctx, c, d, 0, call)

@@ -193,7 +193,7 @@ func (b *bench) proxyOverhead(ctx context.Context) (*Section, error) {
 			var res [2]loop
 			for i, client := range []healthpb.HealthClient{r.direct, r.proxied} {
 				call := func(ctx context.Context) error { return check(ctx, client) }
-				if _, err := closedLoop(ctx, c, 200*time.Millisecond, 0, call); err != nil { // warm up
+				if err := warmUp(ctx, c, call); err != nil {
 					return nil, err
 				}
 				if res[i], err = closedLoop(ctx, c, round, 0, call); err != nil {

@@ -234,7 +234,7 @@ func healthLoop(ctx context.Context, addr string, c int, d time.Duration) (loop,
 	defer conn.Close()
 	client := healthpb.NewHealthClient(conn)
 	call := func(ctx context.Context) error { return check(ctx, client) }
-	if _, err := closedLoop(ctx, c, 200*time.Millisecond, 0, call); err != nil { // connect and warm up
+	if err := warmUp(ctx, c, call); err != nil {
 		return loop{}, err
 	}
 	return closedLoop(ctx, c, d, 0, call)

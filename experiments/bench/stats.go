@@ -64,6 +64,52 @@ func (l loop) p50() time.Duration { return quantile(l.lat, 50) }
 func (l loop) p99() time.Duration { return quantile(l.lat, 99) }
 func (l loop) perSecond() float64 { return float64(l.calls) / l.elapsed.Seconds() }
 
+// Warm-up bounds. warmUpFor is how long a warm-up keeps calling;
+// warmUpLimit is how long it waits for every worker's first call: a loaded
+// machine may leave a worker off the CPU for longer than warmUpFor, so
+// only a link on which a call does not complete within warmUpLimit fails.
+const (
+	warmUpFor   = 200 * time.Millisecond
+	warmUpLimit = 30 * time.Second
+)
+
+// warmUp runs call from c workers for warmUpFor before a measurement, so
+// that connections are up and windows open. Each worker makes at least one
+// call, however late it is scheduled; a call that fails, or that has not
+// completed warmUpLimit after the start, fails the warm-up with a message
+// that says so.
+func warmUp(ctx context.Context, c int, call func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, warmUpLimit)
+	defer cancel()
+	end := time.Now().Add(warmUpFor)
+	errs := make(chan error, c)
+	for range c {
+		go func() {
+			for {
+				if err := call(ctx); err != nil {
+					cancel()
+					errs <- err
+					return
+				}
+				if !time.Now().Before(end) {
+					errs <- nil
+					return
+				}
+			}
+		}()
+	}
+	var first error
+	for range c {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("warm-up, %d workers: a call failed or did not complete within %v (a broken link): %w", c, warmUpLimit, first)
+	}
+	return nil
+}
+
 // closedLoop runs call from c workers, each starting its next call when
 // the last returned, for d (calls in flight then finish) or until maxCalls
 // calls were made, and records every latency. The first error ends the
