@@ -31,11 +31,26 @@ type pipe struct {
 	lastRelease time.Time // when the last in-order packet leaves
 }
 
-func newPipe(from, to *channel.Endpoint, c *counts, seed uint64) *pipe {
-	p := &pipe{from: from, to: to, counts: c, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+// newPipe makes the pipe of one direction (0 or 1) of the segment seeded
+// with seed. Each direction draws from a stream of its own, mixed from both,
+// so that no two pipes share draws: with seed and seed+1 for the two
+// directions, the segment seeded n+1 lost, one way, the very packets the
+// segment seeded n lost the other way (seed 21's first draw is a loss at
+// 1%, so every segment seeded 20 or 21 lost a handshake packet and waited
+// out the 1 s initial retransmission timeout).
+func newPipe(from, to *channel.Endpoint, c *counts, seed, direction uint64) *pipe {
+	p := &pipe{from: from, to: to, counts: c, rng: rand.New(rand.NewPCG(mix(seed), mix(seed^(direction+1)*0x9e3779b97f4a7c15)))}
 	p.rules.Store(&Rules{})
 	p.delay = delayLine{wake: make(chan struct{}, 1), deliver: p.deliver}
 	return p
+}
+
+// mix is SplitMix64's finalizer: nearby inputs give unrelated outputs.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // run moves packets until ctx ends.

@@ -94,8 +94,8 @@ func New(listen, upstream string, seed uint64) (*Segment, error) {
 		s.closeStacks()
 		return nil, fmt.Errorf("segment: listen on %s: %w", listen, err)
 	}
-	s.toServer = newPipe(s.eps[0], s.eps[1], &s.counts, seed)
-	s.toClient = newPipe(s.eps[1], s.eps[0], &s.counts, seed+1)
+	s.toServer = newPipe(s.eps[0], s.eps[1], &s.counts, seed, 0)
+	s.toClient = newPipe(s.eps[1], s.eps[0], &s.counts, seed, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	for _, run := range []func(context.Context){s.toServer.run, s.toClient.run, s.toServer.delay.run, s.toClient.delay.run, s.acceptOuter, s.acceptInner} {

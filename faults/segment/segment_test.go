@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -232,6 +233,32 @@ func TestGilbertModelKeepsTheRateAndMakesBursts(t *testing.T) {
 		}
 		if cond := float64(lostAfterLoss) / float64(afterLoss); cond < want*0.7 || cond > want*1.3+0.01 {
 			t.Errorf("p=%v c=%v: P(loss | loss) = %.3f, want about %v", tc.p, tc.c, cond, want)
+		}
+	}
+}
+
+// TestPipesOfNearbySeedsDrawApart checks that no two pipes of segments
+// seeded n and n+1 draw the same losses (they once did: direction 1 of
+// seed n was direction 0 of seed n+1).
+func TestPipesOfNearbySeedsDrawApart(t *testing.T) {
+	draws := func(seed, direction uint64) []uint64 {
+		p := newPipe(nil, nil, &counts{}, seed, direction)
+		out := make([]uint64, 8)
+		for i := range out {
+			out[i] = p.rng.Uint64()
+		}
+		return out
+	}
+	seen := map[uint64]string{}
+	for seed := range uint64(50) {
+		for direction := range uint64(2) {
+			for _, d := range draws(seed, direction) {
+				where := fmt.Sprintf("seed %d direction %d", seed, direction)
+				if other, ok := seen[d]; ok {
+					t.Fatalf("%s draws a value %s drew too", where, other)
+				}
+				seen[d] = where
+			}
 		}
 	}
 }
