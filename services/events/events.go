@@ -25,7 +25,7 @@ const (
 	DedupeWindow = 2 * time.Minute
 	// StreamMaxMsgs and StreamMaxBytes bound the stream: beyond either it
 	// discards its oldest events, so that a system left running does not
-	// keep every event it ever carried. A million events is ten times the
+	// keep every event it ever carried. A million events is fifty times the
 	// records a service's window keeps (store.Recent), half an hour of
 	// saturation, or a consumer partitioned for over half an hour at 500
 	// orders/s; the consistency checker reports a run whose own events were
@@ -35,11 +35,12 @@ const (
 	// SentBucket is the key-value bucket where notification records the
 	// orders it sent a notification for, keyed by order id.
 	SentBucket = "NOTIFICATIONS_SENT"
-	// SentTTL is how long the bucket keeps a key: far longer than order
-	// waits for one (order.wait_for_notification, at most a minute), and
-	// bounded, so that a system left running does not keep a key for
-	// every order it ever placed.
-	SentTTL = 10 * time.Minute
+	// SentTTL is how long the bucket keeps a key: twice the longest that
+	// order waits for one (order.wait_for_notification, at most a minute),
+	// and short, so that a system left running keeps the keys of two
+	// minutes of orders in memory (each key is a subject of the bucket's
+	// in-memory index), not of every order it placed.
+	SentTTL = 2 * time.Minute
 	// HeaderPublishedAt carries the publish time (Unix nanoseconds) so
 	// that consumers can measure their lag.
 	HeaderPublishedAt = "Fallacies-Published-At"
