@@ -1,165 +1,205 @@
 package grpclayer
 
 import (
-	"encoding/base64"
+	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
-	"time"
+	"sync"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/mem"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
-// maxMessage bounds one relayed message, as grpc-go's default receive limit
-// does for a server.
+// maxMessage bounds the part of a first request message the layer keeps
+// to key a logical request (rule.Attempts), as grpc-go's default receive
+// limit bounds a message for a server.
 const maxMessage = 4 << 20
 
-// window is the fixed HTTP/2 flow-control window of the layer's
-// connections, stream and connection alike: as large as the largest
-// message, so a relayed message never waits for a window update.
-const window = maxMessage
+// maxHeaderBlock bounds one header block (a HEADERS frame and its
+// CONTINUATION frames): a peer sending more is cut off.
+const maxHeaderBlock = 1 << 20
 
-// rawCodec passes messages through as the bytes they are on the wire: the
-// layer never decodes them. It is a CodecV2, so a received message is
-// copied once out of the transport's buffers and sent without a copy.
-type rawCodec struct{}
+// maxFragment is the largest header block fragment the layer writes in one
+// frame: the smallest SETTINGS_MAX_FRAME_SIZE a peer may ask for, so it
+// fits whatever the peer asked.
+const maxFragment = 16 << 10
 
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(*v.(*[]byte))}, nil
+// defaultTableSize is HPACK's dynamic table size until a peer's
+// SETTINGS_HEADER_TABLE_SIZE says otherwise.
+const defaultTableSize = 4096
+
+// zeros is the padding the layer writes: a padded DATA frame keeps its
+// length, which flow control counts, but not its padding bytes.
+var zeros [255]byte
+
+// frame is what the layer keeps of a frame it relays on a stream: a header
+// block (decoded), DATA, or RST_STREAM.
+type frame struct {
+	kind   http2.FrameType // FrameHeaders, FrameData or FrameRSTStream
+	fields []hpack.HeaderField
+	prio   http2.PriorityParam
+	data   []byte
+	pad    int    // DATA's padding length, with its length byte: the frame's length is len(data)+pad
+	end    bool   // END_STREAM
+	code   http2.ErrCode
+	own    bool // the layer's own answer, not the server's
 }
 
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	*v.(*[]byte) = data.Materialize()
+// length is the frame's length as flow control counts it (DATA only).
+func (f *frame) length() uint32 {
+	if f.kind != http2.FrameData {
+		return 0
+	}
+	return uint32(len(f.data) + f.pad)
+}
+
+// writer serializes the frames the layer writes to one peer. Header blocks
+// are encoded under its lock, in the order they go out, so its encoder and
+// the peer's decoder agree whatever the layer holds back or makes up.
+type writer struct {
+	mu   sync.Mutex
+	bw   *bufio.Writer
+	fr   *http2.Framer
+	enc  *hpack.Encoder
+	buf  headerBuf
+	err  error
+}
+
+// headerBuf is the encoder's output.
+type headerBuf struct{ b []byte }
+
+func (h *headerBuf) Write(p []byte) (int, error) { h.b = append(h.b, p...); return len(p), nil }
+
+func newWriter(bw *bufio.Writer) *writer {
+	w := &writer{bw: bw, fr: http2.NewFramer(bw, nil)}
+	w.enc = hpack.NewEncoder(&w.buf)
+	return w
+}
+
+// do runs write under the lock, then flushes if asked; after the first
+// error it does nothing and returns that error.
+func (w *writer) do(flush bool, write func(fr *http2.Framer) error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	if write != nil {
+		w.err = write(w.fr)
+	}
+	if w.err == nil && flush {
+		w.err = w.bw.Flush()
+	}
+	return w.err
+}
+
+// send writes f on stream id.
+func (w *writer) send(id uint32, f *frame, flush bool) error {
+	return w.do(flush, func(fr *http2.Framer) error {
+		switch f.kind {
+		case http2.FrameHeaders:
+			return w.headers(id, f)
+		case http2.FrameData:
+			if f.pad > 0 {
+				return fr.WriteDataPadded(id, f.end, f.data, zeros[:f.pad-1])
+			}
+			return fr.WriteData(id, f.end, f.data)
+		default:
+			return fr.WriteRSTStream(id, f.code)
+		}
+	})
+}
+
+// headers encodes f's fields and writes them as HEADERS and, for a block
+// larger than maxFragment, CONTINUATION frames; w.mu is held.
+func (w *writer) headers(id uint32, f *frame) error {
+	w.buf.b = w.buf.b[:0]
+	for _, hf := range f.fields {
+		if err := w.enc.WriteField(hf); err != nil {
+			return err
+		}
+	}
+	block := w.buf.b
+	n := min(len(block), maxFragment)
+	if err := w.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block[:n],
+		EndStream: f.end, EndHeaders: n == len(block), Priority: f.prio}); err != nil {
+		return err
+	}
+	for block = block[n:]; len(block) > 0; block = block[n:] {
+		n = min(len(block), maxFragment)
+		if err := w.fr.WriteContinuation(id, n == len(block), block[:n]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// Name is "proto" so the upstream sees the content type it would see from
-// the client.
-func (rawCodec) Name() string { return "proto" }
-
-// readMessage reads one length-prefixed gRPC message from a request body.
-// It returns io.EOF at the end of the client's stream.
-func readMessage(r io.Reader) ([]byte, error) {
-	var prefix [5]byte
-	if _, err := io.ReadFull(r, prefix[:]); err != nil {
-		if err == io.ErrUnexpectedEOF {
-			return nil, status.Error(codes.Internal, "fallacies grpc layer: request cut inside a message prefix")
-		}
-		return nil, err
+// credit gives the peer back n bytes of window on stream id (0: the
+// connection), for DATA the layer swallowed.
+func (w *writer) credit(id, n uint32) error {
+	if n == 0 {
+		return nil
 	}
-	if prefix[0] != 0 {
-		return nil, status.Error(codes.Unimplemented, "fallacies grpc layer: compressed messages are not relayed")
-	}
-	n := binary.BigEndian.Uint32(prefix[1:])
-	if n > maxMessage {
-		return nil, status.Errorf(codes.ResourceExhausted, "fallacies grpc layer: message of %d bytes, at most %d", n, maxMessage)
-	}
-	msg := make([]byte, n)
-	if _, err := io.ReadFull(r, msg); err != nil {
-		return nil, status.Error(codes.Internal, "fallacies grpc layer: request cut inside a message")
-	}
-	return msg, nil
+	return w.do(true, func(fr *http2.Framer) error { return fr.WriteWindowUpdate(id, n) })
 }
 
-// frame returns msg with its gRPC prefix (uncompressed).
-func frame(msg []byte) []byte {
-	b := make([]byte, 5+len(msg))
-	binary.BigEndian.PutUint32(b[1:5], uint32(len(msg)))
-	copy(b[5:], msg)
-	return b
+// reset writes RST_STREAM on stream id.
+func (w *writer) reset(id uint32, code http2.ErrCode) error {
+	return w.do(true, func(fr *http2.Framer) error { return fr.WriteRSTStream(id, code) })
 }
 
-// parseTimeout reads a grpc-timeout header: up to 8 digits and a unit
-// (H, M, S, m, u, n).
-func parseTimeout(s string) (time.Duration, error) {
-	if len(s) < 2 || len(s) > 9 {
-		return 0, fmt.Errorf("grpc-timeout %q: malformed", s)
-	}
-	n, err := strconv.ParseInt(s[:len(s)-1], 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("grpc-timeout %q: malformed", s)
-	}
-	unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second,
-		'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}[s[len(s)-1]]
-	if unit == 0 {
-		return 0, fmt.Errorf("grpc-timeout %q: unknown unit", s)
-	}
-	return time.Duration(n) * unit, nil
+// tableLimit applies a peer's SETTINGS_HEADER_TABLE_SIZE to the encoder
+// writing to it.
+func (w *writer) tableLimit(v uint32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.enc.SetMaxDynamicTableSizeLimit(v)
 }
 
-// transportHeaders are the request headers the gRPC transport sets itself;
-// the rest is the call's metadata.
-var transportHeaders = map[string]bool{
-	"content-type": true, "te": true, "grpc-timeout": true, "grpc-encoding": true,
-	"grpc-accept-encoding": true, "user-agent": true, "content-length": true,
+// frameReady says whether br holds a whole frame: if not, reading the next
+// frame may wait on the peer, so what was written must be flushed first.
+func frameReady(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n < 9 {
+		return false
+	}
+	h, _ := br.Peek(3)
+	return n >= 9+int(uint32(h[0])<<16|uint32(h[1])<<8|uint32(h[2]))
 }
 
-// requestMetadata returns the call's metadata from its request headers,
-// binary (-bin) values decoded.
-func requestMetadata(h http.Header) (metadata.MD, error) {
-	md := metadata.MD{}
-	for k, vs := range h {
-		k = strings.ToLower(k)
-		if transportHeaders[k] {
-			continue
-		}
-		for _, v := range vs {
-			if strings.HasSuffix(k, "-bin") {
-				b, err := decodeBinary(v)
-				if err != nil {
-					return nil, status.Errorf(codes.Internal, "fallacies grpc layer: header %s: %v", k, err)
-				}
-				v = string(b)
-			}
-			md.Append(k, v)
-		}
+// messageComplete says whether b, the start of a request's DATA, holds its
+// first gRPC message whole (or as much of it as the layer keeps), and
+// returns the message without its 5-byte prefix.
+func messageComplete(b []byte) ([]byte, bool) {
+	if len(b) < 5 {
+		return nil, false
 	}
-	return md, nil
+	n := int(min(binary.BigEndian.Uint32(b[1:5]), maxMessage))
+	if len(b) < 5+n {
+		return nil, false
+	}
+	return b[5 : 5+n], true
 }
 
-func decodeBinary(v string) ([]byte, error) {
-	if len(v)%4 == 0 {
-		return base64.StdEncoding.DecodeString(v)
+// errorResponse is the Trailers-Only response grpc-error answers with.
+func errorResponse(code codes.Code, msg string) *frame {
+	f := &frame{kind: http2.FrameHeaders, end: true, own: true, fields: []hpack.HeaderField{
+		{Name: ":status", Value: "200"},
+		{Name: "content-type", Value: "application/grpc"},
+		{Name: "grpc-status", Value: strconv.Itoa(int(code))},
+	}}
+	if msg != "" {
+		f.fields = append(f.fields, hpack.HeaderField{Name: "grpc-message", Value: encodeMessage(msg)})
 	}
-	return base64.RawStdEncoding.DecodeString(v)
+	return f
 }
 
-// writeMetadata sets md on h (with prefix: http.TrailerPrefix for
-// trailers), binary values encoded.
-func writeMetadata(h http.Header, prefix string, md metadata.MD) {
-	for k, vs := range md {
-		if k == "content-type" || strings.HasPrefix(k, ":") {
-			continue
-		}
-		for _, v := range vs {
-			if strings.HasSuffix(k, "-bin") {
-				v = base64.RawStdEncoding.EncodeToString([]byte(v))
-			}
-			h.Add(prefix+k, v)
-		}
-	}
-}
-
-// writeStatus sets the call's status as trailers.
-func writeStatus(h http.Header, st *status.Status) {
-	h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(int(st.Code())))
-	if m := st.Message(); m != "" {
-		h.Set(http.TrailerPrefix+"Grpc-Message", encodeMessage(m))
-	}
-	if len(st.Details()) > 0 {
-		if b, err := proto.Marshal(st.Proto()); err == nil {
-			h.Set(http.TrailerPrefix+"Grpc-Status-Details-Bin", base64.RawStdEncoding.EncodeToString(b))
-		}
-	}
-}
+// responseHeaders are the headers grpc-abort sends before its reset when
+// the server answered with a Trailers-Only response (no message to cut).
+var responseHeaders = []hpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "content-type", Value: "application/grpc"}}
 
 // encodeMessage percent-encodes a grpc-message as the gRPC spec asks:
 // every byte outside printable ASCII, and '%'.
@@ -174,15 +214,4 @@ func encodeMessage(m string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
-}
-
-// statusOf turns a relay error into the status to give the client.
-func statusOf(err error) *status.Status {
-	if st, ok := status.FromError(err); ok {
-		return st
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return status.New(codes.Internal, "fallacies grpc layer: "+err.Error())
-	}
-	return status.FromContextError(err)
 }
