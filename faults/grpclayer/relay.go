@@ -94,7 +94,7 @@ func (r *relay) pump(br *bufio.Reader, fromClient bool) {
 	}
 	dec := hpack.NewDecoder(defaultTableSize, nil)
 	dec.SetMaxStringLength(maxHeaderBlock)
-	var block []byte // a header block being read: its HEADERS frame's fragment and those of its CONTINUATION frames
+	var block []byte  // a header block being read: its HEADERS frame's fragment and those of its CONTINUATION frames
 	var openID uint32 // the stream of the header block being read; 0: none
 	var openPrio http2.PriorityParam
 	var openEnd bool
@@ -533,4 +533,3 @@ func (r *relay) stopTimers() {
 		st.mu.Unlock()
 	}
 }
-

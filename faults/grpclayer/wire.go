@@ -42,8 +42,8 @@ type frame struct {
 	fields []hpack.HeaderField
 	prio   http2.PriorityParam
 	data   []byte
-	pad    int    // DATA's padding length, with its length byte: the frame's length is len(data)+pad
-	end    bool   // END_STREAM
+	pad    int  // DATA's padding length, with its length byte: the frame's length is len(data)+pad
+	end    bool // END_STREAM
 	code   http2.ErrCode
 	own    bool // the layer's own answer, not the server's
 }
@@ -60,12 +60,12 @@ func (f *frame) length() uint32 {
 // are encoded under its lock, in the order they go out, so its encoder and
 // the peer's decoder agree whatever the layer holds back or makes up.
 type writer struct {
-	mu   sync.Mutex
-	bw   *bufio.Writer
-	fr   *http2.Framer
-	enc  *hpack.Encoder
-	buf  headerBuf
-	err  error
+	mu  sync.Mutex
+	bw  *bufio.Writer
+	fr  *http2.Framer
+	enc *hpack.Encoder
+	buf headerBuf
+	err error
 }
 
 // headerBuf is the encoder's output.
