@@ -2,8 +2,8 @@ package faults
 
 import "time"
 
-// GRPCDelay holds a share of a link's calls for latency ± jitter, drawn
-// once per call, before forwarding them.
+// GRPCDelay holds the responses of a share of a link's calls for latency
+// ± jitter, drawn once per call.
 const GRPCDelay Kind = "grpc-delay"
 
 func init() { register(grpcDelay{}) }

@@ -98,34 +98,24 @@ func (r *relay) pump(br *bufio.Reader, fromClient bool) {
 	var openID uint32 // the stream of the header block being read; 0: none
 	var openPrio http2.PriorityParam
 	var openEnd bool
-	for {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			var se http2.StreamError
-			if errors.As(err, &se) {
-				// One stream broke the protocol: reset it on both sides.
-				back.reset(se.StreamID, se.Code)
-				dst.reset(se.StreamID, se.Code)
-				continue
-			}
-			return
-		}
-		flush := !frameReady(br)
+	// relay handles one frame; flush says whether it is the last one read
+	// in full (what was written must go out before the next read waits).
+	relay := func(f http2.Frame, flush bool) error {
 		var werr error
 		switch f := f.(type) {
 		case *http2.HeadersFrame:
 			openID, openPrio, openEnd = f.StreamID, f.Priority, f.StreamEnded()
 			block = append(block[:0], f.HeaderBlockFragment()...)
 			if !f.HeadersEnded() {
-				continue
+				return nil
 			}
 		case *http2.ContinuationFrame:
 			block = append(block, f.HeaderBlockFragment()...)
 			if len(block) > maxHeaderBlock {
-				return
+				return errors.New("header block too large")
 			}
 			if !f.HeadersEnded() {
-				continue
+				return nil
 			}
 		case *http2.DataFrame:
 			d := &frame{kind: http2.FrameData, data: f.Data(), end: f.StreamEnded()}
@@ -139,7 +129,7 @@ func (r *relay) pump(br *bufio.Reader, fromClient bool) {
 			werr = r.settings(f, fromClient, flush)
 		case *http2.WindowUpdateFrame:
 			if fromClient && r.unknownToServer(f.StreamID) {
-				continue
+				return nil
 			}
 			werr = dst.do(flush, func(w *http2.Framer) error { return w.WriteWindowUpdate(f.StreamID, f.Increment) })
 		case *http2.PingFrame:
@@ -148,22 +138,22 @@ func (r *relay) pump(br *bufio.Reader, fromClient bool) {
 			werr = dst.do(true, func(w *http2.Framer) error { return w.WriteGoAway(f.LastStreamID, f.ErrCode, f.DebugData()) })
 		case *http2.PriorityFrame:
 			if fromClient && r.unknownToServer(f.StreamID) {
-				continue
+				return nil
 			}
 			werr = dst.do(flush, func(w *http2.Framer) error { return w.WritePriority(f.StreamID, f.PriorityParam) })
 		case *http2.UnknownFrame:
 			werr = dst.do(flush, func(w *http2.Framer) error { return w.WriteRawFrame(f.Type, f.Flags, f.StreamID, f.Payload()) })
 		default: // PUSH_PROMISE (gRPC clients refuse it), PRIORITY_UPDATE
 			if _, ok := f.(*http2.PushPromiseFrame); ok {
-				return
+				return errors.New("PUSH_PROMISE")
 			}
-			continue
+			return nil
 		}
 		if t := f.Header().Type; openID != 0 && (t == http2.FrameHeaders || t == http2.FrameContinuation) {
 			dec.SetAllowedMaxDynamicTableSize(table.Load())
 			fields, err := dec.DecodeFull(block)
 			if err != nil {
-				return // the peers' HPACK states can no longer be followed
+				return err // the peers' HPACK states can no longer be followed
 			}
 			h := &frame{kind: http2.FrameHeaders, fields: fields, prio: openPrio, end: openEnd}
 			id := openID
@@ -174,7 +164,24 @@ func (r *relay) pump(br *bufio.Reader, fromClient bool) {
 				werr = r.relayFrame(id, h, false, flush)
 			}
 		}
-		if werr != nil {
+		return werr
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			var se http2.StreamError
+			if !errors.As(err, &se) {
+				return
+			}
+			// One stream broke the protocol: its sender is told.
+			f = nil
+			back.reset(se.StreamID, se.Code)
+		}
+		flush := !frameReady(br)
+		if f != nil && relay(f, flush) != nil {
+			return
+		}
+		if flush && dst.do(true, nil) != nil {
 			return
 		}
 	}

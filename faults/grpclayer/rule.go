@@ -17,18 +17,21 @@ type Kind string
 
 // Rule kinds.
 const (
-	// Error answers with a status instead of forwarding the call: the
-	// server never sees it.
+	// Error answers with a status (a Trailers-Only response) instead of
+	// forwarding the call: the server never sees it. With Attempts, which
+	// needs the call's whole first message, the server sees the headers
+	// and the message but for its last frame, then a reset: a unary
+	// handler never runs.
 	Error Kind = "grpc-error"
-	// Delay holds the call for Latency ± Jitter (drawn once per call)
-	// before forwarding it.
+	// Delay forwards the call and holds its response for Latency ± Jitter
+	// (drawn once per call), from the response's first frame.
 	Delay Kind = "grpc-delay"
-	// DropResponse forwards the call, lets the server execute it, and never
-	// answers: the client's deadline runs out.
+	// DropResponse forwards the call, lets the server execute it, and
+	// swallows the response: the client's deadline runs out.
 	DropResponse Kind = "grpc-drop-response"
 	// Abort forwards the call and resets the stream (RST_STREAM) in the
-	// middle of the response: the headers and part of the first message
-	// reach the client, then the stream is cut.
+	// middle of the response: the headers and half of the first DATA frame
+	// reach the client, then the stream is cut, on both sides.
 	Abort Kind = "grpc-abort"
 )
 
