@@ -21,3 +21,10 @@ func (latency) Spec() Spec {
 func (latency) OnProxy(attrs map[string]int64) ProxyAction {
 	return ProxyAction{Toxic: "latency", Attributes: attrs}
 }
+
+// Inert is a fault that is on and changes nothing: a zero delay of the
+// latency kind, its one required attribute written as in an experiment
+// file. A fault-free control run puts it where a scenario's faults were,
+// so that the control has the scenario's phases (before, during, after)
+// and its proxies the same toxic added and removed.
+func Inert() (kind Kind, attr, value string) { return Latency, "latency", "0s" }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -31,6 +32,10 @@ func cmdExplore(ctx context.Context, e *env, args []string) error {
 	kinds := fs.String("kinds", "", "search only these fault kinds (comma-separated; fallacies kinds lists them)")
 	rate := fs.Float64("rate", 0, "orders per second (default: --from's rate, else 100)")
 	window := fs.Duration("window", explore.DefaultWindow, "how long each fault stays on (longer when a delay must outlast a deadline)")
+	parallel := fs.Int("parallel", explore.DefaultParallel, "scenarios run at once, each on its own fresh topology")
+	ackWait := fs.Duration("ack-wait", explore.DefaultAckWait, "the consumers' ack wait the search runs with, unless the variant or --set gives one (a redelivery a fault causes comes this long after it)")
+	var stopOn stringsFlag
+	fs.Var(&stopOn, "stop-on", "end the search at the first finding that fails this `HYPOTHESIS` (by name; repeatable)")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -42,10 +47,17 @@ func cmdExplore(ctx context.Context, e *env, args []string) error {
 	if *maxFaults < 1 || *maxFaults > 2 {
 		return usageErr("--max-faults %d: want 1 or 2", *maxFaults)
 	}
+	if *parallel < 1 || *parallel > 8 {
+		return usageErr("--parallel %d: want 1 to 8", *parallel)
+	}
+	if *ackWait < config.MinAckWait || *ackWait > config.MaxDeadline {
+		return usageErr("--ack-wait %v: want %v to %v", *ackWait, config.MinAckWait, config.MaxDeadline)
+	}
 	if *rate < 0 || *rate > definition.MaxLoadRate {
 		return usageErr("--rate %g: want a rate above 0, at most %d", *rate, definition.MaxLoadRate)
 	}
-	o := explore.Options{Budget: *budget, MaxFaults: *maxFaults, Seed: *seed, Out: *out, Rate: *rate, Window: *window, Variant: *variant}
+	o := explore.Options{Budget: *budget, MaxFaults: *maxFaults, Seed: *seed, Out: *out, Rate: *rate, Window: *window, Variant: *variant,
+		Parallel: *parallel, AckWait: *ackWait, StopOn: stopOn}
 	if *from != "" {
 		exps, err := loadAll(e, []string{*from})
 		if err != nil {
@@ -105,8 +117,8 @@ func cmdExplore(ctx context.Context, e *env, args []string) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--out %s: %v", *out, err)}
 	}
 	defer os.RemoveAll(runs)
-	o.Run = func(ctx context.Context, exp *definition.Experiment, spans explore.SpansFunc) (*report.Report, error) {
-		res, err := runner.Run(ctx, exp, runner.Options{ReportsDir: runs, Spans: spans})
+	o.Run = func(ctx context.Context, exp *definition.Experiment, h explore.Hooks) (*report.Report, error) {
+		res, err := runner.Run(ctx, exp, runner.Options{ReportsDir: runs, Spans: h.Spans, Step: h.Step})
 		if res != nil && res.Dir != "" {
 			os.RemoveAll(res.Dir)
 		}
@@ -135,6 +147,10 @@ func cmdExplore(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "  finding %s: %s — %s\n", filepath.Join(*out, f.File), strings.Join(failed, ", "), state)
 	}
+	if res.Stopped != "" {
+		fmt.Fprintf(e.stdout, "stopped: %s\n", res.Stopped)
+	}
+	fmt.Fprintf(e.stdout, "time: %s\n", timeText(res.Time))
 	fmt.Fprintf(e.stdout, "report: %s\n", filepath.Join(*out, explore.FileHTML))
 	if ctx.Err() != nil {
 		return interrupted(ctx)
@@ -143,4 +159,32 @@ func cmdExplore(ctx context.Context, e *env, args []string) error {
 		return errSilent(exitFailed)
 	}
 	return nil
+}
+
+// stringsFlag collects a repeatable flag's values.
+type stringsFlag []string
+
+func (f *stringsFlag) String() string     { return strings.Join(*f, ",") }
+func (f *stringsFlag) Set(s string) error { *f = append(*f, s); return nil }
+
+// timeText says where a search's time went: each step of its runs,
+// summed, with its share, the largest first.
+func timeText(steps []explore.StepTime) string {
+	var total float64
+	for _, st := range steps {
+		total += st.Seconds
+	}
+	steps = slices.Clone(steps)
+	slices.SortStableFunc(steps, func(a, b explore.StepTime) int { return cmp.Compare(b.Seconds, a.Seconds) })
+	var out []string
+	for _, st := range steps {
+		if total > 0 && st.Seconds/total >= 0.01 {
+			out = append(out, fmt.Sprintf("%s %.0f%% (median %s)", st.Step, 100*st.Seconds/total, fmtSeconds(st.Median)))
+		}
+	}
+	return fmt.Sprintf("%.0fs in runs: ", total) + strings.Join(out, ", ")
+}
+
+func fmtSeconds(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
 }

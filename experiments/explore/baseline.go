@@ -23,14 +23,14 @@ func (s *search) baseline(ctx context.Context) error {
 		return err
 	}
 	s.sys = exp.Variants[0].System
-	s.progress("baseline (fault-free, every span)", false)
+	s.progress("baseline (fault-free, every span)")
 	var spans []tracing.Span
 	var proxies map[string]string
 	var rep *report.Report
 	// A steady state that fails without any fault is the machine's
 	// (another load on it): tried three times before giving up.
 	for attempt := 0; attempt < 3; attempt++ {
-		rep, err = s.o.Run(ctx, exp, func(_ string, sp []tracing.Span, px map[string]string) { spans, proxies = sp, px })
+		rep, err = s.runTimed(ctx, exp, Hooks{Spans: func(_ string, sp []tracing.Span, px map[string]string) { spans, proxies = sp, px }})
 		if err != nil {
 			return fmt.Errorf("baseline: %w", err)
 		}

@@ -23,7 +23,7 @@ type Candidate struct {
 	Window time.Duration `json:"window_ns"`
 	Why    string        `json:"why,omitempty"` // how the parameters were chosen
 	// Settle is how long the run goes on after the window: the edge's
-	// deadline (an ack wait, a publish timeout), so that a redelivery or
+	// deadline (an ack wait, a publish timeout) and a margin, so that a redelivery or
 	// a retry the fault causes lands inside the run; 0: the search's.
 	Settle time.Duration `json:"settle_ns,omitempty"`
 	// Targeted is set when the fault acts on one method or subject the
@@ -53,6 +53,11 @@ var deadlineKnobs = map[string]string{
 	faults.ProxyNATSLedger:       "ledger.ack_wait",
 	faults.ProxyNATSNotification: "notification.ack_wait",
 }
+
+// settleMargin is how long a run goes on past an edge's deadline after
+// the window: a redelivery or a retry comes at most the deadline after
+// the window's end, and is applied within this margin.
+const settleMargin = 250 * time.Millisecond
 
 // minProbeDelay is the least delay a candidate injects where no deadline
 // bounds the caller: what a person waiting for an order notices.
@@ -115,7 +120,7 @@ func Enumerate(sys config.System, edges []Edge, window time.Duration) []Candidat
 func candidatesOf(sys config.System, spec faults.Spec, e Edge, window time.Duration) []Candidate {
 	base := Candidate{Edge: e.Name, Kind: spec.Kind, Window: window}
 	if d, _ := Deadline(sys, e.Name); d > 0 {
-		base.Settle = d + window
+		base.Settle = d + settleMargin
 	}
 	var why []string
 	var methodAttr *faults.Attr

@@ -18,8 +18,8 @@ import (
 // runWith is the RunFunc cmd/fallacies hands the search: the runner, its
 // report folders in dir.
 func runWith(dir string) explore.RunFunc {
-	return func(ctx context.Context, exp *definition.Experiment, spans explore.SpansFunc) (*report.Report, error) {
-		res, err := runner.Run(ctx, exp, runner.Options{ReportsDir: dir, Spans: spans})
+	return func(ctx context.Context, exp *definition.Experiment, h explore.Hooks) (*report.Report, error) {
+		res, err := runner.Run(ctx, exp, runner.Options{ReportsDir: dir, Spans: h.Spans, Step: h.Step})
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/definition"
@@ -24,10 +26,18 @@ import (
 // topology (name → listen address).
 type SpansFunc func(variant string, spans []tracing.Span, proxies map[string]string)
 
+// Hooks are what a RunFunc tells the search as a run goes.
+type Hooks struct {
+	// Spans, when not nil, is given every span of the run.
+	Spans SpansFunc
+	// Step is told how long each step of the run took (runner.Options.Step).
+	Step func(step string, took time.Duration)
+}
+
 // RunFunc runs one experiment on a fresh topology and returns its
-// report; spans, when not nil, is given every span of the run.
-// cmd/fallacies hands the runner in: this package starts nothing.
-type RunFunc func(ctx context.Context, exp *definition.Experiment, spans SpansFunc) (*report.Report, error)
+// report, telling h what it saw. cmd/fallacies hands the runner in: this
+// package starts nothing.
+type RunFunc func(ctx context.Context, exp *definition.Experiment, h Hooks) (*report.Report, error)
 
 // Options configures a search.
 type Options struct {
@@ -57,9 +67,23 @@ type Options struct {
 	Rate                                   float64
 	Before, Window, After, Drain, Recovery time.Duration
 	MinWindow                              time.Duration
-	Progress                               io.Writer
-	Now                                    func() time.Time
+	// AckWait is the consumers' ack wait the search runs with, unless
+	// the variant or Set gives one (a knob of AckWaitKnobs): a redelivery
+	// the fault causes comes this long after it, inside a short run.
+	AckWait time.Duration
+	// Parallel is how many scenarios run at once, each on its own
+	// fresh topology.
+	Parallel int
+	// StopOn ends the search at the first finding that fails one of
+	// these hypotheses (by name); empty: the search runs its course.
+	StopOn   []string
+	Progress io.Writer
+	Now      func() time.Time
 }
+
+// AckWaitKnobs are the knobs of the consumers' ack waits: Options.AckWait
+// sets each one the variant and --set leave alone.
+var AckWaitKnobs = []string{"ledger.ack_wait", "notification.ack_wait"}
 
 // Defaults of a scenario's shape: short phases, so that a search runs
 // dozens of scenarios a minute, each on a fresh topology.
@@ -71,6 +95,8 @@ const (
 	DefaultDrain     = 5 * time.Second
 	DefaultRecovery  = time.Second
 	DefaultMinWindow = 250 * time.Millisecond
+	DefaultAckWait   = time.Second
+	DefaultParallel  = 2
 )
 
 func (o *Options) defaults() {
@@ -85,6 +111,10 @@ func (o *Options) defaults() {
 	def(&o.Drain, DefaultDrain)
 	def(&o.Recovery, DefaultRecovery)
 	def(&o.MinWindow, DefaultMinWindow)
+	def(&o.AckWait, DefaultAckWait)
+	if o.Parallel <= 0 {
+		o.Parallel = DefaultParallel
+	}
 	def(&o.Budget, 10*time.Minute)
 	if o.MaxFaults <= 0 {
 		o.MaxFaults = 2
@@ -123,6 +153,9 @@ type Result struct {
 	Pruned     []Pruned            `json:"pruned"` // by reason, with examples
 	Scenarios  []ScenarioRun       `json:"scenarios"`
 	Findings   []Finding           `json:"findings"`
+	// Time is where the search's time went: each step of the runs
+	// (baseline, scenarios, shrinking, replays, controls) summed.
+	Time []StepTime `json:"time"`
 	// Stopped says why the search ended before running every planned
 	// scenario ("budget spent", "interrupted"); "" when it ran them all.
 	Stopped string `json:"stopped,omitempty"`
@@ -143,6 +176,7 @@ type Counts struct {
 	Planned    int `json:"planned"`     // left after pruning
 	Run        int `json:"run"`         // scenarios run (budget permitting), shrinking excluded
 	ShrinkRuns int `json:"shrink_runs"` // runs spent shrinking and confirming findings
+	Controls   int `json:"controls"`    // fault-free control runs of failed scenarios
 	Skipped    int `json:"skipped"`     // pruned
 	NotReached int `json:"not_reached"` // planned but the budget ran out
 }
@@ -207,6 +241,7 @@ func Explore(ctx context.Context, o Options) (*Result, error) {
 	res, err := s.run(ctx)
 	if res != nil {
 		res.Seconds = o.Now().Sub(res.StartedAt).Seconds()
+		res.Time = s.clock.steps()
 		if werr := WriteReport(o.Out, res); werr != nil && err == nil {
 			err = werr
 		}
@@ -216,13 +251,18 @@ func Explore(ctx context.Context, o Options) (*Result, error) {
 
 // search is the state of one search.
 type search struct {
-	o        Options
-	setup    Setup
-	res      *Result
-	deadline time.Time
-	planned  int
-	sys      config.System
-	rng      *rand.Rand
+	// mu guards res and clock against the scenarios running at once;
+	// findMu lets one finding at a time be shrunk and written.
+	mu, findMu sync.Mutex
+	stopped    atomic.Bool // a finding failed a hypothesis of StopOn
+	o          Options
+	setup      Setup
+	res        *Result
+	deadline   time.Time
+	planned    int
+	sys        config.System
+	rng        *rand.Rand
+	clock      clock
 }
 
 func newSearch(o Options) (*search, error) {
@@ -257,6 +297,11 @@ func newSearch(o Options) (*search, error) {
 	for _, k := range o.Set {
 		su.Knobs = slices.DeleteFunc(su.Knobs, func(x definition.Knob) bool { return x.Name == k.Name })
 		su.Knobs = append(su.Knobs, k)
+	}
+	for _, name := range AckWaitKnobs {
+		if !slices.ContainsFunc(su.Knobs, func(x definition.Knob) bool { return x.Name == name }) {
+			su.Knobs = append(su.Knobs, definition.Knob{Name: name, Value: o.AckWait.String()})
+		}
 	}
 	res.Variant, res.Knobs = su.Variant, su.Knobs
 	for _, inv := range su.Invariants(o.Window) {
@@ -293,58 +338,85 @@ func (s *search) run(ctx context.Context) (*Result, error) {
 
 	singles, pruned := s.pruneSingles(all)
 	s.planned = len(singles)
-	// Pairs are planned once the singles are known; until then count
-	// them as the upper bound the single pruning leaves.
+	var scs []Scenario
+	for _, c := range singles {
+		scs = append(scs, Scenario{Faults: []Candidate{c}})
+	}
 	var tolerated []Candidate
-	for i, c := range singles {
-		if s.over(ctx) {
-			s.res.Counts.NotReached += len(singles) - i
-			break
-		}
-		run := s.runScenario(ctx, Scenario{Faults: []Candidate{c}})
-		if run.Outcome == Tolerated {
-			tolerated = append(tolerated, c)
+	for _, r := range s.runAll(ctx, scs) {
+		if r.Outcome == Tolerated {
+			tolerated = append(tolerated, r.Faults[0])
 		}
 	}
-	if s.o.MaxFaults >= 2 {
+	if s.o.MaxFaults >= 2 && !s.over(ctx) {
 		pairs, pp := s.prunePairs(all, singles, tolerated)
 		pruned = append(pruned, pp...)
 		s.planned += len(pairs)
-		for i, p := range pairs {
-			if s.over(ctx) {
-				s.res.Counts.NotReached += len(pairs) - i
-				break
-			}
-			s.runScenario(ctx, p)
-		}
+		s.runAll(ctx, pairs)
 	}
 	s.res.Pruned = pruned
 	for _, p := range pruned {
 		s.res.Counts.Skipped += p.Count
 	}
 	s.res.Counts.Planned = s.planned
-	if s.res.Counts.NotReached > 0 {
+	s.res.Counts.NotReached = s.planned - s.res.Counts.Run
+	switch {
+	case ctx.Err() != nil:
+		s.res.Stopped = "interrupted"
+	case s.stopped.Load():
+		s.res.Stopped = "a finding failed " + strings.Join(s.o.StopOn, " or ")
+	case s.res.Counts.NotReached > 0:
 		s.res.Stopped = "budget spent"
-		if ctx.Err() != nil {
-			s.res.Stopped = "interrupted"
-		}
 	}
-	s.progress("done", true)
+	s.progress("done")
 	return s.res, nil
 }
 
-// over reports the budget spent or the search interrupted.
+// over reports the budget spent, the search interrupted, or a finding
+// of StopOn made.
 func (s *search) over(ctx context.Context) bool {
-	return ctx.Err() != nil || !s.o.Now().Before(s.deadline)
+	return ctx.Err() != nil || !s.o.Now().Before(s.deadline) || s.stopped.Load()
+}
+
+// runAll runs the scenarios in their order, Options.Parallel at once,
+// until they are done or the search is over, and records those run in
+// that order (the pairs' planning reads them).
+func (s *search) runAll(ctx context.Context, scs []Scenario) []ScenarioRun {
+	done := make([]*ScenarioRun, len(scs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range s.o.Parallel {
+		wg.Go(func() {
+			for !s.over(ctx) {
+				i := int(next.Add(1)) - 1
+				if i >= len(scs) {
+					return
+				}
+				r := s.runScenario(ctx, scs[i])
+				done[i] = &r
+			}
+		})
+	}
+	wg.Wait()
+	var out []ScenarioRun
+	for _, r := range done {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	s.mu.Lock()
+	s.res.Scenarios = append(s.res.Scenarios, out...)
+	s.mu.Unlock()
+	return out
 }
 
 // progress draws the progress line.
-func (s *search) progress(now string, final bool) {
+func (s *search) progress(now string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	left := max(0, s.deadline.Sub(s.o.Now())).Round(time.Second)
-	end := "\n"
-	fmt.Fprintf(s.o.Progress, "explore: %d/%d scenarios · %d findings · %s of budget left · %s%s",
-		s.res.Counts.Run, s.planned, len(s.res.Findings), left, now, end)
-	_ = final
+	fmt.Fprintf(s.o.Progress, "explore: %d/%d scenarios · %d findings · %s of budget left · %s\n",
+		s.res.Counts.Run, s.planned, len(s.res.Findings), left, now)
 }
 
 // errNoOrders is a baseline in which no order succeeded.

@@ -27,7 +27,7 @@ type judged struct {
 // other than the steady state failed; unjudged when the steady state
 // failed (the machine, not the fault) or the testbed did.
 func (s *search) runOnce(ctx context.Context, exp *definition.Experiment) judged {
-	rep, err := s.o.Run(ctx, exp, nil)
+	rep, err := s.runTimed(ctx, exp, Hooks{})
 	if err != nil {
 		return judged{outcome: Unjudged, note: err.Error()}
 	}
@@ -84,65 +84,117 @@ func effectOf(v report.Variant) (effect, class string) {
 }
 
 // runScenario runs one planned scenario (again once when its steady
-// state failed), records it, and shrinks and writes it when it failed.
+// state failed), records it, and, when it failed and its fault-free
+// control did not, shrinks it and writes it.
 func (s *search) runScenario(ctx context.Context, sc Scenario) ScenarioRun {
-	s.progress(sc.ID(), false)
+	s.progress(sc.ID())
 	start := s.o.Now()
 	run := ScenarioRun{ID: sc.ID(), Faults: sc.Faults}
-	exp, _, err := s.experiment("explore-scenario", sc, s.setup)
-	var j judged
-	if err != nil {
-		j = judged{outcome: Unjudged, note: err.Error()}
-	} else {
-		for attempt := 0; attempt < 2; attempt++ {
-			if j = s.runOnce(ctx, exp); j.outcome != Unjudged || ctx.Err() != nil {
-				break
-			}
+	j := s.judgeScenario(ctx, "explore-scenario", sc)
+	run.Outcome, run.Failed, run.Effect, run.EffectClass, run.Note = j.outcome, j.failed, j.effect, j.class, j.note
+	if j.outcome == Failed {
+		if note := s.control(ctx, sc, names(j.failed)); note != "" {
+			run.Outcome, run.Note = Unjudged, note
 		}
 	}
-	run.Outcome, run.Failed, run.Effect, run.EffectClass, run.Note = j.outcome, j.failed, j.effect, j.class, j.note
 	run.Seconds = s.o.Now().Sub(start).Seconds()
+	s.mu.Lock()
 	s.res.Counts.Run++
-	if j.outcome == Failed {
+	s.mu.Unlock()
+	if run.Outcome == Failed {
 		run.Finding, run.Note = s.finding(ctx, sc, j.failed)
 	}
-	s.res.Scenarios = append(s.res.Scenarios, run)
 	return run
 }
 
-// finding shrinks a failing scenario, writes it under findings/ and runs
-// the written file once more to confirm it. A failure of an edge set
-// already written with the same hypotheses is noted, not written again.
-func (s *search) finding(ctx context.Context, sc Scenario, failed []FailedCheck) (file, note string) {
-	names := func(fs []FailedCheck) []string {
-		var out []string
-		for _, f := range fs {
-			out = append(out, f.Name)
-		}
-		slices.Sort(out)
-		return out
+// judgeScenario runs a scenario, once more when its steady state failed
+// (the machine's doing).
+func (s *search) judgeScenario(ctx context.Context, name string, sc Scenario) judged {
+	exp, _, err := s.experiment(name, sc, s.setup)
+	if err != nil {
+		return judged{outcome: Unjudged, note: err.Error()}
 	}
+	var j judged
+	for attempt := 0; attempt < 2; attempt++ {
+		if j = s.runOnce(ctx, exp); j.outcome != Unjudged || ctx.Err() != nil {
+			break
+		}
+	}
+	return j
+}
+
+// control runs the scenario's fault-free control (Scenario.Control: the
+// same phases, every fault made inert) and says why the scenario's
+// failure is not the fault's when the control failed one of want too, or
+// could not be judged; "" when the control held.
+func (s *search) control(ctx context.Context, sc Scenario, want []string) string {
+	j := s.judgeScenario(ctx, "explore-control", sc.Control())
+	s.mu.Lock()
+	s.res.Counts.Controls++
+	s.mu.Unlock()
+	switch {
+	case j.outcome == Unjudged:
+		return "failed " + strings.Join(want, ", ") + ", but its fault-free control could not be judged (" + j.note + "): not a finding"
+	case j.outcome == Failed && failsAny(j.failed, want):
+		var obs []string
+		for _, f := range j.failed {
+			if slices.Contains(want, f.Name) {
+				obs = append(obs, f.Name+": "+f.Observed)
+			}
+		}
+		return "failed " + strings.Join(want, ", ") + ", but its fault-free control failed too (" + strings.Join(obs, "; ") + "): the machine or the system, not the fault; not a finding"
+	}
+	return ""
+}
+
+// names lists the hypotheses' names, sorted.
+func names(fs []FailedCheck) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// failsAny reports whether failed holds one of the hypotheses named want.
+func failsAny(failed []FailedCheck, want []string) bool {
+	return slices.ContainsFunc(failed, func(f FailedCheck) bool { return slices.Contains(want, f.Name) })
+}
+
+// finding shrinks a failing scenario, writes it under findings/, runs
+// the written file once more to confirm it and its fault-free control
+// to rule the machine out. A failure of an edge set already written
+// with the same hypotheses is noted, not written again. One finding at
+// a time: the other scenarios run on meanwhile.
+func (s *search) finding(ctx context.Context, sc Scenario, failed []FailedCheck) (file, note string) {
+	s.findMu.Lock()
+	defer s.findMu.Unlock()
+	want := names(failed)
+	s.mu.Lock()
 	for _, f := range s.res.Findings {
-		if slices.Equal(edgesOf(f.Scenario), edgesOf(sc)) && slices.Equal(names(f.Failed), names(failed)) {
+		if slices.Equal(edgesOf(f.Scenario), edgesOf(sc)) && slices.Equal(names(f.Failed), want) {
+			s.mu.Unlock()
 			return "", "the same weakness as " + f.File
 		}
 	}
-	want := names(failed)
+	s.mu.Unlock()
 	stillFails := func(c Scenario) bool {
 		exp, _, err := s.experiment("explore-shrink", c, s.setup)
 		if err != nil {
 			return false
 		}
 		j := s.runOnce(ctx, exp)
+		s.mu.Lock()
 		s.res.Counts.ShrinkRuns++
-		return j.outcome == Failed && slices.ContainsFunc(j.failed, func(f FailedCheck) bool { return slices.Contains(want, f.Name) })
+		s.mu.Unlock()
+		return j.outcome == Failed && failsAny(j.failed, want)
 	}
 	small, runs := sc, 0
-	note = ""
 	if s.over(ctx) {
 		note = "not shrunk: the budget was spent"
 	} else {
-		s.progress("shrinking "+sc.ID(), false)
+		s.progress("shrinking " + sc.ID())
 		small, runs = Shrink(sc, s.o.MinWindow, stillFails)
 	}
 	f, err := s.write(ctx, sc, small, failed, want, runs)
@@ -165,7 +217,17 @@ func (s *search) finding(ctx context.Context, sc Scenario, failed []FailedCheck)
 		os.Remove(filepath.Join(s.o.Out, f.File))
 		return "", fmt.Sprintf("failed %v, but its replay did not fail again: not written (a load spike of the machine?)", want)
 	}
+	// The replay failed: its control, run right after it, must not.
+	if c := s.control(ctx, f.Scenario, want); c != "" {
+		os.Remove(filepath.Join(s.o.Out, f.File))
+		return "", c + " (the control of the written file)"
+	}
+	s.mu.Lock()
 	s.res.Findings = append(s.res.Findings, f)
+	s.mu.Unlock()
+	if failsAny(f.Failed, s.o.StopOn) {
+		s.stopped.Store(true)
+	}
 	return f.File, note
 }
 
@@ -185,8 +247,10 @@ func (s *search) write(ctx context.Context, orig, small Scenario, failed []Faile
 		return f, fmt.Errorf("written but not readable (a bug of explore): %v", err)
 	}
 	j := s.runOnce(ctx, exp)
+	s.mu.Lock()
 	s.res.Counts.ShrinkRuns++
-	f.Confirmed = j.outcome == Failed && slices.ContainsFunc(j.failed, func(x FailedCheck) bool { return slices.Contains(want, x.Name) })
+	s.mu.Unlock()
+	f.Confirmed = j.outcome == Failed && failsAny(j.failed, want)
 	if f.Confirmed {
 		f.Failed = j.failed
 	}

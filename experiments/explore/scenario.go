@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/definition"
+	"github.com/fallacies/fallacies/faults"
 )
 
 // Setup is what every scenario of a search shares: the load, the
@@ -48,6 +49,21 @@ func (s Scenario) after(base time.Duration) time.Duration {
 		base = max(base, f.Settle)
 	}
 	return base
+}
+
+// Control is the scenario's fault-free control: each fault replaced by an
+// inert one (faults.Inert) on the same edge for the same window, so that
+// the control runs the same phases on the same topology and is judged by
+// the same hypotheses. A scenario whose control fails a hypothesis too
+// failed it because of the machine or the system, not because of the fault.
+func (s Scenario) Control() Scenario {
+	kind, attr, value := faults.Inert()
+	c := Scenario{}
+	for _, f := range s.Faults {
+		c.Faults = append(c.Faults, Candidate{ID: f.Edge + "/control", Edge: f.Edge, Kind: kind,
+			Attrs: []Attr{{Name: attr, Value: value}}, Window: f.Window, Settle: f.Settle})
+	}
+	return c
 }
 
 // Window is the longest window of its faults.

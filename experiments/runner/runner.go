@@ -81,6 +81,11 @@ type Options struct {
 	// variant is measured: `fallacies explore` learns the dependency graph
 	// from them. The spans are shared with the run: read only.
 	Spans func(variant string, spans []tracing.Span, proxies map[string]string)
+	// Step, when set, is told how long each step of a variant took, as
+	// it ends: "tracing", "topology start", "faults armed", "connect",
+	// "load", "drain", "observe", "topology stop", "measure" and
+	// "teardown" (`fallacies explore` says where a search's time goes).
+	Step func(step string, took time.Duration)
 	// Trials runs each variant this many times, each on a fresh
 	// topology, and judges each hypothesis over all of them (trials.go);
 	// 0 or 1 means once, as always. A --target run runs once.

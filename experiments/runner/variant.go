@@ -137,13 +137,20 @@ func (vr *variantRun) run(ctx context.Context) (err error) {
 			panicked = fmt.Errorf("%w: %w", ErrTestbed, crash.New(r))
 		}
 		// Every way out comes through here.
+		t0 := time.Now()
 		cleanupErr := tearDown(ctx, teardowns)
+		vr.step("teardown", t0)
 		vr.finish(ctx, &err, panicked, cleanupErr)
 	}()
-	for _, setup := range []func(context.Context) (teardown, error){
-		vr.startTracing, vr.startSystem, vr.armFaults, vr.connect,
+	for _, setup := range []struct {
+		step string
+		do   func(context.Context) (teardown, error)
+	}{
+		{"tracing", vr.startTracing}, {"topology start", vr.startSystem}, {"faults armed", vr.armFaults}, {"connect", vr.connect},
 	} {
-		undo, err := setup(ctx)
+		t0 := time.Now()
+		undo, err := setup.do(ctx)
+		vr.step(setup.step, t0)
 		if undo != nil {
 			teardowns = append(teardowns, undo)
 		}
@@ -151,7 +158,10 @@ func (vr *variantRun) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if err := vr.driveLoad(ctx); err != nil {
+	t0 := time.Now()
+	err = vr.driveLoad(ctx)
+	vr.step("load", t0)
+	if err != nil {
 		return err
 	}
 	if ended, err := vr.endedEarly(ctx); ended || err != nil {
@@ -161,6 +171,13 @@ func (vr *variantRun) run(ctx context.Context) (err error) {
 		return err
 	}
 	return vr.measure(ctx)
+}
+
+// step tells Options.Step how long a step took since t0.
+func (vr *variantRun) step(name string, t0 time.Time) {
+	if vr.opts.Step != nil {
+		vr.opts.Step(name, time.Since(t0))
+	}
 }
 
 // tearDown runs the teardowns, the last first, each within its own
@@ -394,7 +411,11 @@ func (vr *variantRun) settle(ctx context.Context) error {
 		vr.rogue = &ok
 	}
 	vr.prog.say("%s: draining (up to %v)", vr.prog.prefix, exp.Load.Drain)
+	t0 := time.Now()
 	vr.cl.drain(ctx, ackedIDs(res.History), vr.baseline, vr.start, exp.Load.Drain)
+	vr.step("drain", t0)
+	t0 = time.Now()
+	defer vr.step("observe", t0)
 	obs, err := vr.cl.observe(ctx, vr.start)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrTestbed, err)
@@ -417,13 +438,17 @@ func (vr *variantRun) settle(ctx context.Context) error {
 func (vr *variantRun) measure(ctx context.Context) error {
 	exp, v, res, rv := vr.exp, vr.variant, vr.res, &vr.report
 	if vr.topo != nil {
+		t0 := time.Now()
 		c, cancel := cleanupContext(ctx)
 		err := vr.topo.Stop(c)
 		cancel()
+		vr.step("topology stop", t0)
 		if err != nil {
 			return fmt.Errorf("%w: stop topology: %v", ErrTestbed, err)
 		}
 	}
+	t0 := time.Now()
+	defer vr.step("measure", t0)
 	shutdownTracers(vr.tracers)
 	if vr.targetSpans && len(res.History) > 0 {
 		// The target's exporters send their last batches in their own time.
