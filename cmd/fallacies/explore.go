@@ -145,7 +145,7 @@ func cmdExplore(ctx context.Context, e *env, args []string) error {
 		if !f.Confirmed {
 			state = "replay did NOT fail again"
 		}
-		fmt.Fprintf(e.stdout, "  finding %s: %s — %s\n", filepath.Join(*out, f.File), strings.Join(failed, ", "), state)
+		fmt.Fprintf(e.stdout, "  finding %s (at %.0fs): %s — %s\n", filepath.Join(*out, f.File), f.At, strings.Join(failed, ", "), state)
 	}
 	if res.Stopped != "" {
 		fmt.Fprintf(e.stdout, "stopped: %s\n", res.Stopped)

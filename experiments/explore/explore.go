@@ -223,6 +223,9 @@ type Finding struct {
 	Failed    []FailedCheck `json:"failed"`
 	Runs      int           `json:"shrink_runs"`
 	Confirmed bool          `json:"confirmed"` // the written file, run again, failed the same hypothesis
+	// At is when the finding was written, in seconds since the search
+	// started (the baseline included).
+	At float64 `json:"at_seconds"`
 }
 
 // Explore runs a search and writes its report folder: explore.json,

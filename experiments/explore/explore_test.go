@@ -318,3 +318,58 @@ func TestPrunePairs(t *testing.T) {
 		}
 	}
 }
+
+// TestShrinkIsMinimalOnRandomConditions: for failure conditions drawn at
+// random (a set of edges that must all be faulted, each with a least
+// window and a least delay), the shrinker's result still fails, and
+// removing any of its faults or halving any of its windows (down to the
+// least window the search tries) makes it pass.
+func TestShrinkIsMinimalOnRandomConditions(t *testing.T) {
+	const minWindow = 250 * time.Millisecond
+	rng := rand.New(rand.NewPCG(7, 11))
+	edges := []string{"a", "b", "c", "d"}
+	for trial := range 200 {
+		type need struct {
+			window time.Duration
+			delay  int64
+		}
+		needs := map[string]need{}
+		for _, e := range edges {
+			if rng.IntN(2) == 0 || len(needs) == 0 && e == "d" {
+				needs[e] = need{time.Duration(rng.IntN(4000)) * time.Millisecond, int64(rng.IntN(1000))}
+			}
+		}
+		fails := func(sc Scenario) bool {
+			for e, n := range needs {
+				if !slices.ContainsFunc(sc.Faults, func(f Candidate) bool {
+					return f.Edge == e && f.Window >= n.window && f.Attrs[0].Millis >= n.delay
+				}) {
+					return false
+				}
+			}
+			return true
+		}
+		var start Scenario
+		for _, e := range edges {
+			start.Faults = append(start.Faults, Candidate{ID: e + "/x", Edge: e, Window: 4 * time.Second,
+				Attrs: []Attr{{Name: "latency", Value: "1s", Millis: 1000}}})
+		}
+		got, _ := Shrink(start, minWindow, fails)
+		if !fails(got) {
+			t.Fatalf("trial %d: shrunk to a passing scenario %+v (needs %+v)", trial, got, needs)
+		}
+		if len(got.Faults) != len(needs) {
+			t.Errorf("trial %d: %d faults left, want the %d needed: %+v", trial, len(got.Faults), len(needs), got)
+		}
+		for i := range got.Faults {
+			if len(got.Faults) > 1 && fails(Scenario{Faults: slices.Delete(got.clone().Faults, i, i+1)}) {
+				t.Errorf("trial %d: still fails without fault %d: %+v", trial, i, got)
+			}
+			h := got.clone()
+			h.Faults[i].Window /= 2
+			if h.Faults[i].Window >= minWindow && fails(h) {
+				t.Errorf("trial %d: still fails with fault %d's window halved: %+v", trial, i, got)
+			}
+		}
+	}
+}

@@ -222,6 +222,7 @@ func (s *search) finding(ctx context.Context, sc Scenario, failed []FailedCheck)
 		os.Remove(filepath.Join(s.o.Out, f.File))
 		return "", c + " (the control of the written file)"
 	}
+	f.At = s.o.Now().Sub(s.res.StartedAt).Seconds()
 	s.mu.Lock()
 	s.res.Findings = append(s.res.Findings, f)
 	s.mu.Unlock()
