@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/fallacies/fallacies/faults"
+	"github.com/fallacies/fallacies/faults/grpclayer"
+	"github.com/fallacies/fallacies/faults/natslayer"
 )
 
 // ErrUnreachable is matched (errors.Is) by errors saying the Toxiproxy API
@@ -75,8 +77,8 @@ type Injector struct {
 	journal *faults.Journal
 	client  *http.Client
 
-	calls    callLayers    // gRPC layers interposed for call-level faults
-	messages messageLayers // NATS layers interposed for message-level faults
+	calls    *ruleLayers[grpclayer.Rule] // gRPC layers interposed for call-level faults
+	messages *ruleLayers[natslayer.Rule] // NATS layers interposed for message-level faults
 
 	mu      sync.Mutex
 	active  map[string]faults.Entry // faults on, by key
@@ -103,8 +105,10 @@ func NewInjector(apiURL string, journal *faults.Journal) *Injector {
 			// time, and an Injector then has no goroutines to stop.
 			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
 		},
-		active:  map[string]faults.Entry{},
-		sniffed: map[string][]byte{},
+		calls:    newCallLayers(),
+		messages: newMessageLayers(),
+		active:   map[string]faults.Entry{},
+		sniffed:  map[string][]byte{},
 	}
 }
 
@@ -328,13 +332,13 @@ func (i *Injector) Apply(ctx context.Context, f faults.Fault) (faults.Applied, e
 		if err != nil {
 			return faults.Applied{}, i.errf("apply", f, err)
 		}
-		return i.applyCall(ctx, f, r)
+		return i.calls.apply(ctx, i, f, r)
 	}
 	if r, ok, err := messageRule(f); ok {
 		if err != nil {
 			return faults.Applied{}, i.errf("apply", f, err)
 		}
-		return i.applyMessage(ctx, f, r)
+		return i.messages.apply(ctx, i, f, r)
 	}
 	p, err := planFor(f)
 	if err != nil {
@@ -427,9 +431,9 @@ func (i *Injector) undo(ctx context.Context, e faults.Entry) error {
 		case strings.HasPrefix(h, handleUpstreamPrefix):
 			err = i.undoUpstream(ctx, e.Fault.Target, h)
 		case strings.HasPrefix(h, handleCallPrefix):
-			err = i.undoCall(ctx, e.Fault.Target, h)
+			err = i.calls.undo(ctx, i, e.Fault.Target, h)
 		case strings.HasPrefix(h, handleMessagePrefix):
-			err = i.undoMessage(ctx, e.Fault.Target, h)
+			err = i.messages.undo(ctx, i, e.Fault.Target, h)
 		case strings.HasPrefix(h, handleLayerPrefix):
 			err = i.stopLayer(ctx, strings.TrimPrefix(h, handleLayerPrefix))
 		case h == handleDisabled:
