@@ -38,8 +38,9 @@ func (b *bench) packetFaults(ctx context.Context) (*Section, error) {
 		Intro: "Two gVisor netstack TCP/IP stacks joined by a wire of 1500-byte packets, in front of the rig's servers. " +
 			"Accuracy counts the packets of repeated 10 MB transfers until at least 100,000 crossed the wire; " +
 			"behaviour is a closed loop of health checks (concurrency 1, 3 s) and one 10 MB transfer per loss rate, each on a new link, " +
-			"through the segment and through the kernel reference (internal/kernellink: a network namespace over a veth pair, " +
-			"nftables dropping `numgen random mod 10000 < N` of the TCP packets both ways, a relay in the namespace to the same upstream) in the same run; " +
+			"through the segment (gVisor's TCP: SACK, RACK with tail-loss probes, NewReno, minimum RTO 200 ms) and through the kernel reference " +
+			"(internal/kernellink: a test host in a network namespace reached through a router namespace whose nftables drops `numgen random mod 10000 < N` " +
+			"of the TCP packets it forwards both ways, one MSS per packet, a relay in the test host to the same upstream, Linux's TCP with CUBIC) in the same run; " +
 			"cost compares a Toxiproxy proxy with the same proxy with a segment interposed on its upstream, in one run.",
 		Header: []string{"figure", "condition", "measured: median (range)", "note"},
 	}
@@ -143,6 +144,9 @@ func (b *bench) packetBehaviour(ctx context.Context, r *rig, s *Section) error {
 			s.row("health check p50, ms", cond, seg.p50.format(2), "")
 			s.row("health check p99, ms", cond, seg.p99.format(2), "")
 			s.row("10 MB goodput, MB/s", cond, seg.goodput.format(1), "")
+			if loss > 0 {
+				s.row("RTO expiries in the 10 MB transfer", cond, seg.rto.format(0), "")
+			}
 			continue
 		}
 		ker, err := b.lossBehaviour(ctx, r, loss, "kernel", func(upstream string, _ uint64) (lossyLink, error) {
@@ -173,6 +177,8 @@ func (b *bench) packetBehaviour(ctx context.Context, r *rig, s *Section) error {
 			s.row(f.figure, cond+", kernel (netns + nft)", f.ker.format(f.precision), "")
 		}
 		if loss > 0 {
+			s.row("RTO expiries in the 10 MB transfer", cond+", segment", seg.rto.format(0), "")
+			s.row("RTO expiries in the 10 MB transfer", cond+", kernel (netns + nft)", ker.rto.format(0), "")
 			s.row("dropped/packets, % (kernel's nft counters)", cond+", kernel (netns + nft)", ker.dropped.format(2), "")
 		}
 	}
@@ -188,7 +194,7 @@ type lossyLink interface {
 
 // behaviour is what one kind of lossy link did at one loss rate, by
 // repetition.
-type behaviour struct{ p50, p99, goodput, dropped sample }
+type behaviour struct{ p50, p99, goodput, rto, dropped sample }
 
 // lossBehaviour measures health checks (concurrency 1, 3 s) and one 10 MB
 // transfer through links made by open, each on a link of its own.
@@ -209,19 +215,47 @@ func (b *bench) lossBehaviour(ctx context.Context, r *rig, loss float64, what st
 			return out, err
 		}
 		kbps, err := receive(ctx, bytesLink.Addr(), goodputBytes)
-		if k, ok := bytesLink.(*kernellink.Link); ok && err == nil {
-			if c, cerr := k.Counters(); cerr == nil && c.Packets > 0 {
-				out.dropped = append(out.dropped, 100*float64(c.Dropped)/float64(c.Packets))
-			}
+		var rto uint64
+		if err == nil {
+			rto, err = transferFigures(bytesLink, &out)
 		}
 		bytesLink.Close()
 		if err != nil {
 			return out, fmt.Errorf("%s, loss %.1f%%: transfer: %w", what, loss*100, err)
 		}
 		out.p50, out.p99, out.goodput = append(out.p50, ms(l.p50())), append(out.p99, ms(l.p99())), append(out.goodput, kbps/1000)
-		b.logf("packet loss %.1f%% %s rep %d/%d: call p50 %.2f ms p99 %.2f ms, 10 MB at %.1f MB/s", loss*100, what, rep+1, b.cfg.Reps, ms(l.p50()), ms(l.p99()), kbps/1000)
+		b.logf("packet loss %.1f%% %s rep %d/%d: call p50 %.2f ms p99 %.2f ms, 10 MB at %.1f MB/s, %d RTO expiries", loss*100, what, rep+1, b.cfg.Reps, ms(l.p50()), ms(l.p99()), kbps/1000, rto)
 	}
 	return out, nil
+}
+
+// transferFigures reads what the link that carried one transfer counted:
+// its sender's RTO expiries (the segment's two stacks, or the kernel's
+// test host, which sends the transfer) and, for the kernel, the share of
+// packets its firewall dropped. It adds them to out and returns the RTO
+// expiries.
+func transferFigures(link lossyLink, out *behaviour) (uint64, error) {
+	switch l := link.(type) {
+	case *segment.Segment:
+		rto := l.Counters().Timeouts
+		out.rto = append(out.rto, float64(rto))
+		return rto, nil
+	case *kernellink.Link:
+		tcp, err := l.TCP()
+		if err != nil {
+			return 0, err
+		}
+		c, err := l.Counters()
+		if err != nil {
+			return 0, err
+		}
+		if c.Packets > 0 {
+			out.dropped = append(out.dropped, 100*float64(c.Dropped)/float64(c.Packets))
+		}
+		out.rto = append(out.rto, float64(tcp.Timeouts))
+		return tcp.Timeouts, nil
+	}
+	return 0, nil
 }
 
 // healthLoop runs a closed loop of health checks on a new connection to

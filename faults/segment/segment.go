@@ -105,15 +105,26 @@ func New(listen, upstream string, seed uint64) (*Segment, error) {
 	return s, nil
 }
 
+// newStack makes one side's stack. Its TCP is set as Linux's on the
+// points that decide how loss is repaired: SACK, RACK loss detection with
+// tail-loss probes, a 200 ms minimum RTO, an initial window of 10 segments
+// and receive-buffer auto-tuning (gVisor's defaults, SACK and the RTO
+// bounds named here). Congestion control is NewReno, not Linux's CUBIC:
+// gVisor's CUBIC, measured through this segment at 5% loss, took 47-78
+// retransmission timeouts per 10 MB transfer against NewReno's 5-8, and
+// carried 0.6 MB/s against 4.4 (the kernel, with CUBIC: 1.6-3.2 MB/s).
 func newStack(addr tcpip.Address, ep *channel.Endpoint) (*stack.Stack, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
 	})
 	sack := tcpip.TCPSACKEnabled(true)
+	recovery := tcpip.TCPRACKLossDetection
+	minRTO := tcpip.TCPMinRTOOption(200 * time.Millisecond)
+	cc := tcpip.CongestionControlOption("reno")
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	timeWait := tcpip.TCPTimeWaitTimeoutOption(time.Second)
-	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &moderate, &timeWait} {
+	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &recovery, &minRTO, &cc, &moderate, &timeWait} {
 		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("segment: TCP option %T: %s", opt, err)

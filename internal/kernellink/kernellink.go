@@ -1,21 +1,28 @@
 // Package kernellink is the kernel reference of the packet faults: a test
-// host in a network namespace of its own, reached over a veth pair, where
-// nftables drops a share of the TCP packets (`numgen random mod 10000 < N
-// drop`, both directions). A relay listening inside the namespace carries
+// host in a network namespace of its own, reached through a second
+// namespace that routes between it and the host, where nftables drops a
+// share of the forwarded TCP packets (`numgen random mod 10000 < N drop`,
+// both directions). A relay listening inside the host namespace carries
 // each connection on to an upstream on the host's loopback, so a link
 // through a Link crosses the Linux kernel's TCP under loss exactly where a
 // link through a faults/segment Segment crosses gVisor's:
 //
-//	client ──TCP over veth, nft drops──▶ relay (in the namespace) ──loopback──▶ upstream
+//	client ──veth──▶ router (nft drops, forward) ──veth──▶ relay (test host) ──loopback──▶ upstream
+//
+// The drops are made in a router, not at either end: a packet that the
+// sender's own output hook drops is refused to its TCP, which sends it
+// again at once, without loss recovery (an earlier version did so, and its
+// kernel retransmitted 6-30 segments for 450-650 drops at 5%).
 //
 // It needs root, ip(8) and nft(8); New says why not when one is missing
-// (Available). Close deletes the namespace, which takes the veth pair and
-// the nftables table with it; New first deletes what a process of ours
+// (Available). Close deletes the veth pairs and both namespaces, the
+// nftables table with them; New first deletes what a process of ours
 // that died left behind (namespaces named after a pid that is gone).
 package kernellink
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,12 +35,19 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
 // prefix names every namespace this package makes: prefix + pid + "-" + n.
 const prefix = "fallacies-kl-"
+
+// congestionControl is the relay's: Linux's own default, cubic, whatever
+// the host chose (this machine's is bbr). A namespace other than the
+// host's may only make the host's allowed ones its default, so the relay
+// sets it on its listener, whose connections inherit it.
+const congestionControl = "cubic"
 
 // table is the nftables table in the namespace.
 const table = "fallacies_loss"
@@ -43,10 +57,10 @@ var seq atomic.Uint32
 // Link is a namespace with a lossy veth and a relay to one upstream. Make
 // one with New; Close it.
 type Link struct {
-	ns       string
-	hostAddr string // the host's end of the veth
-	nsAddr   string // the namespace's end, where the relay listens
-	hostVeth string // the host's end's name
+	ns       string // the test host's namespace, where the relay listens
+	router   string // the namespace between it and the host, where nft drops
+	nsAddr   string // the test host's address, where the relay listens
+	hostVeth string // the host's end of the veth to the router
 	upstream string
 	ln       net.Listener
 
@@ -70,9 +84,9 @@ func Available() string {
 	return ""
 }
 
-// New makes a namespace joined to the host by a veth pair, with no loss
-// yet (SetLoss), and a relay in it to upstream (host:port on the host's
-// loopback). Addr is where to connect.
+// New makes the test host's namespace and a router namespace joining it
+// to the host, with no loss yet (SetLoss), and a relay in the test host to
+// upstream (host:port on the host's loopback). Addr is where to connect.
 func New(upstream string) (*Link, error) {
 	if why := Available(); why != "" {
 		return nil, errors.New("kernel link: " + why)
@@ -82,26 +96,40 @@ func New(upstream string) (*Link, error) {
 	pid := os.Getpid()
 	l := &Link{
 		ns:       fmt.Sprintf("%s%d-%d", prefix, pid, n),
+		router:   fmt.Sprintf("%s%d-%d-router", prefix, pid, n),
 		upstream: upstream,
 		conns:    map[net.Conn]struct{}{},
 	}
-	// A /30 of 10.213.0.0/16 per link of this process: the third octet
-	// from the pid, the fourth from the link's number.
-	base := fmt.Sprintf("10.213.%d.%d", pid%256, (n%64)*4)
-	l.hostAddr, l.nsAddr = addrPlus(base, 1), addrPlus(base, 2)
-	host, peer := fmt.Sprintf("fkl%dh%d", pid%100000, n%100), fmt.Sprintf("fkl%dn%d", pid%100000, n%100)
+	// Two /30s of 10.213.0.0/16 per link of this process, the third octet
+	// from the pid, the fourth from the link's number: host-router and
+	// router-test host.
+	base := fmt.Sprintf("10.213.%d.%d", pid%256, (n%32)*8)
+	hostAddr, routerOut, routerIn := addrPlus(base, 1), addrPlus(base, 2), addrPlus(base, 5)
+	l.nsAddr = addrPlus(base, 6)
+	name := func(end string) string { return fmt.Sprintf("fkl%d%s%d", pid%100000, end, n%100) }
+	host, routerHost, routerNS, nsEnd := name("h"), name("a"), name("b"), name("n")
 	l.hostVeth = host
-	// gso_max_segs 1: the kernel hands the veth one MSS per packet, so
+	// gso_max_segs 1: the kernel hands each veth one MSS per packet, so
 	// nftables draws its loss per packet, as the segment's wire does
 	// (with TSO a dropped buffer would be up to 44 packets).
 	steps := [][]string{
+		{"ip", "netns", "add", l.router},
 		{"ip", "netns", "add", l.ns},
-		{"ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", l.ns},
-		{"ip", "addr", "add", l.hostAddr + "/30", "dev", host},
+		{"ip", "link", "add", host, "type", "veth", "peer", "name", routerHost, "netns", l.router},
+		{"ip", "-n", l.router, "link", "add", routerNS, "type", "veth", "peer", "name", nsEnd, "netns", l.ns},
+		{"ip", "addr", "add", hostAddr + "/30", "dev", host},
 		{"ip", "link", "set", host, "up", "gso_max_segs", "1"},
-		{"ip", "-n", l.ns, "addr", "add", l.nsAddr + "/30", "dev", peer},
-		{"ip", "-n", l.ns, "link", "set", peer, "up", "gso_max_segs", "1"},
+		{"ip", "-n", l.router, "addr", "add", routerOut + "/30", "dev", routerHost},
+		{"ip", "-n", l.router, "link", "set", routerHost, "up", "gso_max_segs", "1"},
+		{"ip", "-n", l.router, "addr", "add", routerIn + "/30", "dev", routerNS},
+		{"ip", "-n", l.router, "link", "set", routerNS, "up", "gso_max_segs", "1"},
+		{"ip", "netns", "exec", l.router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"},
+		{"ip", "-n", l.ns, "addr", "add", l.nsAddr + "/30", "dev", nsEnd},
+		{"ip", "-n", l.ns, "link", "set", nsEnd, "up", "gso_max_segs", "1"},
 		{"ip", "-n", l.ns, "link", "set", "lo", "up"},
+		{"ip", "-n", l.ns, "route", "add", "default", "via", routerIn},
+		// The route goes with the host's veth.
+		{"ip", "route", "add", l.nsAddr + "/32", "via", routerOut, "dev", host},
 	}
 	for _, s := range steps {
 		if err := run(nil, s...); err != nil {
@@ -130,9 +158,9 @@ func (l *Link) Addr() string { return l.ln.Addr().String() }
 // Namespace is the name of the link's network namespace.
 func (l *Link) Namespace() string { return l.ns }
 
-// SetLoss makes nftables drop each TCP packet entering or leaving the
-// namespace with probability p (0 to 1, in steps of 0.01%), replacing the
-// rules before; the counters start again from zero.
+// SetLoss makes the router drop each TCP packet it forwards, either way,
+// with probability p (0 to 1, in steps of 0.01%), replacing the rules
+// before; the counters start again from zero.
 func (l *Link) SetLoss(p float64) error {
 	if p < 0 || p > 1 {
 		return fmt.Errorf("kernel link: loss %v out of [0, 1]", p)
@@ -140,23 +168,21 @@ func (l *Link) SetLoss(p float64) error {
 	n := int(p*10000 + 0.5)
 	var rules strings.Builder
 	fmt.Fprintf(&rules, "table inet %s\ndelete table inet %s\ntable inet %s {\n", table, table, table)
-	for _, chain := range []string{"input", "output"} {
-		fmt.Fprintf(&rules, "  chain %s { type filter hook %s priority 0; policy accept;\n", chain, chain)
-		fmt.Fprintf(&rules, "    meta l4proto tcp counter comment \"packets\"\n")
-		fmt.Fprintf(&rules, "    meta l4proto tcp numgen random mod 10000 < %d counter drop comment \"dropped\"\n  }\n", n)
-	}
+	rules.WriteString("  chain forward { type filter hook forward priority 0; policy accept;\n")
+	rules.WriteString("    meta l4proto tcp counter comment \"packets\"\n")
+	fmt.Fprintf(&rules, "    meta l4proto tcp numgen random mod 10000 < %d counter drop comment \"dropped\"\n  }\n", n)
 	rules.WriteString("}\n")
-	return run(strings.NewReader(rules.String()), "ip", "netns", "exec", l.ns, "nft", "-f", "-")
+	return run(strings.NewReader(rules.String()), "ip", "netns", "exec", l.router, "nft", "-f", "-")
 }
 
-// Counters are the TCP packets that crossed the namespace's firewall
-// (both directions) and those it dropped, since the last SetLoss.
+// Counters are the TCP packets the router forwarded or dropped (both
+// directions), and those it dropped, since the last SetLoss.
 type Counters struct{ Packets, Dropped uint64 }
 
-// Counters reads the nftables counters of the namespace.
+// Counters reads the nftables counters of the router.
 func (l *Link) Counters() (Counters, error) {
 	var out bytes.Buffer
-	cmd := exec.Command("ip", "netns", "exec", l.ns, "nft", "-j", "list", "table", "inet", table)
+	cmd := exec.Command("ip", "netns", "exec", l.router, "nft", "-j", "list", "table", "inet", table)
 	cmd.Stdout = &out
 	if err := cmd.Run(); err != nil {
 		return Counters{}, fmt.Errorf("kernel link: read counters: %w", err)
@@ -195,8 +221,60 @@ func (l *Link) Counters() (Counters, error) {
 	return c, nil
 }
 
-// Close stops the relay, cuts its connections and deletes the namespace
-// with its veth pair and nftables table.
+// TCP are the TCP figures of the test host's kernel since New: the
+// segments it sent again and its retransmission timeouts (RTO expiries).
+// The relay's side of every connection is there, so for a transfer from
+// the upstream these are the sender's.
+type TCP struct{ Retransmits, Timeouts uint64 }
+
+// TCP reads the test host's TCP counters (TcpRetransSegs of
+// /proc/net/snmp, TcpExtTCPTimeouts of /proc/net/netstat, in its
+// namespace).
+func (l *Link) TCP() (TCP, error) {
+	var t TCP
+	for _, f := range []struct {
+		file, table, field string
+		to                 *uint64
+	}{
+		{"/proc/net/snmp", "Tcp:", "RetransSegs", &t.Retransmits},
+		{"/proc/net/netstat", "TcpExt:", "TCPTimeouts", &t.Timeouts},
+	} {
+		var out bytes.Buffer
+		cmd := exec.Command("ip", "netns", "exec", l.ns, "cat", f.file)
+		cmd.Stdout = &out
+		if err := cmd.Run(); err != nil {
+			return TCP{}, fmt.Errorf("kernel link: read %s: %w", f.file, err)
+		}
+		v, ok := procField(out.String(), f.table, f.field)
+		if !ok {
+			return TCP{}, fmt.Errorf("kernel link: no %s%s in %s", f.table, f.field, f.file)
+		}
+		*f.to = v
+	}
+	return t, nil
+}
+
+// procField finds a counter in the text of /proc/net/snmp or netstat:
+// pairs of lines, "Table: name name …" then "Table: value value …".
+func procField(text, table, field string) (uint64, bool) {
+	lines := strings.Split(text, "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != table || len(values) != len(names) || values[0] != table {
+			continue
+		}
+		for j, name := range names {
+			if name == field {
+				v, err := strconv.ParseUint(values[j], 10, 64)
+				return v, err == nil
+			}
+		}
+	}
+	return 0, false
+}
+
+// Close stops the relay, cuts its connections and deletes both
+// namespaces with their veth pairs and nftables table.
 func (l *Link) Close() error {
 	l.mu.Lock()
 	l.closed = true
@@ -215,19 +293,24 @@ func (l *Link) Close() error {
 	return err
 }
 
-// deleteNamespace deletes the veth pair (at once: a namespace's devices
-// go some time after the namespace) and the namespace, its firewall with
-// it.
+// deleteNamespace deletes the veth pairs (at once: a namespace's devices
+// go some time after the namespace) and both namespaces, the router's
+// firewall with them. Deleting the host's veth takes its route.
 func (l *Link) deleteNamespace() error {
+	var errs []error
 	if _, err := net.InterfaceByName(l.hostVeth); err == nil {
-		if err := run(nil, "ip", "link", "delete", l.hostVeth); err != nil {
-			return err
+		errs = append(errs, run(nil, "ip", "link", "delete", l.hostVeth))
+	}
+	for _, ns := range []string{l.ns, l.router} {
+		if _, err := os.Stat("/run/netns/" + ns); err == nil {
+			errs = append(errs, run(nil, "ip", "netns", "delete", ns))
 		}
 	}
-	return run(nil, "ip", "netns", "delete", l.ns)
+	return errors.Join(errs...)
 }
 
-// listenInside opens a TCP listener in the namespace. The socket belongs
+// listenInside opens a TCP listener in the namespace, whose connections
+// use congestionControl. The socket belongs
 // to the namespace it was made in, whichever thread accepts on it; the
 // thread that made it entered the namespace and is never returned to the
 // Go scheduler (it exits with its goroutine).
@@ -249,7 +332,19 @@ func (l *Link) listenInside(addr string) (net.Listener, error) {
 			ch <- result{err: fmt.Errorf("kernel link: enter namespace %s: %w", l.ns, err)}
 			return
 		}
-		ln, err := net.Listen("tcp", addr)
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, congestionControl)
+			}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("kernel link: congestion control %s: %w", congestionControl, serr)
+			}
+			return nil
+		}}
+		ln, err := lc.Listen(context.Background(), "tcp", addr)
 		ch <- result{ln, err}
 	}()
 	r := <-ch
