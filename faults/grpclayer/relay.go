@@ -31,6 +31,8 @@ type relay struct {
 	// header blocks must allow it.
 	clientTable, serverTable atomic.Uint32
 
+	lastID uint32 // the highest stream the client opened (read by the client's pump only)
+
 	mu      sync.Mutex
 	streams map[uint32]*stream
 }
@@ -220,9 +222,12 @@ func (r *relay) settings(f *http2.SettingsFrame, fromClient, flush bool) error {
 // request handles a header block from the client: a new call's headers
 // (or, on a streaming call, trailers, which no gRPC client sends).
 func (r *relay) request(id uint32, h *frame, flush bool) error {
-	if st := r.stream(id); st != nil {
+	if id <= r.lastID {
+		// Trailers of a streaming call (no gRPC client sends them): not a
+		// new call.
 		return r.relayFrame(id, h, true, flush)
 	}
+	r.lastID = id
 	var method string
 	for _, hf := range h.fields {
 		if hf.Name == ":path" {
