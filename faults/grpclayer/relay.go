@@ -31,7 +31,8 @@ type relay struct {
 	// header blocks must allow it.
 	clientTable, serverTable atomic.Uint32
 
-	lastID uint32 // the highest stream the client opened (read by the client's pump only)
+	lastID  uint32  // the highest stream the client opened (the client's pump's)
+	pending *stream // a call whose headers the client's pump holds back (the client's pump's)
 
 	mu      sync.Mutex
 	streams map[uint32]*stream
@@ -183,6 +184,9 @@ func (r *relay) pump(br *bufio.Reader, fromClient bool) {
 		if f != nil && relay(f, flush) != nil {
 			return
 		}
+		if flush && fromClient {
+			r.releasePending()
+		}
 		if flush && dst.do(true, nil) != nil {
 			return
 		}
@@ -228,6 +232,7 @@ func (r *relay) request(id uint32, h *frame, flush bool) error {
 		return r.relayFrame(id, h, true, flush)
 	}
 	r.lastID = id
+	r.releasePending()
 	var method string
 	for _, hf := range h.fields {
 		if hf.Name == ":path" {
@@ -253,11 +258,16 @@ func (r *relay) request(id uint32, h *frame, flush bool) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if needFirst && !h.end {
-		// The rules need the first request message: the headers go on,
-		// the message's DATA too but for the frame ending it, held until
-		// the rules have picked.
+		// The rules need the first request message. The headers wait
+		// while the message's frames are already read (a client writes
+		// them together), so that a grpc-error never reaches the server;
+		// once the pump would wait, or another call starts, they go on
+		// (streams must open in order), and so does the message's DATA
+		// but for the frame ending it, held until the rules have picked.
 		st.deciding = true
-		return r.toServer.send(id, h, flush)
+		st.head = h
+		r.pending = st
+		return nil
 	}
 	act, hold := pick(rules, method, nil)
 	st.act, st.hold = act, hold
@@ -302,6 +312,8 @@ type stream struct {
 	mu       sync.Mutex
 	deciding bool          // the rules wait for the first request message
 	first    []byte        // while deciding: the request's DATA so far
+	head     *frame        // while deciding: the request's headers, held back, and
+	request  []*frame      // its DATA frames, held back with them
 	act      *rule         // the rule acting on the call (not grpc-delay); nil: none
 	hold     time.Duration // the response waits this long (grpc-delay)
 	timer    *time.Timer   // the running hold
@@ -333,7 +345,41 @@ func (r *relay) unknownToServer(id uint32) bool {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.unknown
+	return st.unknown || st.head != nil
+}
+
+// releasePending sends on the headers (and DATA) of the call whose
+// headers the client's pump holds back: the pump is about to wait, or
+// another call starts.
+func (r *relay) releasePending() {
+	st := r.pending
+	if st == nil {
+		return
+	}
+	r.pending = nil
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.head == nil {
+		return
+	}
+	r.toServer.send(st.id, st.head, false)
+	for _, f := range st.request {
+		r.toServer.send(st.id, f, false)
+	}
+	st.head, st.request = nil, nil
+	r.toServer.do(true, nil)
+}
+
+// creditHeld gives the client back the window of st's held-back DATA,
+// which the server never gets, and forgets the held request; st.mu is held.
+func (r *relay) creditHeld(st *stream) {
+	var n uint32
+	for _, f := range st.request {
+		n += f.length()
+	}
+	st.head, st.request = nil, nil
+	r.toClient.credit(0, n)
+	st.unknown = true
 }
 
 // forgetIfDone drops st's record once nothing of it needs the layer;
@@ -364,6 +410,10 @@ func (r *relay) fromClient(st *stream, f *frame, flush bool) {
 		st.serverDone = true // it ends there too: what comes after is stragglers
 		r.discard(st)
 		st.released = true
+		if st.head != nil {
+			r.creditHeld(st) // the server never heard of the call
+			return
+		}
 		r.toServer.send(st.id, f, true)
 		return
 	}
@@ -374,22 +424,40 @@ func (r *relay) fromClient(st *stream, f *frame, flush bool) {
 	st.first = append(st.first, f.data...)
 	msg, whole := messageComplete(st.first)
 	if !whole && !f.end {
+		if st.head != nil {
+			st.request = append(st.request, clone(f))
+			return
+		}
 		r.toServer.send(st.id, f, flush)
 		return
 	}
 	st.deciding = false
 	st.first = nil
+	if r.pending == st {
+		r.pending = nil
+	}
 	st.act, st.hold = pick(st.rules, st.method, msg)
 	if st.act == nil || st.act.Kind != Error {
+		if st.head != nil {
+			r.toServer.send(st.id, st.head, false)
+			for _, d := range st.request {
+				r.toServer.send(st.id, d, false)
+			}
+			st.head, st.request = nil, nil
+		}
 		r.toServer.send(st.id, f, flush)
 		r.startHold(st)
 		return
 	}
-	// grpc-error on a call the server has seen the headers and part of
-	// the message of: it never gets the end of the message, and its
-	// stream is reset.
 	r.toClient.credit(0, f.length())
-	r.toServer.reset(st.id, http2.ErrCodeCancel)
+	if st.head != nil {
+		// The server never hears of the call.
+		r.creditHeld(st)
+	} else {
+		// It has seen the headers and part of the message: it never gets
+		// the end of the message, and its stream is reset.
+		r.toServer.reset(st.id, http2.ErrCodeCancel)
+	}
 	st.serverDone = true
 	r.discard(st)
 	r.answer(st)

@@ -19,9 +19,10 @@ type Kind string
 const (
 	// Error answers with a status (a Trailers-Only response) instead of
 	// forwarding the call: the server never sees it. With Attempts, which
-	// needs the call's whole first message, the server sees the headers
-	// and the message but for its last frame, then a reset: a unary
-	// handler never runs.
+	// needs the call's whole first message, the headers wait while the
+	// message's frames are already read; if the client wrote them apart,
+	// the server sees the headers and the message but for its last frame,
+	// then a reset: a unary handler never runs.
 	Error Kind = "grpc-error"
 	// Delay forwards the call and holds its response for Latency ± Jitter
 	// (drawn once per call), from the response's first frame.
