@@ -45,9 +45,10 @@ type Comparison struct {
 	Metric string     // the left-hand metric as written
 	Type   MetricType // its type (durations are in seconds here)
 	Op     string
-	Bound  float64 // the literal; 0 when Relative
+	Bound  float64 // the literal; when Relative, the offset (0 without one)
 	// Relative is set when the bound is another metric: Values are then
-	// left − factor·right, compared with 0.
+	// left − factor·right, compared with the offset (e.g. 200ms of
+	// order.latency.p99 < before.order.latency.p99 + 200ms).
 	Relative bool
 	Values   []float64 // per trial
 	Estimate Estimate
@@ -139,8 +140,11 @@ func evalTrials(e Expr, envs []Env, est Estimator, cmps *[]Comparison) (Truth, e
 
 func compareTrials(x *exprCompare, envs []Env, est Estimator, cmps *[]Comparison) (Truth, error) {
 	c := Comparison{Expr: x.String(), Metric: x.m.String(), Type: x.m.info.Type, Op: x.op, Relative: x.lit == nil}
-	if !c.Relative {
+	switch {
+	case !c.Relative:
 		c.Bound = x.lit.num
+	case x.offset != nil:
+		c.Bound = x.offset.num
 	}
 	for _, env := range envs {
 		var obs []string

@@ -53,6 +53,10 @@ func TestEvalTrials(t *testing.T) {
 		{"order.latency.p99 < 250ms and order.success_rate >= 99.9%", []float64{230, 245, 256}, nil, check.False}, // false and unknown
 		{"order.latency.p99 < 250ms or order.success_rate >= 99%", []float64{230, 245, 256}, nil, check.True},     // unknown or true
 		{"order.latency.p99 < 2 * order.latency.p99", []float64{100, 120}, nil, check.True},                       // relative: p99 − 2·p99 < 0
+		// relative with an offset: p99 − p99 = 0 against the offset
+		{"order.latency.p99 < order.latency.p99 + 50ms", []float64{100, 120}, nil, check.True},
+		{"order.latency.p99 >= order.latency.p99 + 50ms", []float64{100, 120}, nil, check.False},
+		{"order.latency.p99 < order.latency.p99 + 0ms", []float64{100, 120}, nil, check.False},
 		{"trace.async_isolated", []float64{1, 1, 1}, []bool{true, true, true}, check.True},
 		{"trace.async_isolated", []float64{1, 1, 1}, []bool{true, false, true}, check.Unknown},
 		{"not trace.async_isolated", []float64{1, 1}, []bool{true, true}, check.False},

@@ -282,7 +282,7 @@ type Hypothesis struct {
 // trials: the mean of the left side and its confidence interval in the
 // metric's unit (durations in ms, ratios as fractions), against the bound.
 // When the bound is another metric, the values are left − factor·right
-// and the bound is 0.
+// and the bound is the offset (0 without one).
 type Estimate struct {
 	Comparison string  `json:"comparison"` // as written, e.g. order.latency.p99 < 250ms
 	Metric     string  `json:"metric"`
