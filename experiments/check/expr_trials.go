@@ -50,6 +50,8 @@ type Comparison struct {
 	// left − factor·right, compared with the offset (e.g. 200ms of
 	// order.latency.p99 < before.order.latency.p99 + 200ms).
 	Relative bool
+	Right    string  // when Relative, the right-hand metric as written
+	Factor   float64 // when Relative, its factor (1 when none is written)
 	Values   []float64 // per trial
 	Estimate Estimate
 	Truth    Truth
@@ -139,13 +141,7 @@ func evalTrials(e Expr, envs []Env, est Estimator, cmps *[]Comparison) (Truth, e
 }
 
 func compareTrials(x *exprCompare, envs []Env, est Estimator, cmps *[]Comparison) (Truth, error) {
-	c := Comparison{Expr: x.String(), Metric: x.m.String(), Type: x.m.info.Type, Op: x.op, Relative: x.lit == nil}
-	switch {
-	case !c.Relative:
-		c.Bound = x.lit.num
-	case x.offset != nil:
-		c.Bound = x.offset.num
-	}
+	c := comparisonOf(x)
 	for _, env := range envs {
 		var obs []string
 		v, err := exprLookup(x.m, env, &obs)
@@ -205,8 +201,31 @@ func kleeneAnd(a, b Truth) Truth {
 	return Unknown
 }
 
+// comparisonOf is the Comparison of x as written, without values.
+func comparisonOf(x *exprCompare) Comparison {
+	c := Comparison{Expr: x.String(), Metric: x.m.String(), Type: x.m.info.Type, Op: x.op, Relative: x.lit == nil}
+	switch {
+	case !c.Relative:
+		c.Bound = x.lit.num
+	default:
+		c.Right, c.Factor = x.rhs.String(), x.factor
+		if x.offset != nil {
+			c.Bound = x.offset.num
+		}
+	}
+	return c
+}
+
+// bounded says whether x is a numeric comparison with a literal bound:
+// metric OP literal, or metric OP [factor *] metric + offset (the offset
+// is its bound).
+func bounded(x *exprCompare) bool {
+	return x.m.info.Type.numeric() && x.op != "==" && x.op != "!=" && (x.lit != nil || x.offset != nil)
+}
+
 // Bounds lists the numeric comparisons of e with a literal bound, in
-// order, for calibration: each as written and its bound.
+// order, for calibration: each as written and its bound (a relative
+// comparison's offset: 200ms of p99 < before.p99 + 200ms).
 func Bounds(e Expr) []Comparison {
 	var out []Comparison
 	var walk func(Expr)
@@ -220,8 +239,8 @@ func Bounds(e Expr) []Comparison {
 		case *exprParen:
 			walk(x.x)
 		case *exprCompare:
-			if x.lit != nil && x.m.info.Type.numeric() && x.op != "==" && x.op != "!=" {
-				out = append(out, Comparison{Expr: x.String(), Metric: x.m.String(), Type: x.m.info.Type, Op: x.op, Bound: x.lit.num})
+			if bounded(x) {
+				out = append(out, comparisonOf(x))
 			}
 		}
 	}
@@ -245,13 +264,22 @@ func WithBounds(e Expr, bounds []float64) string {
 		case *exprParen:
 			return "(" + render(x.x) + ")"
 		case *exprCompare:
-			if x.lit != nil && x.m.info.Type.numeric() && x.op != "==" && x.op != "!=" {
-				b := x.lit.text
+			if bounded(x) {
+				lit := x.lit
+				if lit == nil {
+					lit = x.offset
+				}
+				b := lit.text
 				if i < len(bounds) && bounds[i] == bounds[i] {
 					b = strings.ReplaceAll(FormatValue(x.m.info.Type, NumberValue(bounds[i])), "µ", "u")
 				}
 				i++
-				return x.m.String() + " " + x.op + " " + b
+				if x.lit != nil {
+					return x.m.String() + " " + x.op + " " + b
+				}
+				y := *x
+				y.offset = &exprLiteral{text: b}
+				return y.String()
 			}
 		}
 		return e.String()

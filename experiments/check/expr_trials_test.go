@@ -121,4 +121,19 @@ func TestBoundsAndWithBounds(t *testing.T) {
 	if got := check.WithBounds(e, []float64{math.NaN()}); got != e.String() {
 		t.Errorf("NaN keeps the bound: %q", got)
 	}
+
+	// A relative comparison's bound is its offset; one without an offset
+	// has no bound to learn.
+	e, _ = check.ParseExpr("order.latency.p99 < before.order.latency.p99 + 200ms and order.throughput >= 0.9 * before.order.throughput", metrics.Vocabulary)
+	bs = check.Bounds(e)
+	if len(bs) != 1 || !bs[0].Relative || bs[0].Bound != 0.2 || bs[0].Right != "before.order.latency.p99" || bs[0].Factor != 1 {
+		t.Fatalf("Bounds = %+v", bs)
+	}
+	got = check.WithBounds(e, []float64{0.15})
+	if want := "order.latency.p99 < before.order.latency.p99 + 150ms and order.throughput >= 0.9 * before.order.throughput"; got != want {
+		t.Errorf("WithBounds = %q, want %q", got, want)
+	}
+	if _, err := check.ParseExpr(got, metrics.Vocabulary); err != nil {
+		t.Errorf("WithBounds wrote what does not parse: %v", err)
+	}
 }
