@@ -143,3 +143,57 @@ func TestTrialsCalibrateDiffEndToEnd(t *testing.T) {
 		t.Errorf("report.json trials = %v (%v)", doc["trials"], err)
 	}
 }
+
+// calibrate --control learns from fault-free runs: the report is a
+// control's, a hypothesis of the naive variant that needs the fault is
+// kept and one that holds anyway is flagged, a bound a fault-free run
+// breaches is loosened, and the file written loads.
+func TestCalibrateControlEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two 3-second variants three times")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "control.calibrated.yaml")
+	r := cli(t, t.Context(), "calibrate", "--quiet", "--control", "--runs", "3", "--reports", dir, "--out", out, "testdata/control.yaml")
+	if r.code != exitOK {
+		t.Fatalf("calibrate --control: exit %d, stderr %s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"# fallacies calibrate testdata/control.yaml --control --runs 3",
+		"from 3 fault-free runs of each variant",
+		"# the fault bit (variant naive, during;",
+		"#   held without the fault in 0 of 3 runs, as a fault bit should",
+		"# holds anyway (variant naive, during;",
+		"#   WARNING: held without the fault in 3 of 3 runs: it cannot show that the fault bit",
+		"#   order.latency.p99 − before.order.latency.p99: fault-free runs ",
+		`#   check: "order.latency.p99 < before.order.latency.p99 + `,
+		"# wrote " + out,
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("calibrate --control output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// The fault-free p99 differences spread by tens of ms: an offset of
+	// 1 ms is loosened, unless every before phase stalled alike (kept).
+	loosened := strings.Contains(r.stdout, "a fault-free run breaches written < 1ms at more than 0.01: loosen it to < ")
+	if !loosened && !strings.Contains(r.stdout, "; written < 1ms keeps ") {
+		t.Errorf("the 1 ms offset is neither loosened nor kept:\n%s", r.stdout)
+	}
+	if v := cli(t, t.Context(), "validate", out); v.code != exitOK {
+		t.Errorf("the calibrated file does not load: %s", v.stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"order.latency.p50 >= 150ms"`) || strings.Contains(string(b), "+ 1ms\"") == loosened {
+		t.Errorf("the calibrated file keeps the fault bit and loosens the tight offset (%v):\n%s", loosened, b)
+	}
+	folders, _, err := report.Folders(dir)
+	if err != nil || len(folders) != 1 {
+		t.Fatalf("report folders %v, %v", folders, err)
+	}
+	if rep := folders[0].Report(); !rep.Control || rep.FaultEffect != nil || rep.Trials != 3 {
+		t.Errorf("report: control %v, fault effect %+v, trials %d", rep.Control, rep.FaultEffect, rep.Trials)
+	}
+}

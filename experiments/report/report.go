@@ -79,6 +79,10 @@ type Report struct {
 	// Trials is how many times each variant ran, each on a fresh
 	// topology (fallacies run --trials N); 1 unless asked.
 	Trials int `json:"trials"`
+	// Control is set for a control run (fallacies calibrate --control):
+	// the faults' schedule was followed but no fault was put on the
+	// system.
+	Control bool `json:"control,omitempty"`
 	// FaultEffect says whether the fault measurably changed the naive
 	// variant: a gate whose fault does nothing proves nothing. Absent
 	// when nothing could be compared (a --target run, no fault window).

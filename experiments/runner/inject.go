@@ -53,8 +53,12 @@ func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
 	vr.packets = packet.NewInjector(vr.network, vr.exp.Seed+int64(vr.index))
 	inj.HandleKinds(packet.Applies, vr.packets)
 	vr.faults = inj
-	vr.sched = newScheduler(vr.opts.liveInjector(inj), vr.exp.Faults)
-	if err := vr.packets.Prepare(ctx, vr.exp.Faults); err != nil {
+	scheduled, prepared := faults.Injector(inj), vr.exp.Faults
+	if vr.opts.Control {
+		scheduled, prepared = controlInjector{}, nil
+	}
+	vr.sched = newScheduler(vr.opts.liveInjector(scheduled), vr.exp.Faults)
+	if err := vr.packets.Prepare(ctx, prepared); err != nil {
 		err = errors.Join(err, vr.packets.Close(context.WithoutCancel(ctx)))
 		journal.Close()
 		return nil, fmt.Errorf("%w: %v", ErrTestbed, err)
@@ -62,7 +66,7 @@ func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
 	// A link with a call-level (message-level) fault gets its gRPC (NATS)
 	// layer now too: its faults then only set the layer's rules, with no
 	// proxy restart (and no reconnection) in the middle of the load.
-	if err := errors.Join(vr.network.PrepareCalls(ctx, vr.exp.Faults), vr.network.PrepareMessages(ctx, vr.exp.Faults)); err != nil {
+	if err := errors.Join(vr.network.PrepareCalls(ctx, prepared), vr.network.PrepareMessages(ctx, prepared)); err != nil {
 		wctx := context.WithoutCancel(ctx)
 		err = errors.Join(err, vr.network.CloseCalls(wctx), vr.network.CloseMessages(wctx), vr.packets.Close(wctx))
 		journal.Close()
@@ -78,6 +82,17 @@ func (vr *variantRun) armFaults(ctx context.Context) (teardown, error) {
 		return nil
 	}, nil
 }
+
+// controlInjector is the injector of a control run (Options.Control):
+// each fault is taken on at its time and off at its end, and nothing is
+// put on the system.
+type controlInjector struct{}
+
+func (controlInjector) Apply(_ context.Context, f faults.Fault) (faults.Applied, error) {
+	return faults.Applied{Fault: f, Start: time.Now()}, nil
+}
+
+func (controlInjector) Remove(context.Context, faults.Applied) error { return nil }
 
 // containerHost is the capability of a topology whose services run in
 // the containers of a compose project: container faults, and process

@@ -90,6 +90,13 @@ type Options struct {
 	// topology, and judges each hypothesis over all of them (trials.go);
 	// 0 or 1 means once, as always. A --target run runs once.
 	Trials int
+	// Control runs a control: the faults' schedule is followed (the
+	// phases, fault windows and while.<fault> phases are as written) but
+	// no fault is put on the system, nor any layer interposed for one, so
+	// every figure is what the variant does on this machine when nothing
+	// is wrong (`fallacies calibrate --control`). The report says so
+	// (Report.Control) and has no fault effect.
+	Control bool
 	// Live, when set, is told of the run as it goes (the console of
 	// `fallacies run --console`); it only watches.
 	Live *Live
@@ -172,7 +179,7 @@ func Run(ctx context.Context, exp *definition.Experiment, o Options) (res *Resul
 	}
 	rep := &report.Report{
 		Experiment: exp.Name, Fallacy: exp.Fallacy, Description: exp.Description, File: exp.Path,
-		Topology: kind, Seed: exp.Seed, StartedAt: started, JaegerUI: o.JaegerUI, Trials: o.trials(),
+		Topology: kind, Seed: exp.Seed, StartedAt: started, JaegerUI: o.JaegerUI, Trials: o.trials(), Control: o.Control,
 	}
 	res = &Result{Report: rep, Dir: dir}
 	traces := runVariants(ctx, exp, variants, o, kind, dir, rep)
@@ -187,7 +194,9 @@ func Run(ctx context.Context, exp *definition.Experiment, o Options) (res *Resul
 	for _, v := range rep.Variants {
 		rep.Passed = rep.Passed && v.Passed
 	}
-	rep.FaultEffect = faultEffect(exp, rep)
+	if !o.Control {
+		rep.FaultEffect = faultEffect(exp, rep)
+	}
 	rep.DurationSeconds = now().Sub(started).Seconds()
 	if err := writeReport(dir, rep, traces, o.FullTraces); err != nil {
 		return res, fmt.Errorf("%w: write report: %v", ErrTestbed, err)

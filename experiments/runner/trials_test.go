@@ -15,7 +15,8 @@ import (
 // fresh topology, each hypothesis judged over the trials with intervals,
 // the fix passing with room to spare, the fault's effect on the naive
 // variant significant; and the same trials judged against a bound set at
-// the measured mean p99 come out inconclusive, neither pass nor fail.
+// the measured mean p99, or an offset over the before phase set at the
+// mean difference, come out inconclusive, neither pass nor fail.
 func TestTrialsJudgeOverEveryTrial(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two 4-second variants three times")
@@ -83,13 +84,23 @@ hypotheses:
 		t.Errorf("fault effect %+v: want the naive variant significantly slower during the fault", fe)
 	}
 
-	// The same three trials against a bound set at their mean p99: the
-	// interval straddles it whatever the trials measured.
+	// The same three trials against a bound set at their mean p99, and
+	// against an offset set at the mean of during − before p99: each
+	// interval straddles its bound whatever the trials measured.
 	bound := p99.Mean
+	offset := 0.0
+	for _, tr := range rep.Variants[1].Trials {
+		offset += (tr.Metrics["during.order.latency.p99"] - tr.Metrics["before.order.latency.p99"]) / 3
+	}
+	atOffset := fmt.Sprintf("  - { when: during, check: \"order.latency.p99 < before.order.latency.p99 + %.4fms\", name: at the offset }\n", offset)
+	if offset <= 0 { // a stall of the before phases outweighed the 80 ms deadline: an offset is not below 0
+		t.Logf("mean during − before p99 %.1f ms: the offset case is not tried", offset)
+		atOffset = ""
+	}
 	at := mustParse(t, fmt.Sprintf(`
 name: at-bound
 fallacy: latency-is-zero
-description: the same trials against three bounds
+description: the same trials against several bounds
 load: { rate: 40/s, duration: 5s }
 variants:
   resilient: { order.user.timeout: 80ms, order.user.fallback: cached-profile }
@@ -99,13 +110,17 @@ hypotheses:
   - { when: during, check: "order.latency.p99 < %.4fms", name: at the bound }
   - { when: during, check: "order.latency.p99 < %.4fms", name: far above }
   - { when: during, check: "order.latency.p99 > %.4fms", name: far below }
-`, bound, p99.High+1000, p99.High+1000))
+  - { when: during, check: "order.latency.p99 < before.order.latency.p99 + %.4fms", name: far above the offset }
+%s`, bound, p99.High+1000, p99.High+1000, p99.High+10000, atOffset))
 	one := make([][]report.Hypothesis, 3)
 	for i, m := range values["resilient"] {
 		one[i] = evaluate(at, "resilient", false, m)
 	}
 	got := judgeTrials(at, "resilient", false, values["resilient"], one)
-	want := []string{report.VerdictInconclusive, report.VerdictPass, report.VerdictFail}
+	want := []string{report.VerdictInconclusive, report.VerdictPass, report.VerdictFail, report.VerdictPass, report.VerdictInconclusive}
+	if len(got) != len(at.Hypotheses) {
+		t.Fatalf("%d verdicts for %d hypotheses", len(got), len(at.Hypotheses))
+	}
 	for i, h := range got {
 		if h.Verdict != want[i] {
 			t.Errorf("%s (%s): %s, want %s; observed %s", h.Name, h.Expr, h.Verdict, want[i], h.Observed)
