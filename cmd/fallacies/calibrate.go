@@ -129,7 +129,7 @@ type boundProposal struct {
 // hypothesis of the naive variant gets the bound on the other side (what
 // a fault-free run reaches toward it) and is never rewritten.
 func (c calibration) propose() []proposal {
-	naive := naiveOf(c.exp)
+	naive := runner.NaiveVariant(c.rep)
 	var out []proposal
 	for i, h := range c.exp.Hypotheses {
 		p := proposal{h: h, faultBit: c.control && h.Variant != "" && h.Variant == naive}
@@ -166,7 +166,7 @@ func (c calibration) propose() []proposal {
 			switch {
 			case !c.control:
 				bp.proposed = bp.learned
-			case !p.faultBit && !math.IsNaN(bp.learned) && !exprHolds(bp.learned, cmp.Op, cmp.Bound):
+			case !p.faultBit && !math.IsNaN(bp.learned) && !check.Compare(bp.learned, cmp.Op, cmp.Bound):
 				bp.proposed = bp.learned // a fault-free run breaches the written bound
 			}
 			p.bounds = append(p.bounds, bp)
@@ -176,20 +176,6 @@ func (c calibration) propose() []proposal {
 		}
 	}
 	return out
-}
-
-// naiveOf is the variant a fault must visibly hurt, as the runner's
-// fault effect names it: the one named naive, else the first.
-func naiveOf(exp *definition.Experiment) string {
-	for _, v := range exp.Variants {
-		if v.Name == "naive" {
-			return v.Name
-		}
-	}
-	if len(exp.Variants) > 0 {
-		return exp.Variants[0].Name
-	}
-	return ""
 }
 
 // heldIn counts the runs of its variant in which the i-th hypothesis
@@ -247,19 +233,6 @@ func comparisonValue(t report.Trial, c check.Comparison, when string) (float64, 
 	return x - c.Factor*r, ok
 }
 
-// exprHolds says whether x op bound.
-func exprHolds(x float64, op string, bound float64) bool {
-	switch op {
-	case "<":
-		return x < bound
-	case "<=":
-		return x <= bound
-	case ">":
-		return x > bound
-	}
-	return x >= bound
-}
-
 // tidyBound keeps a proposed bound within its type's range: a ratio
 // between 0 and 1, a count whole (rounded away from the values) and not
 // below 0. A relative comparison's offset is not below 0 either (an
@@ -297,7 +270,7 @@ func (c calibration) write(w io.Writer, props []proposal) {
 		fmt.Fprintln(w, "# (one-sided, per bound: mean ± t·sd·√(1+1/n) of the runs' values, a normal model; docs/ci.md).")
 		fmt.Fprintln(w, "# A bound a fault-free run breaches is loosened to the fault-free bound; one it keeps is kept, with what the")
 		fmt.Fprintln(w, "# fault may add on top (e.g. a deadline's 100 ms): write that against the before phase, p99 < before.p99 + 200ms,")
-		fmt.Fprintf(w, "# so the machine's own slowness cancels. A hypothesis of variant %s must not hold without the fault.\n", naiveOf(exp))
+		fmt.Fprintf(w, "# so the machine's own slowness cancels. A hypothesis of variant %s must not hold without the fault.\n", runner.NaiveVariant(c.rep))
 	} else {
 		fmt.Fprintf(w, "# learned %s from %d runs of each variant (report: %s)%s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), c.runs, c.dir, loadNote())
 		fmt.Fprintf(w, "# A run of a system that behaves as these did breaches each proposed bound with probability %v\n", c.falseAlarm)
@@ -335,7 +308,7 @@ func (c calibration) write(w io.Writer, props []proposal) {
 				line += fmt.Sprintf("; nothing proposed (%s), keep %s", b.why, written)
 			case !c.control:
 				line += fmt.Sprintf(" → propose %s %s (written: %s)", b.cmp.Op, f(b.learned), written)
-			case p.faultBit && exprHolds(b.learned, b.cmp.Op, b.cmp.Bound):
+			case p.faultBit && check.Compare(b.learned, b.cmp.Op, b.cmp.Bound):
 				line += fmt.Sprintf(" → WARNING: a fault-free run reaches %s, so written %s holds without the fault at more than %v: move it past %s", f(b.learned), written, c.falseAlarm, f(b.learned))
 			case p.faultBit:
 				line += fmt.Sprintf(" → a fault-free run reaches %s; written %s needs the fault: keep", f(b.learned), written)

@@ -145,6 +145,10 @@ func exprEval(e Expr, env Env, obs *[]string) (bool, error) {
 	return false, fmt.Errorf("evaluate %T: not an expression of this package", e)
 }
 
+// Compare says whether l op r holds for one of the comparison operators
+// of the language (<, <=, >, >=, ==, !=).
+func Compare(l float64, op string, r float64) bool { return exprCmp(l, op, r) }
+
 func exprCmp(l float64, op string, r float64) bool {
 	switch op {
 	case "<":

@@ -8,9 +8,10 @@ import (
 	"github.com/fallacies/fallacies/experiments/report"
 )
 
-// naiveVariant is the variant a fault must visibly hurt: the one named
-// naive, else the first.
-func naiveVariant(rep *report.Report) string {
+// NaiveVariant is the variant of a report a fault must visibly hurt:
+// the one named naive, else the first (the fault effect's, and the one
+// whose hypotheses calibrate --control expects to need the fault).
+func NaiveVariant(rep *report.Report) string {
 	for _, v := range rep.Variants {
 		if v.Name == "naive" {
 			return v.Name
@@ -29,7 +30,7 @@ func naiveVariant(rep *report.Report) string {
 // variants. Nil for an experiment without faults, a run without a
 // variant that ran to its end, or nothing testable.
 func faultEffect(exp *definition.Experiment, rep *report.Report) *report.FaultEffect {
-	naive := naiveVariant(rep)
+	naive := NaiveVariant(rep)
 	if len(exp.Faults) == 0 || naive == "" || rep.Interrupted != nil {
 		return nil
 	}
