@@ -250,7 +250,7 @@ func TestWriteReport(t *testing.T) {
 		Scenarios: []ScenarioRun{{ID: c.ID, Faults: []Candidate{c}, Outcome: Failed, Finding: "findings/user-partition.yaml",
 			Failed: []FailedCheck{{Name: "no ghost payment", Check: "payments.ghost == 0", Observed: "payments.ghost = 3"}}}},
 		Findings: []Finding{{File: "findings/user-partition.yaml", Confirmed: true, Failed: []FailedCheck{{Name: "no ghost payment", Observed: "payments.ghost = 3"}}}},
-		Counts:   Counts{Enumerated: 10, Planned: 2, Run: 1}}
+		Counts:   Counts{Enumerated: 10, Planned: 2, Run: 1, Controls: 1}, Time: []StepTime{{Step: "load", Seconds: 2.5, Runs: 1, Median: 2.5, Max: 2.5}}}
 	if err := WriteReport(dir, res); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestWriteReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`href="findings/user-partition.yaml"`, `<path d="M`, `class="failed"`, "5.0× fewer", "nats-ledger"} {
+	for _, want := range []string{`href="findings/user-partition.yaml"`, `<path d="M`, `class="failed"`, "5.0× fewer", "nats-ledger", "fault-free controls 1", "<td>load</td>"} {
 		if !strings.Contains(string(html), want) {
 			t.Errorf("explore.html lacks %q", want)
 		}

@@ -253,7 +253,7 @@ code{font-size:12px}
 <p>seed {{.Seed}} · budget {{.Budget}} · max faults {{.MaxFaults}} · variant <b>{{.Variant}}</b>{{range .Knobs}} · {{.Name}}={{.Value}}{{end}}{{if .From}} · from <code>{{.From}}</code>{{end}} · took {{printf "%.0f" .Seconds}} s{{if .Stopped}} · stopped: {{.Stopped}}{{end}}</p>
 <p class="legend"><span class="failed">a hypothesis failed</span><span class="effect">tolerated, with an effect</span><span class="tolerated">tolerated</span><span class="unjudged">not judged</span><span class="skipped">pruned or not reached</span></p>
 <h2>Findings ({{len .Findings}})</h2>
-{{if .Findings}}<ul>{{range .Findings}}<li><a href="{{.File}}">{{.File}}</a> — {{range .Failed}}<b>{{.Name}}</b> ({{.Phase}}: <code>{{.Check}}</code>) observed {{.Observed}}; {{end}}{{if .Confirmed}}replayed: failed again{{else}}<b>replay did not fail again</b>{{end}} · from {{.From}} in {{.Runs}} shrink runs</li>{{end}}</ul>{{else}}<p>None: every scenario run was tolerated.</p>{{end}}
+{{if .Findings}}<ul>{{range .Findings}}<li><a href="{{.File}}">{{.File}}</a> — {{range .Failed}}<b>{{.Name}}</b> ({{.Phase}}: <code>{{.Check}}</code>) observed {{.Observed}}; {{end}}{{if .Confirmed}}replayed: failed again{{else}}<b>replay did not fail again</b>{{end}} · from {{.From}} in {{.Runs}} shrink runs · written {{printf "%.0f" .At}} s into the search</li>{{end}}</ul>{{else}}<p>None: every scenario run was tolerated.</p>{{end}}
 <h2>Dependency graph</h2>
 {{with .Graph}}<p>{{.Successes}} of {{.Orders}} orders succeeded in the baseline. Each edge is a proxy, coloured by the worst its faults did.</p>{{end}}
 <svg width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" xmlns="http://www.w3.org/2000/svg">
@@ -266,12 +266,15 @@ code{font-size:12px}
 {{range .Rows}}<tr><td title="{{.Calls}}">{{.Edge}}</td><td>{{.Lineage}}</td>{{range .Cells}}<td class="{{.Outcome}}" title="{{.Title}}">{{if eq .Outcome "failed"}}✗{{else if eq .Outcome "tolerated"}}✓{{else if eq .Outcome "effect"}}~{{else if eq .Outcome "unjudged"}}?{{end}}</td>{{end}}</tr>
 {{end}}</table>
 <h2>Pruning</h2>
-<p>Enumerated {{.Counts.Enumerated}} ({{.Counts.Singles}} singles + {{.Counts.Pairs}} pairs) · planned {{.Counts.Planned}}{{if .Reduction}} ({{.Reduction}} fewer){{end}} · run {{.Counts.Run}} · not reached {{.Counts.NotReached}} · shrink and replay runs {{.Counts.ShrinkRuns}}</p>
+<p>Enumerated {{.Counts.Enumerated}} ({{.Counts.Singles}} singles + {{.Counts.Pairs}} pairs) · planned {{.Counts.Planned}}{{if .Reduction}} ({{.Reduction}} fewer){{end}} · run {{.Counts.Run}} · not reached {{.Counts.NotReached}} · shrink and replay runs {{.Counts.ShrinkRuns}} · fault-free controls {{.Counts.Controls}}</p>
 <table><tr><th>skipped because</th><th>count</th><th>for example</th></tr>
 {{range .Pruned}}<tr><td>{{.Reason}}</td><td>{{.Count}}</td><td>{{range .Examples}}<code>{{.}}</code><br>{{end}}</td></tr>{{end}}</table>
 <h2>Hypotheses</h2>
 <ul>{{range .Invariants}}<li>{{.}}</li>{{end}}{{range .Hypotheses}}<li>{{.}} (from the file)</li>{{end}}</ul>
 {{if .Dropped}}<p>Dropped (they fail without any fault):</p><ul>{{range .Dropped}}<li>{{.Name}}: <code>{{.Check}}</code> observed {{.Observed}}</li>{{end}}</ul>{{end}}
+{{if .Time}}<h2>Where the time went</h2>
+<table><tr><th>step of the runs</th><th>s, every run</th><th>runs</th><th>median s</th><th>max s</th></tr>
+{{range .Time}}<tr><td>{{.Step}}</td><td>{{printf "%.1f" .Seconds}}</td><td>{{.Runs}}</td><td>{{printf "%.3f" .Median}}</td><td>{{printf "%.3f" .Max}}</td></tr>{{end}}</table>{{end}}
 <h2>Scenarios ({{len .Scenarios}})</h2>
 <table><tr><th>scenario</th><th>outcome</th><th>what it did</th><th>s</th></tr>
 {{range .Scenarios}}<tr><td><code>{{.ID}}</code></td><td class="{{.Outcome}}">{{.Outcome}}</td><td>{{.Effect}}{{range .Failed}} {{.Name}}: {{.Observed}};{{end}}{{if .Finding}} → <a href="{{.Finding}}">{{.Finding}}</a>{{end}} {{.Note}}</td><td>{{printf "%.1f" .Seconds}}</td></tr>
