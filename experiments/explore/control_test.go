@@ -48,9 +48,10 @@ func TestControlTellsTheMachineFromTheFault(t *testing.T) {
 		controlFail bool
 		findings    int
 		outcome     string
+		parallel    int
 	}{
-		{"control holds", false, 1, Failed},
-		{"control fails too", true, 0, Unjudged},
+		{"control holds", false, 1, Failed, 1},
+		{"control fails too", true, 0, Unjudged, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := scripted(func(exp *definition.Experiment) bool {
@@ -60,7 +61,7 @@ func TestControlTellsTheMachineFromTheFault(t *testing.T) {
 				return len(exp.Faults) > 0
 			})
 			res, err := Explore(t.Context(), Options{Run: run, Out: t.TempDir(), MaxFaults: 1, Only: []string{"user"},
-				StopOn: []string{"no lost event"}, Budget: time.Minute, Parallel: 1})
+				StopOn: []string{"no lost event"}, Budget: time.Minute, Parallel: tc.parallel})
 			if err != nil {
 				t.Fatal(err)
 			}
