@@ -96,7 +96,7 @@ const (
 	DefaultRecovery  = time.Second
 	DefaultMinWindow = 250 * time.Millisecond
 	DefaultAckWait   = time.Second
-	DefaultParallel  = 2
+	DefaultParallel  = 3
 )
 
 func (o *Options) defaults() {
