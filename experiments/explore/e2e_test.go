@@ -66,7 +66,7 @@ func seeded(t *testing.T, set []definition.Knob, edge string, kinds []faults.Kin
 	for seed := int64(1); seed <= 2 && found == nil; seed++ {
 		out = t.TempDir()
 		res, err := explore.Explore(t.Context(), explore.Options{
-			Run: runWith(runs), Set: set, Only: []string{edge}, Kinds: kinds, MaxFaults: 1, Seed: seed, StopOn: []string{want},
+			Run: runWith(runs), Set: set, Only: []string{edge}, Kinds: kinds, MaxFaults: 1, Seed: seed, StopOn: []string{want}, Parallel: 2,
 			Budget: 3 * time.Minute, Out: out,
 		})
 		if err != nil {
