@@ -223,6 +223,11 @@ type Finding struct {
 	Failed    []FailedCheck `json:"failed"`
 	Runs      int           `json:"shrink_runs"`
 	Confirmed bool          `json:"confirmed"` // the written file, run again, failed the same hypothesis
+	// Want names the hypotheses the scenario failed as found, and Class
+	// is what its fault visibly did (ScenarioRun.EffectClass): a later
+	// failure of the same edges, hypotheses and class is the same weakness.
+	Want  []string `json:"want"`
+	Class string   `json:"effect_class,omitempty"`
 	// At is when the finding was written, in seconds since the search
 	// started (the baseline included).
 	At float64 `json:"at_seconds"`

@@ -102,7 +102,7 @@ func (s *search) runScenario(ctx context.Context, sc Scenario) ScenarioRun {
 	s.res.Counts.Run++
 	s.mu.Unlock()
 	if run.Outcome == Failed {
-		run.Finding, run.Note = s.finding(ctx, sc, j.failed)
+		run.Finding, run.Note = s.finding(ctx, sc, j.failed, j.class)
 	}
 	return run
 }
@@ -165,15 +165,16 @@ func failsAny(failed []FailedCheck, want []string) bool {
 // finding shrinks a failing scenario, writes it under findings/, runs
 // the written file once more to confirm it and its fault-free control
 // to rule the machine out. A failure of an edge set already written
-// with the same hypotheses is noted, not written again. One finding at
-// a time: the other scenarios run on meanwhile.
-func (s *search) finding(ctx context.Context, sc Scenario, failed []FailedCheck) (file, note string) {
+// with the same hypotheses and the same effect (class: orders failed,
+// or slowed, which mechanisms acted) is noted, not written again. One
+// finding at a time: the other scenarios run on meanwhile.
+func (s *search) finding(ctx context.Context, sc Scenario, failed []FailedCheck, class string) (file, note string) {
 	s.findMu.Lock()
 	defer s.findMu.Unlock()
 	want := names(failed)
 	s.mu.Lock()
 	for _, f := range s.res.Findings {
-		if slices.Equal(edgesOf(f.Scenario), edgesOf(sc)) && slices.Equal(names(f.Failed), want) {
+		if slices.Equal(edgesOf(f.Scenario), edgesOf(sc)) && slices.Equal(f.Want, want) && f.Class == class {
 			s.mu.Unlock()
 			return "", "the same weakness as " + f.File
 		}
@@ -218,6 +219,7 @@ func (s *search) finding(ctx context.Context, sc Scenario, failed []FailedCheck)
 		return "", fmt.Sprintf("failed %v, but its replay did not fail again: not written (a load spike of the machine?)", want)
 	}
 	// The replay failed: its control, run right after it, must not.
+	f.Want, f.Class = want, class
 	if c := s.control(ctx, f.Scenario, want); c != "" {
 		os.Remove(filepath.Join(s.o.Out, f.File))
 		return "", c + " (the control of the written file)"
