@@ -139,6 +139,9 @@ func (t *textWriter) report(r *Report) {
 	if r.Trials > 1 {
 		meta = append(meta, fmt.Sprintf("%d trials per variant (figures below: trial 1; verdicts: all trials)", r.Trials))
 	}
+	if r.Control {
+		meta = append(meta, "CONTROL: the faults' schedule followed, no fault injected")
+	}
 	meta = append(meta, "took "+fmtSec(r.DurationSeconds))
 	fmt.Fprintln(w, "  "+strings.Join(meta, " · "))
 

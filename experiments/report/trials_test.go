@@ -58,3 +58,19 @@ func TestInconclusiveAndNoEffect(t *testing.T) {
 		t.Errorf("old report normalized: trials %d, verdict %q", n.Trials, n.Variants[0].Hypotheses[0].Verdict)
 	}
 }
+
+// A control's text report says that no fault was injected; another's
+// does not.
+func TestTextSaysControl(t *testing.T) {
+	for _, control := range []bool{false, true} {
+		r := sampleReport()
+		r.Control = control
+		var text bytes.Buffer
+		if err := Text(&text, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(text.String(), "CONTROL: the faults' schedule followed, no fault injected"); got != control {
+			t.Errorf("control %v: the text says so %v:\n%s", control, got, text.String())
+		}
+	}
+}
