@@ -59,8 +59,8 @@ func TestInconclusiveAndNoEffect(t *testing.T) {
 	}
 }
 
-// A control's text report says that no fault was injected; another's
-// does not.
+// A control's text and HTML reports say that no fault was injected;
+// another's do not.
 func TestTextSaysControl(t *testing.T) {
 	for _, control := range []bool{false, true} {
 		r := sampleReport()
@@ -71,6 +71,13 @@ func TestTextSaysControl(t *testing.T) {
 		}
 		if got := strings.Contains(text.String(), "CONTROL: the faults' schedule followed, no fault injected"); got != control {
 			t.Errorf("control %v: the text says so %v:\n%s", control, got, text.String())
+		}
+		var html bytes.Buffer
+		if err := HTML(&html, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(html.String(), "<strong>Control:</strong>"); got != control {
+			t.Errorf("control %v: the HTML says so %v", control, got)
 		}
 	}
 }
