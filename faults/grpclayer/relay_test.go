@@ -495,3 +495,46 @@ func TestErrorAttemptsUnseen(t *testing.T) {
 		t.Fatalf("the server saw %d streams, want about the %d that passed", calls.Load(), n)
 	}
 }
+
+// TestAbortOfAStatusOnlyAnswer: grpc-abort on a call the server answers
+// with a status and no message (Trailers-Only) still resets the stream,
+// right after headers the layer sends in the status's place.
+func TestAbortOfAStatusOnlyAnswer(t *testing.T) {
+	gs := grpc.NewServer(grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error {
+		return status.Error(codes.NotFound, "no such thing")
+	}))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gs.Serve(lis)
+	defer gs.Stop()
+	layer, err := grpclayer.Listen("127.0.0.1", lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	if err := layer.SetRules([]grpclayer.Rule{{Name: "cut", Kind: grpclayer.Abort, Method: echo, Probability: 0.5}}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("passthrough:///"+layer.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(bytesCodec{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cut := 0
+	for i := range 100 {
+		msg, reply := []byte("x"), []byte(nil)
+		err := conn.Invoke(context.Background(), echo, &msg, &reply)
+		switch {
+		case status.Code(err) == codes.Internal && strings.Contains(err.Error(), "RST_STREAM"):
+			cut++
+		case status.Code(err) != codes.NotFound || status.Convert(err).Message() != "no such thing":
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if got := layer.Counters()["cut"]; got.Calls != 100 || got.Faulted != int64(cut) || cut == 0 || cut == 100 {
+		t.Fatalf("counters %+v, %d cut", got, cut)
+	}
+}
