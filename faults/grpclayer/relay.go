@@ -36,6 +36,7 @@ type relay struct {
 
 	mu      sync.Mutex
 	streams map[uint32]*stream
+	special atomic.Int32 // len(streams), read without mu
 }
 
 // serveConn relays client to a new connection to the upstream until
@@ -254,6 +255,7 @@ func (r *relay) request(id uint32, h *frame, flush bool) error {
 	st := &stream{id: id, method: method, rules: rules, clientDone: h.end}
 	r.mu.Lock()
 	r.streams[id] = st
+	r.special.Store(int32(len(r.streams)))
 	r.mu.Unlock()
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -328,6 +330,9 @@ type stream struct {
 }
 
 func (r *relay) stream(id uint32) *stream {
+	if r.special.Load() == 0 {
+		return nil // no call a rule matched is open: the common case, lock-free
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.streams[id]
@@ -389,6 +394,7 @@ func (r *relay) forgetIfDone(st *stream) {
 		r.mu.Lock()
 		if r.streams[st.id] == st {
 			delete(r.streams, st.id)
+			r.special.Store(int32(len(r.streams)))
 		}
 		r.mu.Unlock()
 	}

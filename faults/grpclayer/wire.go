@@ -98,19 +98,27 @@ func (w *writer) do(flush bool, write func(fr *http2.Framer) error) error {
 
 // send writes f on stream id.
 func (w *writer) send(id uint32, f *frame, flush bool) error {
-	return w.do(flush, func(fr *http2.Framer) error {
-		switch f.kind {
-		case http2.FrameHeaders:
-			return w.headers(id, f)
-		case http2.FrameData:
-			if f.pad > 0 {
-				return fr.WriteDataPadded(id, f.end, f.data, zeros[:f.pad-1])
-			}
-			return fr.WriteData(id, f.end, f.data)
-		default:
-			return fr.WriteRSTStream(id, f.code)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	switch f.kind {
+	case http2.FrameHeaders:
+		w.err = w.headers(id, f)
+	case http2.FrameData:
+		if f.pad > 0 {
+			w.err = w.fr.WriteDataPadded(id, f.end, f.data, zeros[:f.pad-1])
+		} else {
+			w.err = w.fr.WriteData(id, f.end, f.data)
 		}
-	})
+	default:
+		w.err = w.fr.WriteRSTStream(id, f.code)
+	}
+	if w.err == nil && flush {
+		w.err = w.bw.Flush()
+	}
+	return w.err
 }
 
 // headers encodes f's fields and writes them as HEADERS and, for a block
