@@ -322,7 +322,7 @@ func (c calibration) write(w io.Writer, props []proposal) {
 		}
 		if p.faultBit {
 			if p.held > 0 {
-				fmt.Fprintf(w, "#   WARNING: held without the fault in %d of %d runs: it cannot show that the fault bit\n", p.held, p.runs)
+				fmt.Fprintf(w, "#   WARNING: held without the fault in %d of %d runs: it does not need the fault, so it cannot show that the fault bit (fine for a statement of structure, such as a critical path)\n", p.held, p.runs)
 			} else {
 				fmt.Fprintf(w, "#   held without the fault in 0 of %d runs, as a fault bit should\n", p.runs)
 			}

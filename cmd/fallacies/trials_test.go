@@ -164,7 +164,7 @@ func TestCalibrateControlEndToEnd(t *testing.T) {
 		"# the fault bit (variant naive, during;",
 		"#   held without the fault in 0 of 3 runs, as a fault bit should",
 		"# holds anyway (variant naive, during;",
-		"#   WARNING: held without the fault in 3 of 3 runs: it cannot show that the fault bit",
+		"#   WARNING: held without the fault in 3 of 3 runs: it does not need the fault, so it cannot show that the fault bit",
 		"#   order.latency.p99 − before.order.latency.p99: fault-free runs ",
 		`#   check: "order.latency.p99 < before.order.latency.p99 + `,
 		"# wrote " + out,
