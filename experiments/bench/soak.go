@@ -36,9 +36,9 @@ func (b *bench) soak(ctx context.Context) (*Section, error) {
 	s := &Section{
 		Title: "9. Soak",
 		Intro: fmt.Sprintf("`fallacies up` (the embedded topology, untraced, default knobs) in a child process, driven by the open-loop generator at %d orders/s for %d × %v; "+
-			"latency runs from each order's intended time; memory is the child's resident set (VmRSS) at the end of each step. One run: the steps are the repetitions.",
+			"latency runs from each order's intended time; memory is the child's resident set (VmRSS) at the end of each step, and the load is the machine's 1-minute load average then (other work on the machine moves the p99). One run: the steps are the repetitions.",
 			soakRate, steps, soakStep),
-		Header: []string{"minute", "orders placed so far", "achieved /s", "p50 ms", "p99 ms", "failed", "resident MB"},
+		Header: []string{"minute", "orders placed so far", "achieved /s", "p50 ms", "p99 ms", "failed", "resident MB", "load average"},
 	}
 	dir, err := os.MkdirTemp("", "fallacies-soak-")
 	if err != nil {
@@ -78,8 +78,8 @@ func (b *bench) soak(ctx context.Context) (*Section, error) {
 			return nil, err
 		}
 		p99s[i] = ms(all.P99())
-		s.row(fmt.Sprint(i+1), fmt.Sprint(total), fmt.Sprintf("%.0f", res.Achieved), fmt.Sprintf("%.2f", ms(all.P50())), fmt.Sprintf("%.2f", p99s[i]), fmt.Sprint(all.ErrorCount()), fmt.Sprintf("%.0f", rss[i]))
-		b.logf("soak minute %d/%d: %.0f/s, p99 %.2f ms, %d failed, resident %.0f MB", i+1, steps, res.Achieved, p99s[i], all.ErrorCount(), rss[i])
+		s.row(fmt.Sprint(i+1), fmt.Sprint(total), fmt.Sprintf("%.0f", res.Achieved), fmt.Sprintf("%.2f", ms(all.P50())), fmt.Sprintf("%.2f", p99s[i]), fmt.Sprint(all.ErrorCount()), fmt.Sprintf("%.0f", rss[i]), loadAverage())
+		b.logf("soak minute %d/%d: %.0f/s, p99 %.2f ms, %d failed, resident %.0f MB, load %s", i+1, steps, res.Achieved, p99s[i], all.ErrorCount(), rss[i], loadAverage())
 	}
 	last := steps - 1
 	s.target(fmt.Sprintf("soak at %d orders/s: p99 of the last minute ≤ 1.5 × the second's", soakRate),
@@ -138,4 +138,18 @@ func residentMB(pid int) (float64, error) {
 		}
 	}
 	return 0, errors.New("read memory: no VmRSS in /proc status")
+}
+
+// loadAverage returns the machine's 1-minute load average as /proc/loadavg
+// gives it, or "" where there is none.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
