@@ -40,57 +40,70 @@ const (
 
 var bidi = &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}
 
-// echoServer serves the echo methods with small fixed flow-control windows
-// (no BDP estimate), so large messages cross many WINDOW_UPDATEs, and
-// returns its address and how many calls it saw.
-func echoServer(t testing.TB) (string, *atomic.Int64) {
+// serveAll serves every method with handle and small fixed flow-control
+// windows (no BDP estimate), so large messages cross many WINDOW_UPDATEs,
+// and returns its address.
+func serveAll(t testing.TB, handle grpc.StreamHandler) string {
 	t.Helper()
-	var calls atomic.Int64
 	gs := grpc.NewServer(grpc.ForceServerCodec(bytesCodec{}), grpc.MaxRecvMsgSize(8<<20), grpc.MaxSendMsgSize(8<<20),
-		grpc.InitialWindowSize(64<<10), grpc.InitialConnWindowSize(64<<10),
-		grpc.UnknownServiceHandler(func(_ any, s grpc.ServerStream) error {
-			calls.Add(1)
-			md, _ := metadata.FromIncomingContext(s.Context())
-			back := metadata.MD{}
-			for k, v := range md {
-				if strings.HasPrefix(k, "x-") {
-					back[k] = v
-				}
-			}
-			s.SetHeader(back)
-			s.SetTrailer(back)
-			n := 0
-			for {
-				var msg []byte
-				err := s.RecvMsg(&msg)
-				if err == io.EOF {
-					s.SetTrailer(metadata.Pairs("x-count", fmt.Sprint(n)))
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				n++
-				if err := s.SendMsg(&msg); err != nil {
-					return err
-				}
-			}
-		}))
+		grpc.InitialWindowSize(64<<10), grpc.InitialConnWindowSize(64<<10), grpc.UnknownServiceHandler(handle))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
-	return lis.Addr().String(), &calls
+	return lis.Addr().String()
+}
+
+// echoServer serves the echo methods and returns its address and how many
+// calls it saw.
+func echoServer(t testing.TB) (string, *atomic.Int64) {
+	t.Helper()
+	var calls atomic.Int64
+	return serveAll(t, func(_ any, s grpc.ServerStream) error {
+		calls.Add(1)
+		md, _ := metadata.FromIncomingContext(s.Context())
+		back := metadata.MD{}
+		for k, v := range md {
+			if strings.HasPrefix(k, "x-") {
+				back[k] = v
+			}
+		}
+		s.SetHeader(back)
+		s.SetTrailer(back)
+		n := 0
+		for {
+			var msg []byte
+			err := s.RecvMsg(&msg)
+			if err == io.EOF {
+				s.SetTrailer(metadata.Pairs("x-count", fmt.Sprint(n)))
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			n++
+			if err := s.SendMsg(&msg); err != nil {
+				return err
+			}
+		}
+	}), &calls
 }
 
 // echoLayer starts a layer in front of a new echo server and returns it,
-// a client connection through it (small fixed windows too) and the
-// server's call count.
+// a client connection through it and the server's call count.
 func echoLayer(t testing.TB, rules ...grpclayer.Rule) (*grpclayer.Layer, *grpc.ClientConn, *atomic.Int64) {
 	t.Helper()
 	addr, calls := echoServer(t)
+	layer, conn := layerTo(t, addr, rules...)
+	return layer, conn, calls
+}
+
+// layerTo starts a layer with rules in front of addr and returns it and a
+// client connection through it (small fixed windows too).
+func layerTo(t testing.TB, addr string, rules ...grpclayer.Rule) (*grpclayer.Layer, *grpc.ClientConn) {
+	t.Helper()
 	layer, err := grpclayer.Listen("127.0.0.1", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +121,7 @@ func echoLayer(t testing.TB, rules ...grpclayer.Rule) (*grpclayer.Layer, *grpc.C
 		conn.Close()
 		layer.Close()
 	})
-	return layer, conn, calls
+	return layer, conn
 }
 
 // call makes one echo call of msgs and returns what came back, the
@@ -444,14 +457,7 @@ func (r *rawConn) decode(block []byte, into map[string]string) {
 // dynamic table, for calls that pass and calls grpc-error answers.
 func TestFramesAndSettings(t *testing.T) {
 	addr, _ := echoServer(t)
-	l, err := grpclayer.Listen("127.0.0.1", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := l.SetRules([]grpclayer.Rule{{Name: "no", Kind: grpclayer.Error, Method: echoOther, Code: codes.PermissionDenied, Message: "not you"}}); err != nil {
-		t.Fatal(err)
-	}
+	l, _ := layerTo(t, addr, grpclayer.Rule{Name: "no", Kind: grpclayer.Error, Method: echoOther, Code: codes.PermissionDenied, Message: "not you"})
 	r := dialRaw(t, l.Addr())
 	for i := range 5 {
 		msg := payload(20000+i, byte(i))
@@ -500,29 +506,8 @@ func TestErrorAttemptsUnseen(t *testing.T) {
 // with a status and no message (Trailers-Only) still resets the stream,
 // right after headers the layer sends in the status's place.
 func TestAbortOfAStatusOnlyAnswer(t *testing.T) {
-	gs := grpc.NewServer(grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error {
-		return status.Error(codes.NotFound, "no such thing")
-	}))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go gs.Serve(lis)
-	defer gs.Stop()
-	layer, err := grpclayer.Listen("127.0.0.1", lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer layer.Close()
-	if err := layer.SetRules([]grpclayer.Rule{{Name: "cut", Kind: grpclayer.Abort, Method: echo, Probability: 0.5}}); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient("passthrough:///"+layer.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(bytesCodec{})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	addr := serveAll(t, func(any, grpc.ServerStream) error { return status.Error(codes.NotFound, "no such thing") })
+	layer, conn := layerTo(t, addr, grpclayer.Rule{Name: "cut", Kind: grpclayer.Abort, Method: echo, Probability: 0.5})
 	cut := 0
 	for i := range 100 {
 		msg, reply := []byte("x"), []byte(nil)
