@@ -523,3 +523,101 @@ func TestAbortOfAStatusOnlyAnswer(t *testing.T) {
 		t.Fatalf("counters %+v, %d cut", got, cut)
 	}
 }
+
+// rawServer is an HTTP/2 server written frame by frame that refuses the
+// HPACK dynamic table (SETTINGS_HEADER_TABLE_SIZE 0, a decoder of table
+// size 0) and echoes each request's message; it reports a header block it
+// cannot decode on errs.
+func rawServer(t *testing.T) (string, chan error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	done := make(chan struct{})
+	t.Cleanup(func() { lis.Close(); <-done })
+	go func() {
+		defer close(done)
+		c, err := lis.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		go func() { <-t.Context().Done(); c.Close() }()
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		fr.WriteSettings(http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0})
+		dec := hpack.NewDecoder(0, nil)
+		var buf bytes.Buffer
+		enc := hpack.NewEncoder(&buf)
+		enc.SetMaxDynamicTableSize(0)
+		block := func(fields ...hpack.HeaderField) []byte {
+			buf.Reset()
+			for _, f := range fields {
+				enc.WriteField(f)
+			}
+			return bytes.Clone(buf.Bytes())
+		}
+		bodies := map[uint32][]byte{}
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.PingFrame:
+				if !f.IsAck() {
+					fr.WritePing(true, f.Data)
+				}
+			case *http2.HeadersFrame:
+				if _, err := dec.DecodeFull(f.HeaderBlockFragment()); err != nil {
+					errs <- fmt.Errorf("stream %d: %v", f.StreamID, err)
+					return
+				}
+			case *http2.DataFrame:
+				bodies[f.StreamID] = append(bodies[f.StreamID], f.Data()...)
+				if n := len(f.Data()); n > 0 {
+					fr.WriteWindowUpdate(0, uint32(n))
+				}
+				if !f.StreamEnded() {
+					continue
+				}
+				id := f.StreamID
+				fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true,
+					BlockFragment: block(hpack.HeaderField{Name: ":status", Value: "200"}, hpack.HeaderField{Name: "content-type", Value: "application/grpc"})})
+				fr.WriteData(id, false, bodies[id])
+				fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true,
+					BlockFragment: block(hpack.HeaderField{Name: "grpc-status", Value: "0"})})
+				delete(bodies, id)
+			}
+		}
+	}()
+	return lis.Addr().String(), errs
+}
+
+// TestServerRefusingTheDynamicTable: a server's HEADER_TABLE_SIZE 0 binds
+// the layer's encoder writing to it, while the client's encoder indexes
+// toward the layer as it likes.
+func TestServerRefusingTheDynamicTable(t *testing.T) {
+	addr, errs := rawServer(t)
+	_, conn := layerTo(t, addr, grpclayer.Rule{Name: "slow", Kind: grpclayer.Delay, Method: echoOther, Latency: time.Millisecond})
+	for i := range 50 {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "x-n", fmt.Sprint(i), "x-same", "same")
+		msg, reply := []byte(fmt.Sprint("m-", i)), []byte(nil)
+		if err := conn.Invoke(ctx, echo, &msg, &reply); err != nil || !bytes.Equal(reply, msg) {
+			select {
+			case err := <-errs:
+				t.Fatalf("call %d: the server could not decode the layer's headers: %v", i, err)
+			default:
+			}
+			t.Fatalf("call %d: %q, %v", i, reply, err)
+		}
+	}
+}
