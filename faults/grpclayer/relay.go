@@ -18,8 +18,8 @@ import (
 // pumps read frames, one per direction, and write them to the other peer;
 // header blocks are decoded (to learn each call's method) and encoded
 // again with the layer's own encoder for that peer, every other frame is
-// written as it came. A stream a rule acts on gets a stream record; a
-// stream without one costs the parsing of its frames and nothing else.
+// written as it came. A call a rule matches gets a stream record; a call
+// without one costs the parsing of its frames and nothing else.
 type relay struct {
 	l              *Layer
 	client, server net.Conn
@@ -102,9 +102,9 @@ func (r *relay) pump(br *bufio.Reader, fromClient bool) {
 	var openID uint32 // the stream of the header block being read; 0: none
 	var openPrio http2.PriorityParam
 	var openEnd bool
-	// relay handles one frame; flush says whether it is the last one read
+	// handle relays one frame; flush says whether it is the last one read
 	// in full (what was written must go out before the next read waits).
-	relay := func(f http2.Frame, flush bool) error {
+	handle := func(f http2.Frame, flush bool) error {
 		var werr error
 		switch f := f.(type) {
 		case *http2.HeadersFrame:
@@ -182,7 +182,7 @@ func (r *relay) pump(br *bufio.Reader, fromClient bool) {
 			back.reset(se.StreamID, se.Code)
 		}
 		flush := !frameReady(br)
-		if f != nil && relay(f, flush) != nil {
+		if f != nil && handle(f, flush) != nil {
 			return
 		}
 		if flush && fromClient {
