@@ -50,8 +50,8 @@ type Comparison struct {
 	// left − factor·right, compared with the offset (e.g. 200ms of
 	// order.latency.p99 < before.order.latency.p99 + 200ms).
 	Relative bool
-	Right    string  // when Relative, the right-hand metric as written
-	Factor   float64 // when Relative, its factor (1 when none is written)
+	Right    string    // when Relative, the right-hand metric as written
+	Factor   float64   // when Relative, its factor (1 when none is written)
 	Values   []float64 // per trial
 	Estimate Estimate
 	Truth    Truth
