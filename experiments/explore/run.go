@@ -193,7 +193,7 @@ func (s *search) finding(ctx context.Context, sc Scenario, failed []FailedCheck,
 	}
 	small, runs := sc, 0
 	if s.over(ctx) {
-		note = "not shrunk: the budget was spent"
+		note = "not shrunk: the search was over (its budget spent, or a finding of --stop-on made)"
 	} else {
 		s.progress("shrinking " + sc.ID())
 		small, runs = Shrink(sc, s.o.MinWindow, stillFails)
