@@ -108,3 +108,69 @@ func TestDiffWarnsOfARegressionWithinBounds(t *testing.T) {
 		t.Errorf("verdicts %+v, warnings %+v", d.Verdicts, d.Warnings)
 	}
 }
+
+// packetLoss is a report shaped like a run of experiments/packet-loss.yaml
+// whose fault bit lightly: 50 requests a second, a p99 near 8 ms, and
+// during the fault retransmission timeouts that stall a few dozen
+// requests in three seconds only (their p99 400–800 ms, the other
+// seconds' unchanged). counted says whether the phases carry the counts
+// over the before phase's tail (a report of this version).
+func packetLoss(counted bool) *report.Report {
+	r := rand.New(rand.NewPCG(5, 5))
+	v := report.Variant{Name: "naive", Faults: []report.Fault{{Name: "lossy-payment", StartOffset: 10, EndOffset: 20}}}
+	for s := range 20 {
+		sec := report.Second{T: s, Requests: 50, Successes: 50, SuccessRate: 1, P50Ms: 2.7 + 0.2*r.NormFloat64(), P99Ms: 8 + r.NormFloat64()}
+		if s >= 10 {
+			sec.ActiveFaults = []string{"lossy-payment"}
+		}
+		if s == 12 || s == 15 || s == 18 {
+			sec.P99Ms = 400 * float64(s-9) / 3
+		}
+		v.Timeseries = append(v.Timeseries, sec)
+	}
+	m := map[string]float64{
+		"before.order.latency.p50": 2.7, "during.order.latency.p50": 2.8,
+		"before.order.latency.p99": 8, "during.order.latency.p99": 420,
+		"before.order.latency.p999": 11.9, "during.order.latency.p999": 800,
+		"before.order.success_rate": 1, "during.order.success_rate": 1,
+	}
+	v.Metrics, v.Trials = m, []report.Trial{{Trial: 1, Metrics: m, Timeseries: v.Timeseries}}
+	v.Phases = map[string]report.Phase{report.PhaseBefore: {Requests: 500}, report.PhaseDuring: {Requests: 500}}
+	if counted {
+		v.Phases[report.PhaseBefore] = report.Phase{Requests: 500, OverBeforeP99: count(5), OverBeforeP999: count(0)}
+		v.Phases[report.PhaseDuring] = report.Phase{Requests: 500, OverBeforeP99: count(24), OverBeforeP999: count(18)}
+	}
+	return &report.Report{Variants: []report.Variant{v}}
+}
+
+func count(n int64) *int64 { return &n }
+
+// The packet-loss case: a p99 up by hundreds of ms in three seconds of
+// eleven. Over the seconds (a report without the counts) the rank-sum
+// misses it; over the requests it is significant, and the method says
+// which test judged it.
+func TestFaultEffectOfATailStall(t *testing.T) {
+	old := FaultEffect(packetLoss(false), "naive", nil, nil)
+	if old == nil || old.Significant || len(old.Effects) != 3 || !strings.HasPrefix(old.Effects[1].Method, "rank-sum over seconds") {
+		t.Fatalf("without the counts, the rank-sum over seconds: %+v", old)
+	}
+	fe := FaultEffect(packetLoss(true), "naive", nil, nil)
+	if fe == nil || !fe.Significant || len(fe.Effects) != 4 {
+		t.Fatalf("with the counts: %+v", fe)
+	}
+	if e := fe.Effects[1]; e.Metric != "order.latency.p99" || !e.Significant || !strings.HasPrefix(e.Method, "exceedances over requests: 24 of 500 during, 5 of 500 before slower than before's p99") {
+		t.Errorf("p99: %+v", e)
+	}
+	if e := fe.Effects[3]; e.Metric != "order.latency.p999" || !e.Significant || !strings.Contains(e.Method, "18 of 500 during, 0 of 500 before slower than before's p999") {
+		t.Errorf("p999: %+v", e)
+	}
+	if e := fe.Effects[0]; e.Metric != "order.latency.p50" || e.Significant || !strings.HasPrefix(e.Method, "rank-sum") {
+		t.Errorf("p50 (unchanged, still over seconds): %+v", e)
+	}
+	// With no stall the counts are near 1% on both sides: no effect.
+	calm := packetLoss(true)
+	calm.Variants[0].Phases[report.PhaseDuring] = report.Phase{Requests: 500, OverBeforeP99: count(6), OverBeforeP999: count(1)}
+	if e := FaultEffect(calm, "naive", nil, nil).Effects[1]; e.Significant {
+		t.Errorf("6 against 5 over the p99 is noise: %+v", e)
+	}
+}

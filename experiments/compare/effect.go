@@ -48,12 +48,27 @@ var RequestFigures = []Figure{
 	{Metric: "order.success_rate", Unit: "fraction"},
 }
 
+// TailFigures are compared during against before as well when the
+// report counts the requests over the before phase's tail (one trial of
+// a version that records them): the p99 of a thousand requests is
+// about their tenth slowest, the p999 their slowest, so a stall of a
+// dozen requests, too few to move a p99 count far from its expected 1%,
+// stands out above the before phase's slowest.
+var TailFigures = []Figure{
+	{Metric: "order.latency.p999", Unit: "ms"},
+}
+
 // FaultEffect compares the figures of variant naive of rep during the
-// fault against before it (during, plus RequestFigures), and against
+// fault against before it (during, plus RequestFigures and, where the
+// report counts them, TailFigures), and against
 // every other variant in the same phase (across), and says whether any
-// changed significantly. Over two trials or more a figure is tested
+// changed significantly. With one trial, a tail figure (the p99, the
+// p999) during vs before is tested over the requests (stats.Exceedances:
+// how many were slower than the before phase's value of it, in each
+// phase).
+// Over two trials or more a figure is tested
 // over the trials (paired t during vs before, Welch t across variants);
-// with one trial, the request figures are tested over the seconds of
+// with one trial, the other request figures are tested over the seconds of
 // each phase (a rank-sum test: the seconds are taken as independent,
 // which overstates the evidence a little when neighbouring seconds are
 // alike),
@@ -74,7 +89,13 @@ func FaultEffect(rep *report.Report, naive string, during, across []Figure) *rep
 	}
 	fe := &report.FaultEffect{Variant: naive, Alpha: Alpha}
 	var untested []string
-	for _, f := range uniqueFigures(append(slices.Clone(RequestFigures), during...)) {
+	figures := slices.Clone(RequestFigures)
+	for _, f := range TailFigures {
+		if _, _, _, _, ok := exceedances(v, f.Metric); ok {
+			figures = append(figures, f)
+		}
+	}
+	for _, f := range uniqueFigures(append(figures, during...)) {
 		e, ok := duringVsBefore(v, f)
 		if !ok {
 			untested = append(untested, f.Metric+" "+DuringVsBefore)
@@ -146,9 +167,12 @@ func duringVsBefore(v *report.Variant, f Figure) (report.Effect, bool) {
 	e.Change = e.Value - e.Base
 	var t stats.Test
 	b, d, secondsOK := phaseSeconds(v, f.Metric)
+	j, nb, k, nd, tailOK := exceedances(v, f.Metric)
 	switch {
 	case len(before) == 0 || len(during) == 0:
 		return e, false
+	case tailOK:
+		t, e.Method = stats.Exceedances(j, nb, k, nd), fmt.Sprintf("exceedances over requests: %d of %d during, %d of %d before slower than before's %s (1 trial)", k, nd, j, nb, tailName[f.Metric])
 	case secondsOK:
 		t, e.Method = stats.MannWhitney(b, d), fmt.Sprintf("rank-sum over seconds (%d before, %d during; %d trial(s))", len(b), len(d), max(1, len(v.Trials)))
 	case len(before) >= 2 && len(before) == len(during):
@@ -210,6 +234,34 @@ func sum(xs []float64) float64 {
 		s += x
 	}
 	return s
+}
+
+// tailName names the quantile of a tail figure, and overBefore picks
+// from a phase how many of its requests were slower than the before
+// phase's value of it.
+var (
+	tailName   = map[string]string{"order.latency.p99": "p99", "order.latency.p999": "p999"}
+	overBefore = map[string]func(report.Phase) *int64{
+		"order.latency.p99":  func(p report.Phase) *int64 { return p.OverBeforeP99 },
+		"order.latency.p999": func(p report.Phase) *int64 { return p.OverBeforeP999 },
+	}
+)
+
+// exceedances is, for a tail figure of a variant run once, how many of
+// the before phase's nb requests (j) and of the during phase's nd (k)
+// were slower than the before phase's value of the figure; ok is false
+// for other figures, several trials (the phases are the first trial's)
+// or a report of an older version. A tail moves in a few requests, which
+// may raise the p99 of only a few seconds: counted over the requests, a
+// stall of 2% of them stands out where a rank-sum over the seconds'
+// p99s does not.
+func exceedances(v *report.Variant, metric string) (j, nb, k, nd int, ok bool) {
+	pick := overBefore[metric]
+	before, during := v.Phases[report.PhaseBefore], v.Phases[report.PhaseDuring]
+	if pick == nil || len(v.Trials) > 1 || pick(before) == nil || pick(during) == nil || before.Requests == 0 || during.Requests == 0 {
+		return 0, 0, 0, 0, false
+	}
+	return int(*pick(before)), int(before.Requests), int(*pick(during)), int(during.Requests), true
 }
 
 // perSecond picks a request figure from a second of a timeseries.

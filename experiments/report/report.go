@@ -210,6 +210,13 @@ type Phase struct {
 	Dropped     int64            `json:"dropped"`      // requests not sent because the generator was saturated
 	Throughput  float64          `json:"throughput"`   // successes per second
 	LatencyMs   Latency          `json:"latency_ms"`   // latency from the intended send time
+	// OverBeforeP99 and OverBeforeP999 count the phase's requests slower
+	// than the before phase's p99 and p999 (to the latency histogram's
+	// precision): about 1% and 0.1% of the before phase's own requests,
+	// and of any phase's when nothing changed its tail. The fault effect
+	// tests a tail over them. Nil in reports of older versions.
+	OverBeforeP99  *int64 `json:"over_before_p99,omitempty"`
+	OverBeforeP999 *int64 `json:"over_before_p999,omitempty"`
 }
 
 // Load is how the open-loop load generator kept its schedule over the

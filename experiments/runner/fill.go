@@ -39,13 +39,14 @@ func fillVariant(rv *report.Variant, res *load.Result, obs *observation, cons ch
 	rv.Timeseries, rv.Breakers = nil, nil
 	rv.Phases = map[string]report.Phase{}
 	rv.Ops = map[string]map[string]report.Phase{}
+	beforePO, beforeGO := res.Stats(report.PhaseBefore, load.OpPlaceOrder), res.Stats(report.PhaseBefore, load.OpGetOrder)
 	for _, p := range []string{report.PhaseBefore, report.PhaseDuring, report.PhaseAfter} {
-		rv.Phases[p] = phaseReport(res.Stats(p, load.OpPlaceOrder))
+		rv.Phases[p] = phaseReport(res.Stats(p, load.OpPlaceOrder), beforePO)
 		if g := res.Stats(p, load.OpGetOrder); g.Requests > 0 {
 			if rv.Ops["get_order"] == nil {
 				rv.Ops["get_order"] = map[string]report.Phase{}
 			}
-			rv.Ops["get_order"][p] = phaseReport(g)
+			rv.Ops["get_order"][p] = phaseReport(g, beforeGO)
 		}
 	}
 	lag := res.SendLag
@@ -95,7 +96,10 @@ func fillVariant(rv *report.Variant, res *load.Result, obs *observation, cons ch
 	rv.Metrics = m.Scalars()
 }
 
-func phaseReport(st *load.Stats) report.Phase {
+// phaseReport is one phase of one operation in the report's shape;
+// before is the same operation's before phase, whose tail the phase's
+// requests are counted against.
+func phaseReport(st, before *load.Stats) report.Phase {
 	p := report.Phase{
 		Requests: st.Requests, Successes: st.Successes, Errors: st.Errors, Dropped: st.Dropped, Throughput: st.Throughput,
 	}
@@ -105,7 +109,25 @@ func phaseReport(st *load.Stats) report.Phase {
 			P50: ms(st.P50()), P90: ms(st.P90()), P99: ms(st.P99()), P999: ms(st.P999()), Max: ms(st.Max()), Mean: ms(st.Mean()),
 		}
 	}
+	if before.Requests > 0 {
+		p.OverBeforeP99, p.OverBeforeP999 = slowerThan(st, before.P99()), slowerThan(st, before.P999())
+	}
 	return p
+}
+
+// slowerThan counts the requests of st slower than d, a quantile of a
+// latency histogram: those in the histogram's buckets above d's (a
+// quantile is the highest value of its bucket).
+func slowerThan(st *load.Stats, d time.Duration) *int64 {
+	n := int64(0)
+	if st.Latency != nil {
+		for _, b := range st.Latency.Distribution() {
+			if b.From > d.Microseconds() {
+				n += b.Count
+			}
+		}
+	}
+	return &n
 }
 
 // sniffed reads what each sniffer fault of the experiment recorded.

@@ -291,3 +291,56 @@ func MannWhitney(a, b []float64) Test {
 	t.P = math.Erfc(z / math.Sqrt2)
 	return t
 }
+
+// Exceedances tests whether a tail moved, over requests rather than over
+// seconds: of phase b's nb requests, d are slower than a quantile of
+// phase a (a's p99, say), and of phase a's own na requests, j are. If every latency of both phases came
+// from one distribution (exchangeable), the threshold is a's (j+1)-th
+// largest value, and at least d of b's lie above it exactly when, among
+// the d+j largest of all na+nb values, at most j are a's: so
+// P(D ≥ d) = P(H ≥ d) for H hypergeometric (na+nb values, nb of them
+// b's, d+j drawn), whatever the distribution. A slow tail in a few
+// percent of b's requests moves d far above its expected nb·j/na even
+// when only a few seconds' p99 rose, which a test over the seconds
+// misses. The two-sided p-value doubles the smaller tail; ties at the
+// threshold (a histogram's precision) only make the upper tail
+// conservative. Requests are taken as independent, which overstates the
+// evidence when slow requests come in bursts. Diff is the difference of
+// the exceeding fractions (d/nb − j/na), without interval; P is NaN
+// without requests on either side or with counts out of range.
+func Exceedances(j, na, d, nb int) Test {
+	t := Test{P: math.NaN()}
+	if na <= 0 || nb <= 0 || j < 0 || d < 0 || j > na || d > nb {
+		return t
+	}
+	t.Diff = Interval{Mean: float64(d)/float64(nb) - float64(j)/float64(na), N: na + nb}
+	t.Diff.Low, t.Diff.High = t.Diff.Mean, t.Diff.Mean
+	n := na + nb
+	atLeast := func(k int) float64 { return hypergeomUpper(k, n, nb, k+j) }
+	upper, lower := atLeast(d), 1.0
+	if d < nb {
+		lower = 1 - atLeast(d+1)
+	}
+	t.P = math.Min(1, 2*math.Min(upper, lower))
+	return t
+}
+
+// hypergeomUpper is P(H ≥ k) for H the number of marked values among
+// draws drawn without replacement from n values, marked of them marked.
+func hypergeomUpper(k, n, marked, draws int) float64 {
+	draws = min(draws, n)
+	if k <= max(0, draws-(n-marked)) {
+		return 1
+	}
+	lc := func(a, b int) float64 { // log of a choose b
+		la, _ := math.Lgamma(float64(a) + 1)
+		lb, _ := math.Lgamma(float64(b) + 1)
+		lab, _ := math.Lgamma(float64(a-b) + 1)
+		return la - lb - lab
+	}
+	sum, whole := 0.0, lc(n, draws)
+	for i := k; i <= min(marked, draws); i++ {
+		sum += math.Exp(lc(marked, i) + lc(n-marked, draws-i) - whole)
+	}
+	return math.Min(1, sum)
+}
