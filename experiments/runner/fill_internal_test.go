@@ -36,8 +36,8 @@ func TestPhaseReportCountsOverTheBeforeTail(t *testing.T) {
 	}
 	before, during := phaseStats(b...), phaseStats(d...)
 	for _, c := range []struct {
-		name           string
-		st             *load.Stats
+		name            string
+		st              *load.Stats
 		over99, over999 int64
 	}{{"before", before, 10, 1}, {"during", during, 20, 20}, {"empty", phaseStats(), 0, 0}} {
 		p := phaseReport(c.st, before)
