@@ -336,7 +336,7 @@ type Effect struct {
 	Value       float64 `json:"value"`  // during, or the naive variant
 	Change      float64 `json:"change"` // Value − Base
 	P           float64 `json:"p"`      // two-sided p-value of no change
-	Method      string  `json:"method"` // e.g. "paired t over 3 trials", "rank-sum over seconds (10 before, 10 during; 1 trial(s))"
+	Method      string  `json:"method"` // e.g. "paired t over 3 trials", "rank-sum over seconds (10 before, 10 during; 1 trial(s))", "exceedances over requests: …"
 	Significant bool    `json:"significant"`
 }
 
