@@ -86,3 +86,18 @@ func TestControlTellsTheMachineFromTheFault(t *testing.T) {
 		})
 	}
 }
+
+// TestLateEndIsNotJudged: a fault the testbed took off later than
+// scheduled leaves the after phase judged with the fault on.
+func TestLateEndIsNotJudged(t *testing.T) {
+	exp := &definition.Experiment{Faults: []faults.Fault{{Name: "f1", At: 500 * time.Millisecond, For: time.Second}}}
+	rep := func(end float64) *report.Report {
+		return &report.Report{Variants: []report.Variant{{Faults: []report.Fault{{Name: "f1", EndOffset: end}}}}}
+	}
+	if got := lateEnd(exp, rep(1.55)); got != "" {
+		t.Errorf("50 ms late: %q, want judged", got)
+	}
+	if got := lateEnd(exp, rep(2.27)); got == "" {
+		t.Error("770 ms late: judged, want not judged")
+	}
+}

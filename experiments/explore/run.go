@@ -12,6 +12,7 @@ import (
 
 	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
+	"github.com/fallacies/fallacies/faults"
 )
 
 // judged is what one run of a scenario showed.
@@ -31,7 +32,39 @@ func (s *search) runOnce(ctx context.Context, exp *definition.Experiment) judged
 	if err != nil {
 		return judged{outcome: Unjudged, note: err.Error()}
 	}
-	return judge(rep)
+	j := judge(rep)
+	if j.outcome == Failed {
+		if late := lateEnd(exp, rep); late != "" {
+			return judged{outcome: Unjudged, note: late}
+		}
+	}
+	return j
+}
+
+// lateness is how much later than scheduled a fault may be taken off
+// before the phase after it is no longer fault-free.
+const lateness = 100 * time.Millisecond
+
+// lateEnd says which fault the testbed took off later than scheduled
+// (removing one fault can wait for another's removal: a reset_peer toxic
+// on a NATS link took 0.77 s), so that the after phase, which begins at
+// the scheduled end, saw it still on; "" when every fault ended on time.
+func lateEnd(exp *definition.Experiment, rep *report.Report) string {
+	if len(rep.Variants) != 1 {
+		return ""
+	}
+	for _, f := range rep.Variants[0].Faults {
+		i := slices.IndexFunc(exp.Faults, func(x faults.Fault) bool { return x.Name == f.Name })
+		if i < 0 || exp.Faults[i].For == 0 {
+			continue
+		}
+		end := exp.Faults[i].At + exp.Faults[i].For
+		if got := time.Duration(f.EndOffset * float64(time.Second)); got > end+lateness {
+			return fmt.Sprintf("not judged: fault %s (%s on %s) was taken off at %s, %s after its scheduled end: the phase after it saw it on (the testbed, not the system)",
+				f.Name, f.Kind, f.Target, got.Round(time.Millisecond), (got - end).Round(time.Millisecond))
+		}
+	}
+	return ""
 }
 
 func judge(rep *report.Report) judged {
