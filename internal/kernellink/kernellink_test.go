@@ -79,12 +79,14 @@ func TestKernelLinkLosesPacketsAndCleansUp(t *testing.T) {
 		t.Fatalf("counters %+v: want thousands of packets, about 5%% dropped", ctr)
 	}
 
-	// No loss: the counters start again and nothing is dropped.
+	// No loss: the counters start again and nothing is dropped. The
+	// connection's last packets (a delayed ACK, the FINs) may still cross
+	// the router after the reset, so a few packets are counted, not zero.
 	if err := l.SetLoss(0); err != nil {
 		t.Fatal(err)
 	}
-	if ctr, err := l.Counters(); err != nil || ctr != (Counters{}) {
-		t.Fatalf("after SetLoss(0): %+v, %v; want zero counters", ctr, err)
+	if after, err := l.Counters(); err != nil || after.Dropped != 0 || after.Packets > 20 {
+		t.Fatalf("after SetLoss(0): %+v, %v; want the counters started again (a few packets at most, none dropped)", after, err)
 	}
 
 	ns := l.Namespace()
