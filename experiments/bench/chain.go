@@ -97,10 +97,18 @@ func (cs *chainSystem) place(ctx context.Context) error {
 }
 
 func placeOrder(ctx context.Context, c orderv1.OrderServiceClient, id string) error {
+	return placeOrderAs(ctx, c, id, semconv.UserID(1))
+}
+
+// placeOrderAs places one order for user: the saturation rounds spread
+// their orders over chainClients users, since order publishes a user's
+// events one at a time (their account versions follow the stream's order)
+// and one user's orders would measure that queue, not the chain.
+func placeOrderAs(ctx context.Context, c orderv1.OrderServiceClient, id, user string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err := c.PlaceOrder(ctx, &orderv1.PlaceOrderRequest{
-		OrderId: id, UserId: semconv.UserID(1), AmountCents: 1999, CardNumber: load.TestCard,
+		OrderId: id, UserId: user, AmountCents: 1999, CardNumber: load.TestCard,
 	})
 	return err
 }
@@ -123,7 +131,8 @@ func (cs *chainSystem) saturateFor(ctx context.Context, round string, d time.Dur
 	prefix := fmt.Sprintf("bench-%s-sat%s-%d", cs.id, round, time.Now().UnixNano())
 	cpu0 := processCPU()
 	l, err := closedLoop(ctx, chainClients, d, chainMaxOrders, func(ctx context.Context) error {
-		return placeOrder(ctx, cs.client, fmt.Sprintf("%s-%d", prefix, n.Add(1)))
+		k := n.Add(1)
+		return placeOrderAs(ctx, cs.client, fmt.Sprintf("%s-%d", prefix, k), semconv.UserID(1+int(k%chainClients)))
 	})
 	return l, processCPU() - cpu0, err
 }
