@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fallacies/fallacies/experiments/check"
@@ -79,6 +80,21 @@ func breakerTransitions(r *Run, out *Values) {
 			out.SetRun("breaker."+b.Link+".recovery_time", check.DurationValue(0))
 		}
 	}
+}
+
+// CountBehind names the count a ratio metric moves with, for the tests
+// that can judge a count but not a ratio from one trial (a count's rate
+// over a phase's length): retry.<link>.amplification is above 1 exactly
+// when retries.<link> counted retries.
+func CountBehind(metric string) (string, bool) {
+	link, ok := strings.CutPrefix(metric, "retry.")
+	if !ok {
+		return "", false
+	}
+	if link, ok = strings.CutSuffix(link, ".amplification"); !ok {
+		return "", false
+	}
+	return "retries." + link, true
 }
 
 // linkCounters gives each phase its share of order's counters per link.

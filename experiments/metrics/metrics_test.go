@@ -28,3 +28,18 @@ func TestScalars(t *testing.T) {
 		}
 	}
 }
+
+func TestCountBehind(t *testing.T) {
+	for metric, want := range map[string]string{
+		"retry.payment.amplification": "retries.payment",
+		"retry.user.amplification":    "retries.user",
+		"retries.payment":             "",
+		"retry.payment.attempts":      "",
+		"order.latency.p99":           "",
+	} {
+		got, ok := CountBehind(metric)
+		if got != want || ok != (want != "") {
+			t.Errorf("CountBehind(%q) = %q, %v; want %q", metric, got, ok, want)
+		}
+	}
+}

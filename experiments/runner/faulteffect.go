@@ -57,6 +57,9 @@ func faultEffect(exp *definition.Experiment, rep *report.Report) *report.FaultEf
 			switch phase {
 			case string(definition.During):
 				during = append(during, f)
+				if count, ok := metrics.CountBehind(name); ok {
+					during = append(during, compare.Figure{Metric: count, Unit: metrics.Unit(check.TypeCount), Count: true})
+				}
 				f.Phase = phase
 				across = append(across, f)
 			case string(definition.Always):
