@@ -135,11 +135,14 @@ func (b *bench) loadGenerator(ctx context.Context) (*Section, error) {
 	return s, nil
 }
 
-// runLoad runs the generator at rate for d against doer.
+// runLoad runs the generator at rate for d against doer, its orders
+// spread over chainClients users as the saturation rounds' are (order
+// publishes one user's events one at a time: one user's orders would
+// measure that queue).
 func runLoad(ctx context.Context, rate float64, d time.Duration, doer load.Doer) (*load.Result, error) {
 	return load.Run(ctx, load.Config{
 		Rate: rate, Duration: d, MaxInFlight: loadInFlight, Timeout: 5 * time.Second,
-		Users: 1, RunID: fmt.Sprintf("bench-%d", time.Now().UnixNano()), Seed: 1,
+		Users: chainClients, RunID: fmt.Sprintf("bench-%d", time.Now().UnixNano()), Seed: 1,
 	}, doer)
 }
 
