@@ -233,7 +233,8 @@ func (b *bench) overTime(ctx context.Context) (*Section, error) {
 		return nil, err
 	}
 	defer sys.stop()
-	var total int64
+	var total, totalAtRound2 int64
+	var heldAtRound2, heldAtLast map[string]float64
 	rates, heaps := make([]float64, overTimeRounds), make([]float64, overTimeRounds)
 	for i := range overTimeRounds {
 		l, cpu, err := sys.saturate(ctx, i)
@@ -247,11 +248,22 @@ func (b *bench) overTime(ctx context.Context) (*Section, error) {
 		if err := b.saveHeapProfile(fmt.Sprintf("heap-round-%02d.pb.gz", i+1)); err != nil {
 			return nil, err
 		}
+		switch i {
+		case 1:
+			totalAtRound2 = total
+			heldAtRound2, err = heapByHolder()
+		case overTimeRounds - 1:
+			heldAtLast, err = heapByHolder()
+		}
+		if err != nil {
+			return nil, err
+		}
 		rates[i], heaps[i] = l.perSecond(), float64(m.HeapAlloc)/(1<<20)
 		s.row(fmt.Sprint(i+1), fmt.Sprint(total), fmt.Sprintf("%.0f", rates[i]), fmt.Sprintf("%.0f", us(cpu)/float64(l.calls)), fmt.Sprintf("%.1f", heaps[i]))
 		b.logf("chain over time round %d/%d: %.0f orders/s, heap %.1f MB", i+1, overTimeRounds, rates[i], heaps[i])
 	}
 	last := overTimeRounds - 1
+	s.Notes = append(s.Notes, heapGrowthNote(heldAtRound2, heldAtLast, total-totalAtRound2, overTimeRounds))
 	s.target(fmt.Sprintf("%d rounds on one topology: the last ≥ 0.95 × the first", overTimeRounds),
 		fmt.Sprintf("%.0f → %.0f orders/s (× %.2f)", rates[0], rates[last], rates[last]/rates[0]), rates[last] >= 0.95*rates[0])
 	s.target(fmt.Sprintf("heap after round %d within 1.5 × round 2's", overTimeRounds),
