@@ -2,7 +2,9 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -16,12 +18,7 @@ import (
 // so its trace hypotheses are decided on the target's own spans.
 func TestTargetRunCapturesTheTargetsSpans(t *testing.T) {
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "200") // ms: the exporters' batches come quickly
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
+	addr := portToLeaveFree(t)
 
 	tr := topology.NewTracers(nil, addr)
 	topo, err := topology.StartEmbedded(t.Context(), topology.Options{System: config.Default(), Tracing: tr.ServeOptions})
@@ -75,4 +72,22 @@ hypotheses:
 	if _, err := TargetTraceAddress(ep); err == nil || !strings.Contains(err.Error(), "--otlp-endpoint") {
 		t.Errorf("TargetTraceAddress without an endpoint: %v", err)
 	}
+}
+
+// portToLeaveFree returns a loopback address nothing listens on, with a
+// port below the kernel's ephemeral range (32768-60999 by default), as an
+// operator's --otlp-endpoint would be (4317): a port taken from the
+// ephemeral range and released can be handed to one of the topology's own
+// outgoing connections before the run listens there.
+func portToLeaveFree(t *testing.T) string {
+	t.Helper()
+	for port := 20000 + os.Getpid()%5000; port < 32000; port += 97 {
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		if lis, err := net.Listen("tcp", addr); err == nil {
+			lis.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free loopback port between 20000 and 32000")
+	return ""
 }
