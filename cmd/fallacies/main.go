@@ -9,7 +9,8 @@
 // Exit codes: 0 every hypothesis held, 1 a hypothesis failed, 2 an invalid
 // experiment or usage, 3 the testbed itself failed (a crash included),
 // 4 no hypothesis failed but one was inconclusive over its trials
-// (fallacies run --trials N; --inconclusive maps it), 130 or 143 a run interrupted by SIGINT or SIGTERM (faults removed).
+// (fallacies run --trials N; --inconclusive maps it) or not judged (a
+// fault came off so late that its after phase was too short), 130 or 143 a run interrupted by SIGINT or SIGTERM (faults removed).
 package main
 
 import (
@@ -34,7 +35,8 @@ const (
 	exitUsage   = 2 // invalid experiment or usage
 	exitTestbed = 3 // the testbed itself failed
 	// 4, report.ExitCodeInconclusive: no hypothesis failed, one was
-	// inconclusive over its trials (run --inconclusive maps it).
+	// inconclusive over its trials or not judged (its after phase too
+	// short after a late fault removal); run --inconclusive maps it.
 )
 
 // exitError carries an exit code with its message.
@@ -261,7 +263,8 @@ Run "fallacies <command> --help" for the flags of a command.
 
 Exit codes: 0 every hypothesis held, 1 a hypothesis failed,
             2 invalid experiment or usage, 3 the testbed itself failed,
-            4 none failed but one was inconclusive over --trials (run --inconclusive maps it),
+            4 none failed but one was inconclusive over --trials, or not judged
+              (a fault came off too late to judge the after phase; run --inconclusive maps it),
             130/143 a run interrupted by SIGINT/SIGTERM (faults removed).
 `)
 }

@@ -13,7 +13,10 @@ import (
 type Run struct {
 	// Start is the load's start: offset 0 of the schedule.
 	Start time.Time
-	// PhaseAt names the phase of the schedule an instant falls in.
+	// PhaseAt names the phase an instant falls in: the schedule's
+	// phases, the after phase beginning when the last fault really came
+	// off (never before its scheduled end), as the load generator
+	// classified the requests.
 	PhaseAt func(time.Time) string
 	// NoAfter is set when the schedule has no after phase (the last
 	// fault lasts to the end of the load).

@@ -159,6 +159,10 @@ func verdictLine(r *Report) string {
 		}
 		return s + checksNote(c)
 	case ExitCodeInconclusive:
+		if n := notJudged(r); n == c.Inconclusive {
+			return fmt.Sprintf("%d of %d %s not judged, none failed%s: a fault came off so late that the after phase was too short to judge; retry",
+				n, c.Total-c.Skipped, checkNoun(c), checksNote(c))
+		}
 		return fmt.Sprintf("%d of %d %s inconclusive over %d trials, none failed%s: an interval straddles its bound; run more trials or retry",
 			c.Inconclusive, c.Total-c.Skipped, checkNoun(c), r.Trials, checksNote(c))
 	default:
@@ -168,6 +172,20 @@ func verdictLine(r *Report) string {
 		}
 		return msg + "; what was measured until then is kept, the hypotheses were not judged"
 	}
+}
+
+// notJudged counts the hypotheses of r that could not be judged at all
+// (Hypothesis.NotJudged).
+func notJudged(r *Report) int {
+	n := 0
+	for _, v := range r.Variants {
+		for _, h := range v.Hypotheses {
+			if h.NotJudged() {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // checkNoun names what Counts count: hypotheses when each was checked once,

@@ -59,18 +59,20 @@ type htmlView struct {
 }
 
 type variantView struct {
-	Name      string
-	Status    string // PASS, FAIL, ERROR
-	Error     string
-	Stopped   *Stop
-	Knobs     []Knob
-	Counts    Counts
-	Before    Phase
-	During    Phase
-	After     Phase
-	Phases    []phaseRow
-	Exemplars []exemplarView
-	Breakers  []BreakerTransition
+	Name    string
+	Status  string // PASS, FAIL, ERROR
+	Error   string
+	Stopped *Stop
+	// LateRemoval notes an after phase that began late (Variant.LateRemoval).
+	LateRemoval *LateRemoval
+	Knobs       []Knob
+	Counts      Counts
+	Before      Phase
+	During      Phase
+	After       Phase
+	Phases      []phaseRow
+	Exemplars   []exemplarView
+	Breakers    []BreakerTransition
 	// Mechanisms says what each resilience mechanism did; empty with
 	// MechanismsKnown means none acted.
 	Mechanisms      []string
@@ -148,7 +150,7 @@ func buildView(r *Report) htmlView {
 	}
 	for i, v := range r.Variants {
 		vv := variantView{
-			Name: v.Name, Status: variantStatus(v), Error: v.Error, Stopped: v.Stopped, Knobs: v.Knobs,
+			Name: v.Name, Status: variantStatus(v), Error: v.Error, Stopped: v.Stopped, LateRemoval: v.LateRemoval, Knobs: v.Knobs,
 			Before: v.Phases[PhaseBefore], During: v.Phases[PhaseDuring], After: v.Phases[PhaseAfter],
 			Breakers: v.Breakers,
 		}

@@ -100,6 +100,11 @@ func normalizeVariant(v Variant) Variant {
 		faults[i] = f
 	}
 	v.Faults = faults
+	if lr := v.LateRemoval; lr != nil {
+		c := *lr
+		c.Faults = nonNil(c.Faults)
+		v.LateRemoval = &c
+	}
 	v.Timeseries = normalizeSeconds(v.Timeseries)
 	v.Consistency.Consumers = nonNilMap(v.Consistency.Consumers)
 	br := make([]BreakerTransition, len(v.Breakers))

@@ -140,6 +140,8 @@ func junitSuite(r *Report) junitTestSuite {
 			switch {
 			case h.Skipped:
 				c.Skipped = &junitSkipped{Message: h.SkipReason}
+			case h.NotJudged():
+				c.Skipped = &junitSkipped{Message: "inconclusive: " + h.SkipReason}
 			case h.Verdict == VerdictInconclusive:
 				// Neither a pass nor a failure: CI shows it apart.
 				c.Skipped = &junitSkipped{Message: fmt.Sprintf("inconclusive over %d trials (%s): %s straddles the bound of %s",

@@ -110,6 +110,27 @@ type Stop struct {
 	StoppedOffset  float64 `json:"stopped_offset"`
 }
 
+// LateRemoval says that the after phase began later than its schedule
+// because a fault came off late (Toxiproxy's reset_peer toxic, for one,
+// does not hear its removal while it waits out its timeout). The after
+// phase is the system with every fault off, so it is measured from the
+// removal of the last fault, never from the scheduled end; the time in
+// between counts in the during phase.
+type LateRemoval struct {
+	// Offsets in seconds from the run start, like Fault's.
+	ScheduledOffset float64 `json:"scheduled_offset"` // where the schedule began the after phase: the faults' scheduled end
+	AfterOffset     float64 `json:"after_offset"`     // where it began: the last fault was off
+	// The after phase's length as measured and as scheduled, in seconds.
+	AfterSeconds     float64 `json:"after_seconds"`
+	ScheduledSeconds float64 `json:"scheduled_seconds"`
+	// Judged is false when the after phase kept less than half its
+	// scheduled length: the hypotheses that read it are then inconclusive,
+	// not judged (their skip_reason says why).
+	Judged bool     `json:"judged"`
+	Faults []string `json:"faults"` // the faults that came off more than 100 ms after their scheduled end
+	Note   string   `json:"note"`   // one sentence: which fault, how late, what was left of the phase
+}
+
 // Variant is what one variant of an experiment measured: the same topology
 // and fault schedule with its own knobs.
 type Variant struct {
@@ -130,6 +151,10 @@ type Variant struct {
 	Consumers   []ConsumerSeries            `json:"consumers"`         // per asynchronous consumer, events published and applied per second
 	Error       string                      `json:"error,omitempty"`   // the testbed failed while running this variant
 	Stopped     *Stop                       `json:"stopped,omitempty"` // an abort hypothesis stopped the run early
+	// LateRemoval is set when the faults came off so late that the after
+	// phase began noticeably later than scheduled: it was measured from
+	// their removal, and is too short to judge when Judged is false.
+	LateRemoval *LateRemoval `json:"late_removal,omitempty"`
 	// Trials lists every trial of the variant with its scalar metrics;
 	// the other fields (phases, charts, exemplars, …) are the first
 	// trial's. One entry for a run of one trial.
@@ -245,7 +270,7 @@ type Latency struct {
 const (
 	VerdictPass         = "pass"
 	VerdictFail         = "fail"
-	VerdictInconclusive = "inconclusive" // over several trials, an interval straddles a bound
+	VerdictInconclusive = "inconclusive" // over several trials, an interval straddles a bound; or not judged (Hypothesis.NotJudged)
 	VerdictSkipped      = "skipped"
 )
 
@@ -265,12 +290,14 @@ func HypothesisVerdict(passed, skipped, inconclusive bool) string {
 
 // Hypothesis is one checked hypothesis and its outcome.
 type Hypothesis struct {
-	Name       string `json:"name"`    // optional name from the experiment file; may be empty
-	Expr       string `json:"expr"`    // the check as written, e.g. order.latency.p99 < 150ms
-	Phase      string `json:"phase"`   // before, during or after
-	Variant    string `json:"variant"` // the variant it was checked against
-	Passed     bool   `json:"passed"`
-	Skipped    bool   `json:"skipped"`
+	Name    string `json:"name"`    // optional name from the experiment file; may be empty
+	Expr    string `json:"expr"`    // the check as written, e.g. order.latency.p99 < 150ms
+	Phase   string `json:"phase"`   // before, during or after
+	Variant string `json:"variant"` // the variant it was checked against
+	Passed  bool   `json:"passed"`
+	Skipped bool   `json:"skipped"`
+	// SkipReason says why a skipped hypothesis was skipped, or why an
+	// inconclusive one could not be judged at all (NotJudged).
 	SkipReason string `json:"skip_reason,omitempty"`
 	Observed   string `json:"observed"` // the value seen, formatted, e.g. 312ms or 97.5%
 	Abort      bool   `json:"abort"`    // the hypothesis aborts the run when it fails
@@ -287,6 +314,13 @@ type Hypothesis struct {
 	Intervals []Estimate `json:"intervals"`
 	// Trials is the check as judged in each trial on its own.
 	Trials []HypothesisTrial `json:"trials"`
+}
+
+// NotJudged reports whether h is inconclusive because it could not be
+// judged at all (its phase too short after a late fault removal: see
+// LateRemoval), not because trials straddle its bound; SkipReason says why.
+func (h Hypothesis) NotJudged() bool {
+	return h.Verdict == VerdictInconclusive && h.SkipReason != ""
 }
 
 // Estimate is one numeric comparison of a hypothesis judged over the

@@ -192,6 +192,10 @@ func (t *textWriter) variant(v Variant) {
 			st.Hypothesis, fmtSec(st.BreachedOffset), st.Phase, dash(st.Observed), fmtSec(st.StoppedOffset))
 	}
 
+	if lr := v.LateRemoval; lr != nil {
+		fmt.Fprintln(w, "  late removal: "+lr.Note)
+	}
+
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  PHASE\tREQUESTS\tSUCCESS\tP50\tP99\tMAX\tDROPPED\tERRORS")
 	row := func(name string, p Phase) {
@@ -235,6 +239,10 @@ func (t *textWriter) variant(v Variant) {
 			case "PASS":
 				detail = "observed " + dash(h.Observed)
 			case "INCONCLUSIVE":
+				if h.NotJudged() {
+					detail = h.SkipReason
+					break
+				}
 				detail = fmt.Sprintf("observed %s: the interval straddles the bound (%s)", dash(h.Observed), trialsHeld(h.Trials))
 			default:
 				detail = fmt.Sprintf("observed %s, expected %s", dash(h.Observed), h.Expr)

@@ -29,6 +29,7 @@ func (vr *variantRun) driveLoad(ctx context.Context) error {
 	defer cancelRun()
 	vr.start = time.Now().Add(20 * time.Millisecond)
 	vr.runID = fmt.Sprintf("%s-%s-%d", exp.Name, v.Name, vr.start.UnixNano()%1e9)
+	vr.phases = newPhaseClock(exp, vr.start)
 	lc, doer, err := vr.loadConfig(cancelRun)
 	if err != nil {
 		return err
@@ -69,6 +70,7 @@ func (vr *variantRun) driveLoad(ctx context.Context) error {
 		return fmt.Errorf("%w: remove faults: %v", ErrTestbed, err)
 	}
 	vr.report.Faults = faultsReport(vr.sched.history(), vr.start, vr.faults)
+	vr.report.LateRemoval = vr.phases.lateRemoval(vr.report.Faults)
 	if p, ok := crash.Find(vr.loadErr); ok {
 		return fmt.Errorf("%w: load: %w", ErrTestbed, p)
 	}
@@ -89,7 +91,7 @@ func (vr *variantRun) loadConfig(stop func()) (load.Config, load.Doer, error) {
 		Mix:    load.Mix{PlaceOrder: exp.Load.Mix.PlaceOrder, GetOrder: exp.Load.Mix.GetOrder},
 		RunID:  vr.runID,
 		UserID: semconv.UserID, Start: vr.start,
-		Phase: func(off time.Duration) string { return phaseAt(exp, off) },
+		Phase: vr.phases.at,
 		Progress: func(s load.Snapshot) {
 			vr.prog.update(s.Elapsed, s.Total, s.Phase, s.RPS, s.ErrorRate, s.InFlight, vr.sched.active())
 			if vr.opts.Live != nil && vr.opts.Live.Progress != nil {

@@ -83,7 +83,7 @@ func TestTraceMetricsNeedTraces(t *testing.T) {
 		}
 	}
 	// A hypothesis reads the same: failed, "no value".
-	h := evaluate(mustParse(t, windowsRun+"hypotheses:\n  - { when: before, check: \"trace.async_isolated\" }\n"), "naive", true, m)
+	h := evaluate(mustParse(t, windowsRun+"hypotheses:\n  - { when: before, check: \"trace.async_isolated\" }\n"), "naive", true, m, "")
 	if len(h) != 1 || h[0].Passed || !strings.Contains(h[0].Observed, "no value") {
 		t.Errorf("hypothesis without traces: %+v", h)
 	}

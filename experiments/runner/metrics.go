@@ -22,6 +22,7 @@ type measured struct {
 	exp      *definition.Experiment
 	start    time.Time      // the load's start: offset 0
 	faults   []report.Fault // the faults as they really happened
+	phases   *phaseClock    // the phases as they really happened; nil: as scheduled
 	load     *load.Result
 	obs      *observation // nil: the services were not read
 	readings *phaseCounters
@@ -34,9 +35,13 @@ type measured struct {
 // run is what was measured as the metric families read it.
 func (in measured) run() *metrics.Run {
 	exp, start := in.exp, in.start
+	phases := in.phases
+	if phases == nil {
+		phases = onSchedule(exp, start)
+	}
 	r := &metrics.Run{
 		Start:       start,
-		PhaseAt:     func(t time.Time) string { return phaseAt(exp, t.Sub(start)) },
+		PhaseAt:     phases.atTime,
 		NoAfter:     !phaseHasTime(exp, definition.After),
 		Consistency: in.cons,
 		Traces:      metrics.Traces{Orders: in.traces.orders, Consumers: in.traces.consumers},

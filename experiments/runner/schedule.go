@@ -84,7 +84,8 @@ func (s *scheduler) run(ctx context.Context, start time.Time) error {
 	for _, f := range s.faults {
 		ends = ends && f.For > 0
 	}
-	for i, ev := range evs {
+	for i := 0; i < len(evs); i++ {
+		ev := evs[i]
 		wait := time.Until(start.Add(ev.at))
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -96,7 +97,15 @@ func (s *scheduler) run(ctx context.Context, start time.Time) error {
 			}
 		}
 		if ev.remove {
-			s.remove(ctx, ev.fault)
+			// Every removal due now at once: one slow removal (a
+			// reset_peer toxic waits out its timeout) must not hold
+			// the others on.
+			due := []int{ev.fault}
+			for i+1 < len(evs) && evs[i+1].remove && evs[i+1].at == ev.at {
+				i++
+				due = append(due, evs[i].fault)
+			}
+			s.removeAt(ctx, due)
 			if i == len(evs)-1 && ends && s.boundary != nil {
 				s.boundary("after")
 			}
@@ -136,6 +145,34 @@ func (s *scheduler) apply(ctx context.Context, i int) error {
 	s.index[i] = len(s.applied)
 	s.applied = append(s.applied, rec)
 	return nil
+}
+
+// removeAt removes the faults due faults, due at the same moment: those
+// on different targets at the same time, those on one target one after
+// the other, in the schedule's order. A removal goes to its end even when
+// the run ends meanwhile (a cancelled removal would leave the fault on,
+// and the scheduler no longer holds it), within cleanupTimeout.
+func (s *scheduler) removeAt(ctx context.Context, due []int) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	byTarget := map[string][]int{}
+	var targets []string
+	for _, i := range due {
+		t := s.faults[i].Target
+		if byTarget[t] == nil {
+			targets = append(targets, t)
+		}
+		byTarget[t] = append(byTarget[t], i)
+	}
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		wg.Go(func() {
+			for _, i := range byTarget[t] {
+				s.remove(ctx, i) // a failure is in the fault's history (appliedFault.Err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (s *scheduler) remove(ctx context.Context, i int) error {

@@ -21,10 +21,11 @@ type traceSet struct {
 }
 
 // splitTraces groups the captured spans into traces and sorts the order
-// traces into phases by when their root started, relative to start.
-func splitTraces(spans []tracing.Span, exp *definition.Experiment, start time.Time) traceSet {
+// traces into phases by when their root started (phases: the run's
+// phases as they happened).
+func splitTraces(spans []tracing.Span, phases *phaseClock) traceSet {
 	ts := traceSet{all: tracing.Group(spans), orders: map[string][]tracing.Trace{}, consumers: map[string][]tracing.Span{}}
-	phaseOf := func(t time.Time) string { return phaseAt(exp, t.Sub(start)) }
+	phaseOf := phases.atTime
 	producerPhase := map[string]string{} // producer span id → phase
 	for _, t := range tracing.OrderTraces(ts.all) {
 		p := phaseOf(t.Root.Start)
@@ -47,18 +48,6 @@ func splitTraces(spans []tracing.Span, exp *definition.Experiment, start time.Ti
 		ts.consumers[string(definition.Always)] = append(ts.consumers[string(definition.Always)], s)
 	}
 	return ts
-}
-
-// phaseAt names the phase an offset of the run falls in.
-func phaseAt(exp *definition.Experiment, off time.Duration) string {
-	ph := exp.Phases()
-	switch {
-	case off < ph.Before.End:
-		return string(definition.Before)
-	case off < ph.During.End:
-		return string(definition.During)
-	}
-	return string(definition.After)
 }
 
 // exemplars picks the slowest and the slowest failed order trace of each

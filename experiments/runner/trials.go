@@ -114,6 +114,13 @@ func judgeTrials(exp *definition.Experiment, variant string, target bool, values
 			out = append(out, rh)
 			continue
 		}
+		if nj := notJudgedIn(judged, j-1); nj != nil {
+			// A trial could not judge it (its after phase too short):
+			// neither can the trials together.
+			nj.Trials = rh.Trials
+			out = append(out, *nj)
+			continue
+		}
 		envs := make([]check.Env, len(values))
 		for t, m := range values {
 			envs[t] = m.Env(string(h.When))
@@ -141,6 +148,18 @@ func judgeTrials(exp *definition.Experiment, variant string, target bool, values
 		out = append(out, rh)
 	}
 	return out
+}
+
+// notJudgedIn returns the i-th hypothesis of the first trial that could
+// not judge it (report.Hypothesis.NotJudged), or nil.
+func notJudgedIn(judged [][]report.Hypothesis, i int) *report.Hypothesis {
+	for _, hs := range judged {
+		if i < len(hs) && hs[i].NotJudged() {
+			h := hs[i]
+			return &h
+		}
+	}
+	return nil
 }
 
 // reportEstimate converts a comparison judged over n trials into the
@@ -200,11 +219,11 @@ func trialsVerdict(hs []report.Hypothesis) string {
 func settleVerdicts(hs []report.Hypothesis) {
 	for i := range hs {
 		h := &hs[i]
-		h.Verdict = report.HypothesisVerdict(h.Passed, h.Skipped, false)
+		h.Verdict = report.HypothesisVerdict(h.Passed, h.Skipped, h.Verdict == report.VerdictInconclusive)
 		if h.Intervals == nil {
 			h.Intervals = []report.Estimate{}
 		}
-		if !h.Skipped {
+		if !h.Skipped && !h.NotJudged() {
 			h.Trials = []report.HypothesisTrial{{Trial: 1, Passed: h.Passed, Observed: h.Observed}}
 		} else {
 			h.Trials = []report.HypothesisTrial{}

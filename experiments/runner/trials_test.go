@@ -114,7 +114,7 @@ hypotheses:
 %s`, bound, p99.High+1000, p99.High+1000, p99.High+10000, atOffset))
 	one := make([][]report.Hypothesis, 3)
 	for i, m := range values["resilient"] {
-		one[i] = evaluate(at, "resilient", false, m)
+		one[i] = evaluate(at, "resilient", false, m, "")
 	}
 	got := judgeTrials(at, "resilient", false, values["resilient"], one)
 	want := []string{report.VerdictInconclusive, report.VerdictPass, report.VerdictFail, report.VerdictPass, report.VerdictInconclusive}

@@ -89,7 +89,8 @@ type variantRun struct {
 	windows  map[string]int64 // records ever appended to each service's window, before the load
 	counts   *phaseCounters
 	// driveLoad
-	start       time.Time // the load's start: offset 0 of the schedule
+	start       time.Time   // the load's start: offset 0 of the schedule
+	phases      *phaseClock // the phases as they happen: the after phase begins when the last fault is off
 	runID       string
 	res         *load.Result
 	loadErr     error
@@ -336,6 +337,9 @@ func (vr *variantRun) connect(ctx context.Context) (teardown, error) {
 	}
 	vr.counts.mark(string(definition.Before), first, nil)
 	vr.sched.boundary = func(phase string) {
+		if phase == string(definition.After) {
+			vr.phases.allOff() // the after phase begins now (phases.go)
+		}
 		c, err := cl.readCounters(ctx)
 		if err != nil {
 			vr.opts.log().Warn("service counters unread: the phases next to this boundary have no counter metrics", "phase", phase, "err", err)
@@ -360,7 +364,7 @@ func (vr *variantRun) endedEarly(ctx context.Context) (bool, error) {
 		st.StoppedAt, st.StoppedOffset = vr.loadStopped, vr.loadStopped.Sub(vr.start).Seconds()
 		rv.Stopped = st
 		m := abortMetrics(res)
-		rv.Hypotheses = evaluate(vr.exp, vr.variant.Name, vr.opts.Target != nil, m)
+		rv.Hypotheses = evaluate(vr.exp, vr.variant.Name, vr.opts.Target != nil, m, "")
 		for i := range rv.Hypotheses {
 			h := &rv.Hypotheses[i]
 			switch {
@@ -459,14 +463,14 @@ func (vr *variantRun) measure(ctx context.Context) error {
 		awaitSpans(ctx, vr.capture, last, targetSpanWait)
 	}
 	spans := vr.capture.Spans()
-	vr.traces = splitTraces(spans, exp, vr.start)
+	vr.traces = splitTraces(spans, vr.phases)
 	if vr.opts.Spans != nil {
 		vr.opts.Spans(v.Name, spans, vr.ep.Proxies)
 	}
 
 	vr.counts.mark(metrics.End, countersOf(vr.obs), nil)
 	run := measured{
-		exp: exp, start: vr.start, faults: rv.Faults, load: res, obs: vr.obs, readings: vr.counts, cons: vr.cons,
+		exp: exp, start: vr.start, faults: rv.Faults, phases: vr.phases, load: res, obs: vr.obs, readings: vr.counts, cons: vr.cons,
 		traces: vr.traces, sniffed: vr.sniffed, rogue: vr.rogue,
 	}.run()
 	m := metrics.Compute(run)
@@ -482,7 +486,7 @@ func (vr *variantRun) measure(ctx context.Context) error {
 	rv.Exemplars = exemplars(vr.traces, vr.opts.JaegerUI, waterfall.NewLinks(proxies...), faultWindows(rv.Faults))
 	rv.Mechanisms = mechanisms(vr.counts)
 	rv.Consumers = consumerSeries(exp, vr.obs, vr.start)
-	rv.Hypotheses = evaluate(exp, v.Name, vr.opts.Target != nil, m)
+	rv.Hypotheses = evaluate(exp, v.Name, vr.opts.Target != nil, m, unjudgedAfter(rv.LateRemoval))
 	rv.Passed = true
 	for _, h := range rv.Hypotheses {
 		if !h.Passed && !h.Skipped {

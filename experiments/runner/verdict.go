@@ -9,8 +9,11 @@ import (
 	"github.com/fallacies/fallacies/experiments/report"
 )
 
-// evaluate checks every hypothesis that applies to the variant.
-func evaluate(exp *definition.Experiment, variant string, target bool, m *metrics.Values) []report.Hypothesis {
+// evaluate checks every hypothesis that applies to the variant. When
+// afterUnjudged says why the after phase cannot be judged (a late fault
+// removal left it too short: unjudgedAfter), the hypotheses that read it
+// are inconclusive with that reason, not judged on what little is left.
+func evaluate(exp *definition.Experiment, variant string, target bool, m *metrics.Values, afterUnjudged string) []report.Hypothesis {
 	var out []report.Hypothesis
 	for _, h := range exp.Hypotheses {
 		if h.Variant != "" && h.Variant != variant && !target {
@@ -22,6 +25,8 @@ func evaluate(exp *definition.Experiment, variant string, target bool, m *metric
 			rh.Skipped, rh.SkipReason = true, fmt.Sprintf("bound to variant %s; a --target run has no variants", h.Variant)
 		case !phaseHasTime(exp, h.When):
 			rh.Skipped, rh.SkipReason = true, fmt.Sprintf("the %s phase is empty in this experiment", h.When)
+		case afterUnjudged != "" && readsAfter(h):
+			rh.Verdict, rh.SkipReason = report.VerdictInconclusive, afterUnjudged
 		default:
 			ok, observed, err := check.Eval(h.Expr, m.Env(string(h.When)))
 			rh.Passed, rh.Observed = ok && err == nil, observed
