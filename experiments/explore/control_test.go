@@ -87,17 +87,23 @@ func TestControlTellsTheMachineFromTheFault(t *testing.T) {
 	}
 }
 
-// TestLateEndIsNotJudged: a fault the testbed took off later than
-// scheduled leaves the after phase judged with the fault on.
-func TestLateEndIsNotJudged(t *testing.T) {
-	exp := &definition.Experiment{Faults: []faults.Fault{{Name: "f1", At: 500 * time.Millisecond, For: time.Second}}}
-	rep := func(end float64) *report.Report {
-		return &report.Report{Variants: []report.Variant{{Faults: []report.Fault{{Name: "f1", EndOffset: end}}}}}
+// TestNotJudgedIsUnjudged: a run whose after phase the runner could not
+// judge (a fault came off so late that too little of it was left) is
+// unjudged, not tolerated, unless another hypothesis failed on its own
+// clean phase.
+func TestNotJudgedIsUnjudged(t *testing.T) {
+	reason := "not judged: f1 (reset_peer on nats-ledger) came off 2.9s after its scheduled end: too short to judge"
+	rep := func(other bool) *report.Report {
+		hs := []report.Hypothesis{
+			{Name: "recovers", Phase: "after", Verdict: report.VerdictInconclusive, SkipReason: reason},
+			{Name: "fast", Phase: "during", Passed: !other, Verdict: report.HypothesisVerdict(!other, false, false), Observed: "300ms"},
+		}
+		return &report.Report{Variants: []report.Variant{{Hypotheses: hs}}}
 	}
-	if got := lateEnd(exp, rep(1.55)); got != "" {
-		t.Errorf("50 ms late: %q, want judged", got)
+	if j := judge(rep(false)); j.outcome != Unjudged || j.note != reason {
+		t.Errorf("nothing failed, after not judged: %+v, want unjudged with the runner's reason", j)
 	}
-	if got := lateEnd(exp, rep(2.27)); got == "" {
-		t.Error("770 ms late: judged, want not judged")
+	if j := judge(rep(true)); j.outcome != Failed || len(j.failed) != 1 || j.failed[0].Name != "fast" {
+		t.Errorf("during failed, after not judged: %+v, want failed on the during hypothesis alone", j)
 	}
 }

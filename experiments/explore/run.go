@@ -12,7 +12,6 @@ import (
 
 	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/report"
-	"github.com/fallacies/fallacies/faults"
 )
 
 // judged is what one run of a scenario showed.
@@ -32,41 +31,15 @@ func (s *search) runOnce(ctx context.Context, exp *definition.Experiment) judged
 	if err != nil {
 		return judged{outcome: Unjudged, note: err.Error()}
 	}
-	j := judge(rep)
-	if j.outcome == Failed {
-		if late := lateEnd(exp, rep); late != "" {
-			return judged{outcome: Unjudged, note: late}
-		}
-	}
-	return j
+	return judge(rep)
 }
 
-// lateness is how much later than scheduled a fault may be taken off
-// before the phase after it is no longer fault-free.
-const lateness = 100 * time.Millisecond
-
-// lateEnd says which fault the testbed took off later than scheduled
-// (removing one fault can wait for another's removal: a reset_peer toxic
-// on a NATS link took 0.77 s), so that the after phase, which begins at
-// the scheduled end, saw it still on; "" when every fault ended on time.
-func lateEnd(exp *definition.Experiment, rep *report.Report) string {
-	if len(rep.Variants) != 1 {
-		return ""
-	}
-	for _, f := range rep.Variants[0].Faults {
-		i := slices.IndexFunc(exp.Faults, func(x faults.Fault) bool { return x.Name == f.Name })
-		if i < 0 || exp.Faults[i].For == 0 {
-			continue
-		}
-		end := exp.Faults[i].At + exp.Faults[i].For
-		if got := time.Duration(f.EndOffset * float64(time.Second)); got > end+lateness {
-			return fmt.Sprintf("not judged: fault %s (%s on %s) was taken off at %s, %s after its scheduled end: the phase after it saw it on (the testbed, not the system)",
-				f.Name, f.Kind, f.Target, got.Round(time.Millisecond), (got - end).Round(time.Millisecond))
-		}
-	}
-	return ""
-}
-
+// judge reads a run's report: failed when a hypothesis other than the
+// steady state failed; unjudged when the steady state failed, the testbed
+// did, or, none failing, a hypothesis could not be judged (a fault came
+// off so late that the after phase was too short: the runner measures
+// the after phase from the removal, report.LateRemoval); tolerated
+// otherwise, with the effect the fault visibly had.
 func judge(rep *report.Report) judged {
 	switch {
 	case rep.Interrupted != nil:
@@ -82,8 +55,13 @@ func judge(rep *report.Report) judged {
 	}
 	j := judged{outcome: Tolerated}
 	j.effect, j.class = effectOf(v)
+	var notJudged string
 	for _, h := range v.Hypotheses {
 		if h.Passed || h.Skipped {
+			continue
+		}
+		if h.NotJudged() {
+			notJudged = h.SkipReason
 			continue
 		}
 		if h.Name == SteadyState {
@@ -91,6 +69,9 @@ func judge(rep *report.Report) judged {
 		}
 		j.outcome = Failed
 		j.failed = append(j.failed, FailedCheck{Name: h.Name, Check: h.Expr, Phase: h.Phase, Observed: h.Observed})
+	}
+	if j.outcome == Tolerated && notJudged != "" {
+		return judged{outcome: Unjudged, note: notJudged}
 	}
 	return j
 }
