@@ -9,13 +9,12 @@ import (
 	"github.com/fallacies/fallacies/experiments/metrics"
 	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/report/schematest"
+	"github.com/fallacies/fallacies/faults"
 )
 
-// TestLateRemovalShiftsTheAfterPhase runs a reset_peer fault on the
-// order→user link with orders flowing: Toxiproxy's toxic sleeps through
-// its 2.5 s timeout once the first request's bytes arrived, and does not
-// hear its removal meanwhile, so the fault due off at 2 s comes off at
-// about 3.5 s. The after phase must begin then, not at 2 s: no request,
+// TestLateRemovalShiftsTheAfterPhase runs a fault on the order→user link
+// with orders flowing whose removal takes 1.5 s (testHookRemove), so the
+// fault due off at 2 s comes off at about 3.5 s. The after phase must begin then, not at 2 s: no request,
 // trace or consumer event of the after phase may come from a moment the
 // fault was still on, the load generator's figures and the metric
 // families must agree on the boundary, and the report must say how late
@@ -27,17 +26,18 @@ func TestLateRemovalShiftsTheAfterPhase(t *testing.T) {
 	exp := mustParse(t, `
 name: late
 fallacy: network-is-reliable
-description: a reset_peer toxic waits out its timeout before it comes off
+description: a fault whose removal is slow
 load: { rate: 40/s, duration: 6s }
 variants: { only: {} }
 faults:
-  - { name: reset-user, at: 1s, for: 1s, target: user, kind: reset_peer, timeout: 2500ms, direction: upstream }
+  - { name: slow-off, at: 1s, for: 1s, target: user, kind: latency, latency: 1ms }
 hypotheses:
   - { when: after, check: "order.success_rate >= 0%" }
 `)
 	var run *metrics.Run
 	testHookMetrics = func(_ string, r *metrics.Run, _ *metrics.Values) { run = r }
-	t.Cleanup(func() { testHookMetrics = nil })
+	testHookRemove = func(faults.Fault) { time.Sleep(1500 * time.Millisecond) }
+	t.Cleanup(func() { testHookMetrics, testHookRemove = nil, nil })
 	res, err := Run(t.Context(), exp, Options{ReportsDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ hypotheses:
 	off := v.Faults[0].EndOffset
 	t.Logf("fault due off at 2.00s, came off at %.3fs; late removal: %+v", off, v.LateRemoval)
 	if off < 2.5 {
-		t.Fatalf("the fault came off at %.3fs, less than 0.5 s late: the toxic did not hold its removal, the test proves nothing", off)
+		t.Fatalf("the fault came off at %.3fs, less than 0.5 s late: the hook did not hold its removal, the test proves nothing", off)
 	}
 	faultEnd := v.Faults[0].End
 
@@ -71,8 +71,8 @@ hypotheses:
 	}
 	lr := v.LateRemoval
 	if lr == nil || lr.AfterOffset < off || lr.ScheduledOffset != 2 || !lr.Judged ||
-		len(lr.Faults) != 1 || lr.Faults[0] != "reset-user" || !strings.Contains(lr.Note, "reset-user (reset_peer on user) came off") {
-		t.Fatalf("late removal = %+v; want the after phase from %.3fs on, judged, naming reset-user", lr, off)
+		len(lr.Faults) != 1 || lr.Faults[0] != "slow-off" || !strings.Contains(lr.Note, "slow-off (latency on user) came off") {
+		t.Fatalf("late removal = %+v; want the after phase from %.3fs on, judged, naming slow-off", lr, off)
 	}
 	removed := run.Start.Add(time.Duration(lr.AfterOffset * float64(time.Second)))
 
@@ -107,7 +107,7 @@ hypotheses:
 	if err := report.Text(&text, res.Report); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(text.String(), "late removal: reset-user (reset_peer on user) came off") {
+	if !strings.Contains(text.String(), "late removal: slow-off (latency on user) came off") {
 		t.Errorf("the text report does not note the late removal:\n%s", text.String())
 	}
 	schematest.ValidateDir(t, res.Dir)

@@ -98,8 +98,8 @@ func (s *scheduler) run(ctx context.Context, start time.Time) error {
 		}
 		if ev.remove {
 			// Every removal due now at once: one slow removal (a
-			// reset_peer toxic waits out its timeout) must not hold
-			// the others on.
+			// process or container to start again, an API slow to
+			// answer) must not hold the others on.
 			due := []int{ev.fault}
 			for i+1 < len(evs) && evs[i+1].remove && evs[i+1].at == ev.at {
 				i++
@@ -175,6 +175,10 @@ func (s *scheduler) removeAt(ctx context.Context, due []int) {
 	wg.Wait()
 }
 
+// testHookRemove, when set by a test, runs right before a fault is taken
+// off: a test makes a removal slow with it.
+var testHookRemove func(faults.Fault)
+
 func (s *scheduler) remove(ctx context.Context, i int) error {
 	s.mu.Lock()
 	a, ok := s.on[i]
@@ -182,6 +186,9 @@ func (s *scheduler) remove(ctx context.Context, i int) error {
 	s.mu.Unlock()
 	if !ok {
 		return nil
+	}
+	if testHookRemove != nil {
+		testHookRemove(a.Fault)
 	}
 	err := s.inj.Remove(ctx, a)
 	s.mu.Lock()
