@@ -71,7 +71,7 @@ func TestFaultAttributeBounds(t *testing.T) {
 		{"slicer huge", `kind: slicer, average_size: 1048577`, "x.yaml:7:57: faults[0].average_size: 1048577 bytes is more than the limit of 1048576 bytes"},
 		{"slicer delay", `kind: slicer, delay: 11m`, "x.yaml:7:50: faults[0].delay: 11m0s is more than the limit of 10m0s"},
 		{"slicer at the limits", `kind: slicer, average_size: 1048576, size_variation: 1048575, delay: 10m`, ""},
-		{"reset_peer", `kind: reset_peer, timeout: 6s`, "x.yaml:7:56: faults[0].timeout: 6s is more than the limit of 5s"},
+		{"reset_peer", `kind: reset_peer, timeout: 11m`, "x.yaml:7:56: faults[0].timeout: 11m0s is more than the limit of 10m0s"},
 		{"slow_close zero", `kind: slow_close, delay: 0s`, "x.yaml:7:54: faults[0].delay: 0s is less than the minimum of 1ms"},
 		{"limit_data", `kind: limit_data, bytes: 1099511627777`, "x.yaml:7:54: faults[0].bytes: 1099511627777 bytes is more than the limit of 1099511627776 bytes"},
 		{"step over", `kind: latency, steps: [ { for: 1s, latency: 1ms }, { latency: 20m } ]`, "x.yaml:7:91: faults[0].steps[1].latency: 20m0s is more than the limit of 10m0s"},

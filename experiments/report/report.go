@@ -111,8 +111,8 @@ type Stop struct {
 }
 
 // LateRemoval says that the after phase began later than its schedule
-// because a fault came off late (Toxiproxy's reset_peer toxic, for one,
-// does not hear its removal while it waits out its timeout). The after
+// because a fault came off late (a process or container to start again,
+// an API slow to answer on a loaded machine). The after
 // phase is the system with every fault off, so it is measured from the
 // removal of the last fault, never from the scheduled end; the time in
 // between counts in the during phase.

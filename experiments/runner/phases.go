@@ -13,10 +13,10 @@ import (
 
 // The after phase is the system with every fault off. The schedule begins
 // it at the faults' scheduled end, but taking a fault off can take longer
-// than the schedule allows: Toxiproxy's reset_peer toxic sleeps through
-// its timeout once data arrived and does not hear its removal (up to
-// faults.MaxResetPeerMillis), and the faults that end with it wait for
-// their own removal meanwhile. Measured from the scheduled end, the after
+// than the schedule allows: a process or container to start again, an API
+// slow to answer on a loaded machine (Toxiproxy's own reset_peer toxic
+// slept through its timeout without hearing its removal; the testbed's
+// reset_peer no longer uses it). Measured from the scheduled end, the after
 // phase would count time with a fault still on and judge recovery on the
 // fault. So the runner's phases are the phases as they happened: after
 // begins when the last fault is off, never before its scheduled end; the

@@ -17,7 +17,7 @@ import (
 
 func TestMain(m *testing.M) {
 	// Toxiproxy itself leaves one goroutine blocked for each connection
-	// a reset_peer or limit_data toxic closed while data was in flight
+	// a limit_data toxic closed while data was in flight
 	// (the stage before the toxic waits to hand on a chunk nobody reads);
 	// TestEveryFaultKindSurvivesItsWholeRange makes such connections. Its
 	// link goroutines of a connection open when its proxy restarted (a

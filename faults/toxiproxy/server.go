@@ -20,8 +20,11 @@
 //	client ──▶ listen ──▶ [noop] ▶ [toxic] ▶ … ──▶ upstream   (stream "upstream")
 //	client ◀────────── … ◀ [toxic] ◀ [noop] ◀──── upstream    (stream "downstream")
 //
-// The package also registers a custom toxic, "sniffer", in Toxiproxy's toxic
-// registry: it relays every chunk unchanged and records what it saw.
+// The package also registers two custom toxics in Toxiproxy's toxic
+// registry: "sniffer" relays every chunk unchanged and records what it
+// saw (sniffer.go); "reset_peer_rst" aborts a connection with a TCP RST
+// toward both peers after a timeout, and hears its removal at once
+// (resetpeer.go).
 package toxiproxy
 
 import (
@@ -116,6 +119,7 @@ func Start(ctx context.Context, api net.Listener, log *slog.Logger, hostNames ..
 			log.Error("toxiproxy_api_stopped", "addr", api.Addr().String(), "err", err)
 		}
 	}()
+	registerServer(s) // so that its reset_peer toxics find their proxies (resetpeer.go)
 	log.Debug("toxiproxy_started", "api", s.url)
 	return s, nil
 }
@@ -173,6 +177,7 @@ func (s *Server) SetUpstream(name, upstream string) error {
 // connection, and every layer of the layer host. It waits for the API
 // server to finish under ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer unregisterServer(s)
 	var errs []error
 	if err := s.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("shut down toxiproxy API %s: %w", s.url, err))

@@ -135,7 +135,7 @@ func TestToxicAttributesPerKind(t *testing.T) {
 		{faults.Fault{Name: "c", Kind: faults.Timeout, Direction: faults.Downstream, Toxicity: 0.5, Attrs: map[string]int64{"timeout": 1000}},
 			"timeout", []string{"downstream"}, map[string]float64{"timeout": 1000}, 0.5},
 		{faults.Fault{Name: "d", Kind: faults.ResetPeer, Direction: faults.Upstream, Attrs: map[string]int64{"timeout": 10}},
-			"reset_peer", []string{"upstream"}, map[string]float64{"timeout": 10}, 1},
+			"reset_peer_rst", []string{"upstream"}, map[string]float64{"timeout": 10}, 1},
 		{faults.Fault{Name: "e", Kind: faults.Slicer, Direction: faults.Downstream, Attrs: map[string]int64{"delay": 500}},
 			"slicer", []string{"downstream"}, map[string]float64{"average_size": 64, "size_variation": 32, "delay": 500}, 1},
 		{faults.Fault{Name: "f", Kind: faults.LimitData, Direction: faults.Downstream, Attrs: map[string]int64{"bytes": 4096}},
