@@ -105,11 +105,28 @@ func (p *cpuProfile) stop(save string) (map[string]float64, error) {
 
 // componentShares charges every sample of a CPU profile to a component.
 func componentShares(prof *profile.Profile) (map[string]float64, error) {
-	idx := slices.IndexFunc(prof.SampleType, func(t *profile.ValueType) bool { return t.Type == "cpu" })
-	if idx < 0 {
-		return nil, fmt.Errorf("read CPU profile: no cpu samples")
+	byComp, total, err := chargeByStack(prof, "cpu", componentOf)
+	if err != nil {
+		return nil, fmt.Errorf("read CPU profile: %w", err)
 	}
-	byComp := map[string]float64{}
+	if total == 0 {
+		return nil, fmt.Errorf("read CPU profile: no samples in %v", time.Duration(prof.DurationNanos))
+	}
+	for k := range byComp {
+		byComp[k] /= total
+	}
+	return byComp, nil
+}
+
+// chargeByStack sums the values of type typ of prof's samples by the class
+// that classify gives each sample's stack (function names, leaf first,
+// inlined frames included), and returns the sums and their total.
+func chargeByStack(prof *profile.Profile, typ string, classify func(funcs []string) string) (map[string]float64, float64, error) {
+	idx := slices.IndexFunc(prof.SampleType, func(t *profile.ValueType) bool { return t.Type == typ })
+	if idx < 0 {
+		return nil, 0, fmt.Errorf("no %s samples", typ)
+	}
+	byClass := map[string]float64{}
 	var total float64
 	var funcs []string
 	for _, s := range prof.Sample {
@@ -122,16 +139,10 @@ func componentShares(prof *profile.Profile) (map[string]float64, error) {
 			}
 		}
 		v := float64(s.Value[idx])
-		byComp[componentOf(funcs)] += v
+		byClass[classify(funcs)] += v
 		total += v
 	}
-	if total == 0 {
-		return nil, fmt.Errorf("read CPU profile: no samples in %v", time.Duration(prof.DurationNanos))
-	}
-	for k := range byComp {
-		byComp[k] /= total
-	}
-	return byComp, nil
+	return byClass, total, nil
 }
 
 // profilePath is where a profile named name goes, "" when profiles are

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"runtime/pprof"
-	"slices"
 	"strings"
 
 	"github.com/google/pprof/profile"
@@ -68,22 +67,9 @@ func heapByHolder() (map[string]float64, error) {
 
 // heapHolders charges the in-use bytes of a heap profile to holders.
 func heapHolders(prof *profile.Profile) (map[string]float64, error) {
-	idx := slices.IndexFunc(prof.SampleType, func(t *profile.ValueType) bool { return t.Type == "inuse_space" })
-	if idx < 0 {
-		return nil, fmt.Errorf("read heap profile: no inuse_space samples")
-	}
-	byHolder := map[string]float64{}
-	var funcs []string
-	for _, s := range prof.Sample {
-		funcs = funcs[:0]
-		for _, loc := range s.Location {
-			for _, line := range loc.Line { // innermost (inlined) first
-				if line.Function != nil {
-					funcs = append(funcs, line.Function.Name)
-				}
-			}
-		}
-		byHolder[heapHolderOf(funcs)] += float64(s.Value[idx])
+	byHolder, _, err := chargeByStack(prof, "inuse_space", heapHolderOf)
+	if err != nil {
+		return nil, fmt.Errorf("read heap profile: %w", err)
 	}
 	return byHolder, nil
 }
