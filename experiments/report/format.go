@@ -118,7 +118,23 @@ func hypothesisTitle(h Hypothesis) string {
 	return fmt.Sprintf("[%s] %s", h.Phase, h.Expr)
 }
 
-// status is PASS, FAIL or SKIP for a hypothesis.
+// variantVerdict is a variant's one word, the same in every renderer:
+// ERROR when the testbed failed it, INCONCLUSIVE when it did not pass but
+// no hypothesis failed and one was inconclusive (the exit code 4 of a
+// run), FAIL when it did not pass otherwise, else PASS.
+func variantVerdict(v Variant) string {
+	switch {
+	case v.Error != "":
+		return "ERROR"
+	case !v.Passed && inconclusiveOnly(v.Hypotheses):
+		return "INCONCLUSIVE"
+	case !v.Passed:
+		return "FAIL"
+	}
+	return "PASS"
+}
+
+// status is PASS, FAIL, INCONCLUSIVE or SKIP for a hypothesis.
 func status(h Hypothesis) string {
 	switch {
 	case h.Skipped:

@@ -60,7 +60,7 @@ type htmlView struct {
 
 type variantView struct {
 	Name    string
-	Status  string // PASS, FAIL, ERROR
+	Status  string // PASS, FAIL, INCONCLUSIVE, ERROR
 	Error   string
 	Stopped *Stop
 	// LateRemoval notes an after phase that began late (Variant.LateRemoval).
@@ -125,14 +125,10 @@ type metricRow struct {
 	Values []string
 }
 
+// variantStatus is the badge of a variant: its verdict word as the text
+// report shows it (variantVerdict).
 func variantStatus(v Variant) string {
-	switch {
-	case v.Error != "":
-		return "ERROR"
-	case !v.Passed:
-		return "FAIL"
-	}
-	return "PASS"
+	return variantVerdict(v)
 }
 
 func buildView(r *Report) htmlView {

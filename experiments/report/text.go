@@ -47,10 +47,14 @@ func SuiteTextWith(w io.Writer, s *Suite, opts TextOptions) error {
 	}
 	fmt.Fprintf(ew, "Suite %s: %d experiments in %s\n", s.Name, len(s.Reports), fmtSec(s.DurationSeconds))
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	failed := 0
+	failed, inconclusive := 0, 0
 	for _, r := range s.Reports {
 		c := r.Count()
-		if r.ExitCode() != 0 {
+		switch r.ExitCode() {
+		case 0:
+		case ExitCodeInconclusive:
+			inconclusive++
+		default:
 			failed++
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%d passed\t%d failed\t%d skipped\t%s\n",
@@ -59,9 +63,17 @@ func SuiteTextWith(w io.Writer, s *Suite, opts TextOptions) error {
 	tw.Flush()
 	verdict := "PASS"
 	line := fmt.Sprintf("all %d experiments passed", len(s.Reports))
-	if !s.Passed || failed > 0 {
+	switch {
+	case failed > 0 || (!s.Passed && inconclusive == 0):
+		// Inconclusive experiments do not make a failed suite
+		// inconclusive: one failure is the suite's verdict (exit 1).
 		verdict = "FAIL"
-		line = fmt.Sprintf("%d of %d experiments did not pass", failed, len(s.Reports))
+		line = fmt.Sprintf("%d of %d experiments did not pass", failed+inconclusive, len(s.Reports))
+	case inconclusive > 0:
+		// As fallacies run's exit code 4: none failed, one was
+		// inconclusive.
+		verdict = "INCONCLUSIVE"
+		line = fmt.Sprintf("%d of %d experiments inconclusive, none failed", inconclusive, len(s.Reports))
 	}
 	fmt.Fprintf(ew, "%s %s\n", t.paint(verdict), line)
 	if ew.err != nil {
@@ -167,15 +179,7 @@ func (t *textWriter) report(r *Report) {
 
 func (t *textWriter) variant(v Variant) {
 	w := t.w
-	verdict := "PASS"
-	switch {
-	case v.Error != "":
-		verdict = "ERROR"
-	case !v.Passed && inconclusiveOnly(v.Hypotheses):
-		verdict = "INCONCLUSIVE"
-	case !v.Passed:
-		verdict = "FAIL"
-	}
+	verdict := variantVerdict(v)
 	fmt.Fprintf(w, "\nVariant %s  %s\n", v.Name, t.paint(verdict))
 	if len(v.Knobs) > 0 {
 		kn := make([]string, len(v.Knobs))
