@@ -42,7 +42,12 @@ type soakSample struct {
 	orders     int64 // place_order requests sent
 	acked      int   // orders acknowledged to the client
 	lost       int
-	failed     int // hypotheses that did not hold
+	failed     int // hypotheses that failed
+	// inconclusive counts hypotheses that neither held nor failed (over
+	// trials an interval straddled the bound, or a late fault removal
+	// left a phase too short to judge): what fallacies run exits 4 for,
+	// not a failure.
+	inconclusive int
 }
 
 func cmdSoak(ctx context.Context, e *env, args []string) error {
@@ -113,8 +118,8 @@ func cmdSoak(ctx context.Context, e *env, args []string) error {
 		Topology: topology.KindEmbedded, ReportsDir: dir, OnlyVariants: []string{*variant}, RateFactor: *factor,
 	}
 	// Rows are printed as they come, so the columns are fixed-width.
-	const row = "%5v  %-24v  %8v  %10v  %5v  %8v  %8v  %5v  %6v\n"
-	fmt.Fprintf(e.stdout, row, "ROUND", "EXPERIMENT", "ELAPSED", "GOROUTINES", "FDS", "HEAP MiB", "ORDERS", "LOST", "FAILED")
+	const row = "%5v  %-24v  %8v  %10v  %5v  %8v  %8v  %5v  %6v  %12v\n"
+	fmt.Fprintf(e.stdout, row, "ROUND", "EXPERIMENT", "ELAPSED", "GOROUTINES", "FDS", "HEAP MiB", "ORDERS", "LOST", "FAILED", "INCONCLUSIVE")
 	start := time.Now()
 	var samples []soakSample
 	var testbed error
@@ -135,7 +140,7 @@ rounds:
 			countReport(&s, res.Report)
 			samples = append(samples, s)
 			fmt.Fprintf(e.stdout, row, s.round, s.experiment, s.elapsed.Round(time.Second),
-				s.goroutines, s.fds, fmt.Sprintf("%.1f", float64(s.heap)/(1<<20)), s.orders, s.lost, s.failed)
+				s.goroutines, s.fds, fmt.Sprintf("%.1f", float64(s.heap)/(1<<20)), s.orders, s.lost, s.failed, s.inconclusive)
 		}
 	}
 	fmt.Fprintln(e.stdout)
@@ -165,7 +170,9 @@ func needsOwnProcesses(x *definition.Experiment) bool {
 }
 
 // countReport adds what one experiment's report says: orders sent, lost
-// events and payments, hypotheses that did not hold.
+// events and payments, hypotheses that failed and hypotheses that were
+// inconclusive, tallied as the report tallies them (report.Counts) so
+// that an inconclusive check is never counted as a failed one.
 func countReport(s *soakSample, rep *report.Report) {
 	for _, v := range rep.Variants {
 		for _, p := range v.Phases {
@@ -173,12 +180,10 @@ func countReport(s *soakSample, rep *report.Report) {
 		}
 		s.lost += v.Consistency.Lost
 		s.acked += v.Consistency.Acknowledged
-		for _, h := range v.Hypotheses {
-			if !h.Passed && !h.Skipped {
-				s.failed++
-			}
-		}
 	}
+	c := report.Normalize(rep).Count()
+	s.failed += c.Failed
+	s.inconclusive += c.Inconclusive
 }
 
 // takeSoakSample measures the process once everything a run started has
@@ -223,7 +228,9 @@ type soakVerdict struct {
 	acked      int
 	lost       int
 	failed     int
-	compared   bool // there was a sample after the warm-up to compare
+	// inconclusive is the INCONCLUSIVE column's sum (soakSample.inconclusive).
+	inconclusive int
+	compared     bool // there was a sample after the warm-up to compare
 }
 
 // judgeSoak takes the last sample of round 1 (the warm-up: caches,
@@ -236,6 +243,7 @@ func judgeSoak(samples []soakSample, perRound int) soakVerdict {
 		v.acked += s.acked
 		v.lost += s.lost
 		v.failed += s.failed
+		v.inconclusive += s.inconclusive
 		v.rounds = s.round
 	}
 	if len(samples) > perRound {
@@ -286,8 +294,8 @@ func writeVerdict(w io.Writer, v soakVerdict) {
 		}
 		return "ok"
 	}
-	fmt.Fprintf(w, "rounds %d, orders sent %d, acknowledged %d, lost %d, hypotheses that did not hold %d (the FAILED column: not a soak failure, since the load is multiplied)\n",
-		v.rounds, v.orders, v.acked, v.lost, v.failed)
+	fmt.Fprintf(w, "rounds %d, orders sent %d, acknowledged %d, lost %d, hypotheses that failed %d, inconclusive %d (the FAILED and INCONCLUSIVE columns: not a soak failure, since the load is multiplied)\n",
+		v.rounds, v.orders, v.acked, v.lost, v.failed, v.inconclusive)
 	if v.compared {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "\tafter warm-up\tend\tgrowth\tbound\t")
