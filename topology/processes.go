@@ -221,17 +221,26 @@ func (t *Processes) Kill(ctx context.Context, service string) error {
 	}
 }
 
-// Pause stops a service process with SIGSTOP.
-func (t *Processes) Pause(_ context.Context, service string) error {
-	return t.signal(service, "pause", syscall.SIGSTOP)
+// Pause stops a service process with SIGSTOP and returns once the kernel
+// shows it stopped: a signal is delivered asynchronously, and a request
+// the process took meanwhile would be answered by a paused service.
+func (t *Processes) Pause(ctx context.Context, service string) error {
+	return t.signal(ctx, service, "pause", syscall.SIGSTOP, true)
 }
 
-// Resume continues a paused service process with SIGCONT.
-func (t *Processes) Resume(_ context.Context, service string) error {
-	return t.signal(service, "resume", syscall.SIGCONT)
+// Resume continues a paused service process with SIGCONT and returns once
+// the kernel shows it running again.
+func (t *Processes) Resume(ctx context.Context, service string) error {
+	return t.signal(ctx, service, "resume", syscall.SIGCONT, false)
 }
 
-func (t *Processes) signal(service, what string, sig syscall.Signal) error {
+// signalSettle bounds how long signal waits for the process to show the
+// state its signal asks for.
+const signalSettle = 5 * time.Second
+
+// signal sends sig to a service process, then polls /proc until the
+// process is stopped (stopped true) or no longer stopped, or it is gone.
+func (t *Processes) signal(ctx context.Context, service, what string, sig syscall.Signal, stopped bool) error {
 	c, err := t.child(service)
 	if err != nil {
 		return err
@@ -239,7 +248,40 @@ func (t *Processes) signal(service, what string, sig syscall.Signal) error {
 	if err := c.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("%s %s: %w", what, service, err)
 	}
-	return nil
+	ctx, cancel := context.WithTimeout(ctx, signalSettle)
+	defer cancel()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		state, ok := processState(c.cmd.Process.Pid)
+		if !ok || (state == 'T' || state == 't') == stopped {
+			return nil // done, or gone (the caller sees that elsewhere)
+		}
+		select {
+		case <-c.done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("%s %s: process %d still in state %c: %w", what, service, c.cmd.Process.Pid, state, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// processState returns the one-letter state of /proc/PID/stat (R, S, T,
+// …); ok is false when the process is gone or /proc cannot tell.
+func processState(pid int) (state byte, ok bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// "pid (comm) state …": comm may hold spaces and parentheses.
+	rest := stat[strings.LastIndexByte(string(stat), ')')+1:]
+	for _, b := range rest {
+		if b != ' ' {
+			return b, true
+		}
+	}
+	return 0, false
 }
 
 // Restart kills a service process (if it runs) and starts it again. The new

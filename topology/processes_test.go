@@ -15,6 +15,7 @@ import (
 
 	"github.com/fallacies/fallacies/internal/testenv"
 	"github.com/fallacies/fallacies/topology"
+	"github.com/fallacies/fallacies/topology/proctest"
 )
 
 // startProcesses starts the processes topology with a freshly built
@@ -160,6 +161,11 @@ func TestProcessesFaults(t *testing.T) {
 		if err := top.Pause(ctx, "payment"); err != nil {
 			t.Fatalf("pause payment: %v", err)
 		}
+		// Pause returns once the process is stopped, not when the signal
+		// is sent: a request taken meanwhile would be answered.
+		if p, ok := proctest.Get(top.PID("payment")); !ok || !p.Stopped() {
+			t.Fatalf("payment right after Pause returned: state %c, want T (stopped)", p.State)
+		}
 		resumed := false
 		t.Cleanup(func() {
 			if !resumed {
@@ -174,6 +180,9 @@ func TestProcessesFaults(t *testing.T) {
 		}
 		if err := top.Resume(ctx, "payment"); err != nil {
 			t.Fatalf("resume payment: %v", err)
+		}
+		if p, ok := proctest.Get(top.PID("payment")); !ok || p.Stopped() {
+			t.Fatalf("payment right after Resume returned: state %c, want it running", p.State)
 		}
 		resumed = true
 		n := 0
