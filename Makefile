@@ -42,7 +42,7 @@ test-short: ## quick tests only (skips the long accuracy and end-to-end runs)
 experiment: build $(if $(filter compose,$(TOPOLOGY)),images) ## run experiments/$(NAME).yaml (TOPOLOGY=processes, TARGET=endpoints.json optional)
 	$(BIN) run $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(if $(TARGET),--target $(TARGET)) $(RUNFLAGS) experiments/$(NAME).yaml
 
-catalogue: build ## run every experiment of the catalogue as one suite
+catalogue: build ## run every experiment of the catalogue as one suite (RUNFLAGS="--parallel 2": two at a time; docs/ci.md)
 	$(BIN) run $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(RUNFLAGS) experiments/
 
 bench: build $(GHZ) ## measure the testbed itself, write BENCHMARKS.md, fail when a target is missed (about 30 min; BENCHFLAGS="--only proxy,load --reps 5")

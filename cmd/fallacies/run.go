@@ -33,6 +33,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	trials := fs.Int("trials", 1, "run each variant `N` times, each on a fresh topology, and judge each hypothesis over all of them: pass, fail, or inconclusive when a 95% interval straddles its bound (1 to "+fmt.Sprint(maxTrials)+"; docs/experiments.md)")
 	inconclusive := fs.String("inconclusive", inconclusiveExit, "what an inconclusive verdict (no failure, an interval straddling a bound) exits with: exit-code (4, so CI can retry or warn), fail (1) or pass (0)")
 	cons := addConsoleFlags(fs, "also serve the live page of this run and print its address (docs/console.md): experiment, variant, phase and time left, the faults on their links, the load per second, the traces of the moment, the report at the end; it only watches: adding a fault or a load from it is refused. It stops when the run ends (see --console-hold)")
+	parallel := fs.Int("parallel", 1, "run up to `N` experiments of the suite at once (1 to "+fmt.Sprint(maxParallel)+"), each on its own fresh topology as always; each report still prints whole, in the suite's order, and the summary and exit code are the same. Not with --target (one shared system), --console (one page, one run) or the compose topology; with one experiment it changes nothing")
 	hold := fs.Duration("console-hold", 0, "with --console: keep the page up this `DURATION` after the run ends, serving its report (Ctrl-C stops it sooner); 0: it stops with the run, after sending the page an \"ended\" event")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -50,6 +51,19 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if *target != "" && *trials > 1 {
 		return usageErr("--trials %d with --target: a run against a system already up cannot start it fresh for each trial; run without --target", *trials)
 	}
+	if *parallel < 1 || *parallel > maxParallel {
+		return usageErr("--parallel %d: want 1 to %d experiments at once", *parallel, maxParallel)
+	}
+	if *parallel > 1 {
+		switch {
+		case *target != "":
+			return usageErr("--parallel %d with --target: every experiment would put its faults on the one system already up, so each verdict would measure the others' faults; run without --parallel, or without --target", *parallel)
+		case *cons.on:
+			return usageErr("--parallel %d with --console: the page shows one run at a time; run without --parallel, or without --console", *parallel)
+		case *kind == topology.KindCompose:
+			return usageErr("--parallel %d with --topology compose: a suite runs compose experiments one at a time (%s); run without --parallel", *parallel, composeSerialWhy)
+		}
+	}
 	if *kind != "" {
 		if err := oneOf("topology", *kind, topology.KindEmbedded, topology.KindProcesses, topology.KindCompose); err != nil {
 			return err
@@ -66,6 +80,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	exps, err := loadAll(e, pos)
 	if err != nil {
+		return err
+	}
+	if err := refuseParallel(*parallel, *kind, exps); err != nil {
 		return err
 	}
 	if flagSet(fs, "seed") {
@@ -125,38 +142,10 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 
 	suite := &report.Suite{Name: suiteName(pos)}
 	started := time.Now()
-	var testbedFailure error
-	for _, exp := range exps {
-		if ctx.Err() != nil {
-			break
-		}
-		res, err := runner.Run(ctx, exp, opts)
-		if rc != nil {
-			var dir string
-			passed := false
-			if res != nil {
-				dir, passed = res.Dir, res.Report.Passed
-			}
-			rc.c.RunReport(exp.Name, dir, passed, err)
-		}
-		if res != nil {
-			suite.Reports = append(suite.Reports, res.Report)
-			fmt.Fprintln(e.stdout)
-			report.Text(e.stdout, res.Report)
-			fmt.Fprintf(e.stdout, "report: %s\n", filepath.Join(res.Dir, "report.html"))
-		}
-		if err != nil {
-			// The report above says it too; stderr is what CI logs keep.
-			if res == nil {
-				fmt.Fprintf(e.stderr, "fallacies run: %s: %v\n", exp.Path, err)
-			} else {
-				fmt.Fprintf(e.stderr, "fallacies run: %s: %v (partial report: %s)\n", exp.Path, err, res.Dir)
-			}
-			if errors.Is(err, runner.ErrTestbed) || res == nil {
-				testbedFailure = err
-			}
-		}
-	}
+	sr := newSuiteRun(e, exps, opts, *parallel, *quiet)
+	sr.rc = rc
+	suite.Reports = sr.run(ctx)
+	testbedFailure := sr.testbedFailure
 	suite.DurationSeconds = time.Since(started).Seconds()
 	suite.Passed = testbedFailure == nil && ctx.Err() == nil && len(suite.Reports) == len(exps)
 	for _, r := range suite.Reports {
