@@ -118,6 +118,24 @@ func hypothesisTitle(h Hypothesis) string {
 	return fmt.Sprintf("[%s] %s", h.Phase, h.Expr)
 }
 
+// removalNotes says, one sentence per fault of v whose removal failed
+// (Fault.RemovalError), what failed and whether the second attempt took
+// the fault off.
+func removalNotes(v Variant) []string {
+	var out []string
+	for _, f := range v.Faults {
+		if f.RemovalError == "" {
+			continue
+		}
+		outcome := "the second attempt took it off at " + fmtSec(f.EndOffset) + ", so it was on until then"
+		if !f.RolledBack {
+			outcome = "the second attempt failed too: it may still be on (fallacies reset --journal)"
+		}
+		out = append(out, fmt.Sprintf("fault %s (%s on %s) did not come off: %s; %s", f.Name, f.Kind, f.Target, oneLine(f.RemovalError), outcome))
+	}
+	return out
+}
+
 // variantVerdict is a variant's one word, the same in every renderer:
 // ERROR when the testbed failed it, INCONCLUSIVE when it did not pass but
 // no hypothesis failed and one was inconclusive (the exit code 4 of a

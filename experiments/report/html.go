@@ -65,14 +65,16 @@ type variantView struct {
 	Stopped *Stop
 	// LateRemoval notes an after phase that began late (Variant.LateRemoval).
 	LateRemoval *LateRemoval
-	Knobs       []Knob
-	Counts      Counts
-	Before      Phase
-	During      Phase
-	After       Phase
-	Phases      []phaseRow
-	Exemplars   []exemplarView
-	Breakers    []BreakerTransition
+	// Removals says which faults did not come off (removalNotes).
+	Removals  []string
+	Knobs     []Knob
+	Counts    Counts
+	Before    Phase
+	During    Phase
+	After     Phase
+	Phases    []phaseRow
+	Exemplars []exemplarView
+	Breakers  []BreakerTransition
 	// Mechanisms says what each resilience mechanism did; empty with
 	// MechanismsKnown means none acted.
 	Mechanisms      []string
@@ -150,6 +152,7 @@ func buildView(r *Report) htmlView {
 			Before: v.Phases[PhaseBefore], During: v.Phases[PhaseDuring], After: v.Phases[PhaseAfter],
 			Breakers: v.Breakers,
 		}
+		vv.Removals = removalNotes(v)
 		vv.MechanismsKnown = mechanismsKnown(v)
 		for _, m := range v.Mechanisms {
 			vv.Mechanisms = append(vv.Mechanisms, fmtMechanism(m))

@@ -389,6 +389,13 @@ type Fault struct {
 	// by name (a packet fault's packets, dropped, retransmits, …); absent
 	// for kinds that count nothing.
 	Counters map[string]uint64 `json:"counters,omitempty"`
+	// RemovalError is why taking the fault off at its end failed: the
+	// fault may have stayed on. The runner then tried again before
+	// measuring anything; RolledBack says whether that took it off (End
+	// is then that moment, after which the after phase began). A fault
+	// not rolled back makes the run a testbed failure (exit code 3).
+	RemovalError string `json:"removal_error,omitempty"`
+	RolledBack   bool   `json:"rolled_back,omitempty"`
 }
 
 // Second is what the load generator saw in one second of the run.

@@ -121,7 +121,7 @@ func (t *textWriter) paint(word string) string {
 	switch word {
 	case "PASS":
 		c = ansiGreen
-	case "FAIL", "ERROR", "NO EFFECT":
+	case "FAIL", "ERROR", "NO EFFECT", "REMOVAL FAILED":
 		c = ansiRed
 	}
 	return c + word + ansiReset
@@ -196,6 +196,9 @@ func (t *textWriter) variant(v Variant) {
 			st.Hypothesis, fmtSec(st.BreachedOffset), st.Phase, dash(st.Observed), fmtSec(st.StoppedOffset))
 	}
 
+	for _, note := range removalNotes(v) {
+		fmt.Fprintln(w, "  "+t.paint("REMOVAL FAILED")+": "+note)
+	}
 	if lr := v.LateRemoval; lr != nil {
 		fmt.Fprintln(w, "  late removal: "+lr.Note)
 	}

@@ -66,10 +66,12 @@ func (vr *variantRun) driveLoad(ctx context.Context) error {
 		err = errors.Join(vr.network.CloseCalls(c), vr.network.CloseMessages(c), vr.packets.Close(c))
 	}
 	cancel()
+	// The faults as they happened, a removal that failed included, are
+	// in the report even when one could not be taken off at all.
+	vr.report.Faults = faultsReport(vr.sched.history(), vr.start, vr.faults)
 	if err != nil {
 		return fmt.Errorf("%w: remove faults: %v", ErrTestbed, err)
 	}
-	vr.report.Faults = faultsReport(vr.sched.history(), vr.start, vr.faults)
 	vr.report.LateRemoval = vr.phases.lateRemoval(vr.report.Faults)
 	if p, ok := crash.Find(vr.loadErr); ok {
 		return fmt.Errorf("%w: load: %w", ErrTestbed, p)

@@ -173,6 +173,10 @@ func faultsReport(h []appliedFault, start time.Time, counted faults.Counter) []r
 			Start: a.Start, End: end, StartOffset: a.Start.Sub(start).Seconds(), EndOffset: end.Sub(start).Seconds(),
 			Counters: counted.Counters(f.Name),
 		})
+		if a.RemoveErr != nil {
+			out[len(out)-1].RemovalError = a.RemoveErr.Error()
+			out[len(out)-1].RolledBack = a.RolledBack
+		}
 	}
 	slices.SortFunc(out, func(a, b report.Fault) int { return a.Start.Compare(b.Start) })
 	return out

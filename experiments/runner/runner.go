@@ -11,7 +11,10 @@
 //
 // Faults are journaled before they are applied and removed on normal end,
 // failed hypothesis, error, panic and cancellation (Ctrl-C, SIGTERM); after a
-// SIGKILL, `fallacies reset` removes what the journal lists. The metrics are
+// SIGKILL, `fallacies reset` removes what the journal lists. A removal that
+// fails is tried again when the load ends and at teardown (scheduler.removeAll),
+// shown on its fault (report.Fault.RemovalError), and a fault that cannot be
+// taken off at all makes the run a testbed failure. The metrics are
 // computed by their families (experiments/metrics) from what the runner
 // measured (metrics.go).
 package runner

@@ -49,6 +49,11 @@ type appliedFault struct {
 	Fault      faults.Fault
 	Start, End time.Time // End is zero while it is on
 	Err        error     // why applying or removing failed
+	// RemoveErr is why taking the fault off failed the first time; the
+	// fault may have stayed on. removeAll tries again: RolledBack says
+	// whether that took it off (End is then that moment).
+	RemoveErr  error
+	RolledBack bool
 }
 
 // scheduler applies and removes faults on time and guarantees that every
@@ -68,10 +73,17 @@ type scheduler struct {
 	on      map[int]faults.Applied
 	applied []appliedFault
 	index   map[int]int // fault → index in applied
+	// stuck holds the faults whose removal failed: as far as anyone
+	// knows they are still on, and removeAll tries them again.
+	stuck map[int]faults.Applied
+	// afterHeld is set when the last removal of the schedule left a
+	// fault stuck: the after phase has not begun, and its boundary is
+	// called once removeAll has taken every stuck fault off.
+	afterHeld bool
 }
 
 func newScheduler(inj faults.Injector, fs []faults.Fault) *scheduler {
-	return &scheduler{inj: inj, faults: fs, now: time.Now, on: map[int]faults.Applied{}, index: map[int]int{}}
+	return &scheduler{inj: inj, faults: fs, now: time.Now, on: map[int]faults.Applied{}, index: map[int]int{}, stuck: map[int]faults.Applied{}}
 }
 
 // run follows the timeline from start until it is done or ctx ends. It
@@ -107,7 +119,14 @@ func (s *scheduler) run(ctx context.Context, start time.Time) error {
 			}
 			s.removeAt(ctx, due)
 			if i == len(evs)-1 && ends && s.boundary != nil {
-				s.boundary("after")
+				if s.anyStuck() {
+					// A fault may still be on: no after phase yet.
+					s.mu.Lock()
+					s.afterHeld = true
+					s.mu.Unlock()
+				} else {
+					s.boundary("after")
+				}
 			}
 			continue
 		}
@@ -168,7 +187,7 @@ func (s *scheduler) removeAt(ctx context.Context, due []int) {
 	for _, t := range targets {
 		wg.Go(func() {
 			for _, i := range byTarget[t] {
-				s.remove(ctx, i) // a failure is in the fault's history (appliedFault.Err)
+				s.remove(ctx, i) // a failure is in the fault's history (appliedFault.RemoveErr), and the fault stuck
 			}
 		})
 	}
@@ -179,35 +198,79 @@ func (s *scheduler) removeAt(ctx context.Context, due []int) {
 // off: a test makes a removal slow with it.
 var testHookRemove func(faults.Fault)
 
+// testHookRemoveErr, when set by a test, runs right before a fault is
+// taken off; an error it returns is the removal's, and the injector is
+// not asked: the fault stays on, as after a removal that really failed.
+var testHookRemoveErr func(faults.Fault) error
+
+// remove takes fault i off, if it is on or stuck (its removal failed
+// before). A failed removal leaves the fault stuck, for removeAll to try
+// again, and is kept in its history: the first failure as RemoveErr, a
+// later success as RolledBack.
 func (s *scheduler) remove(ctx context.Context, i int) error {
 	s.mu.Lock()
 	a, ok := s.on[i]
-	delete(s.on, i)
-	s.mu.Unlock()
+	retry := false
 	if !ok {
+		a, retry = s.stuck[i]
+	}
+	delete(s.on, i)
+	delete(s.stuck, i)
+	s.mu.Unlock()
+	if !ok && !retry {
 		return nil
 	}
 	if testHookRemove != nil {
 		testHookRemove(a.Fault)
 	}
-	err := s.inj.Remove(ctx, a)
+	var err error
+	if testHookRemoveErr != nil {
+		err = testHookRemoveErr(a.Fault)
+	}
+	if err == nil {
+		err = s.inj.Remove(ctx, a)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec := &s.applied[s.index[i]]
-	rec.End = s.now()
 	if err != nil {
+		if rec.End.IsZero() {
+			rec.End = s.now() // as the schedule took it off; RemoveErr says it may not be
+		}
+		if rec.RemoveErr == nil {
+			rec.RemoveErr = err
+		}
 		rec.Err = errors.Join(rec.Err, err)
+		s.stuck[i] = a
 		return fmt.Errorf("remove fault %s: %w", a.Fault.Name, err)
 	}
+	rec.End = s.now()
+	rec.RolledBack = retry
 	return nil
 }
 
-// removeAll takes off every fault still on. It is called on every way out
-// of a run, with a context of its own so that a cancelled run still cleans up.
+// anyStuck reports whether a fault's removal failed and has not been
+// retried with success.
+func (s *scheduler) anyStuck() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.stuck) > 0
+}
+
+// removeAll takes off every fault still on, and tries once more every
+// fault whose removal failed (stuck): a fault must not stay on after a
+// run. It is called on every way out of a run, with a context of its own
+// so that a cancelled run still cleans up. Its error names every fault
+// that could not be taken off, which may still be on. When the last
+// stuck fault comes off, the after phase the schedule held back begins
+// (boundary).
 func (s *scheduler) removeAll(ctx context.Context) error {
 	s.mu.Lock()
 	var idx []int
 	for i := range s.on {
+		idx = append(idx, i)
+	}
+	for i := range s.stuck {
 		idx = append(idx, i)
 	}
 	s.mu.Unlock()
@@ -215,8 +278,17 @@ func (s *scheduler) removeAll(ctx context.Context) error {
 	var errs []error
 	for _, i := range idx {
 		if err := s.remove(ctx, i); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("%w (it may still be on; fallacies reset --journal removes what the run's journal lists)", err))
 		}
+	}
+	s.mu.Lock()
+	held := s.afterHeld && len(s.stuck) == 0 && len(s.on) == 0
+	if held {
+		s.afterHeld = false
+	}
+	s.mu.Unlock()
+	if held && s.boundary != nil {
+		s.boundary("after")
 	}
 	return errors.Join(errs...)
 }
