@@ -62,9 +62,13 @@ type runView struct {
 type runReport struct {
 	Experiment string `json:"experiment"`
 	Passed     bool   `json:"passed"`
-	Error      string `json:"error,omitempty"`
-	Dir        string `json:"dir,omitempty"` // its report folder on disk
-	URL        string `json:"url,omitempty"` // its report.html, as this console serves it
+	// Verdict is its report's one word (report.Report.Verdict): PASS,
+	// FAIL, INCONCLUSIVE, ERROR or INTERRUPTED; ERROR when it ended with
+	// an error and no report, or a report that passed.
+	Verdict string `json:"verdict"`
+	Error   string `json:"error,omitempty"`
+	Dir     string `json:"dir,omitempty"` // its report folder on disk
+	URL     string `json:"url,omitempty"` // its report.html, as this console serves it
 }
 
 // RunVariant tells the console that a variant's load is about to start.
@@ -102,9 +106,13 @@ func (c *Console) RunFault(f faults.Fault, on bool, at time.Time) {
 }
 
 // RunReport tells the console that an experiment of the run ended, with
-// its report folder (empty when none was written) and its error.
-func (c *Console) RunReport(experiment, dir string, passed bool, err error) {
-	r := runReport{Experiment: experiment, Passed: passed && err == nil, Dir: dir}
+// its report folder (empty when none was written), its report's verdict
+// (report.Report.Verdict; empty when none was written) and its error.
+func (c *Console) RunReport(experiment, dir, verdict string, err error) {
+	if verdict == "" || (err != nil && verdict == "PASS") {
+		verdict = "ERROR"
+	}
+	r := runReport{Experiment: experiment, Verdict: verdict, Passed: verdict == "PASS" && err == nil, Dir: dir}
 	if err != nil {
 		r.Error = err.Error()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/fallacies/fallacies/console"
 	"github.com/fallacies/fallacies/experiments/definition"
 	"github.com/fallacies/fallacies/experiments/load"
+	"github.com/fallacies/fallacies/experiments/report"
 	"github.com/fallacies/fallacies/experiments/runner"
 	"github.com/fallacies/fallacies/faults"
 	"github.com/fallacies/fallacies/faults/process"
@@ -159,11 +160,25 @@ func runFromConsole(ctx context.Context, tinj *toxiproxy.Injector, ep topology.E
 	var dir string
 	if res != nil {
 		dir = res.Dir
-		if err == nil && !res.Report.Passed {
-			err = errors.New("FAILED: not every hypothesis held (its report says which)")
+		if err == nil {
+			err = verdictErr(res.Report)
 		}
 	}
 	return dir, err
+}
+
+// verdictErr is what the console's page says of a report that did not
+// pass, by its verdict (report.Report.Verdict, as its exit code): nil
+// when it passed, INCONCLUSIVE when none failed but one was not judged or
+// straddles its bound (exit 4), else FAILED.
+func verdictErr(r *report.Report) error {
+	switch r.Verdict() {
+	case "PASS":
+		return nil
+	case "INCONCLUSIVE":
+		return errors.New("INCONCLUSIVE: no hypothesis failed, one was not judged or is inconclusive (its report says which)")
+	}
+	return errors.New("FAILED: not every hypothesis held (its report says which)")
 }
 
 // lineWriter calls f with each line written to it.

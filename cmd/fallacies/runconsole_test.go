@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fallacies/fallacies/experiments/report"
 )
 
 // sseEvent is one Server-Sent Event of the console.
@@ -40,6 +42,7 @@ type runConsoleState struct {
 		Reports    []struct {
 			Experiment string `json:"experiment"`
 			Passed     bool   `json:"passed"`
+			Verdict    string `json:"verdict"`
 			Dir        string `json:"dir"`
 			URL        string `json:"url"`
 		} `json:"reports"`
@@ -104,11 +107,16 @@ func post(t *testing.T, url, body string) (int, string) {
 	return resp.StatusCode, msg.Error
 }
 
-// verdictCode is the exit code of a run whose one experiment passed or
-// failed.
-func verdictCode(passed bool) int {
-	if passed {
+// verdictCode is the exit code of a run whose one experiment's verdict
+// the page shows (report.Report.Verdict).
+func verdictCode(verdict string) int {
+	switch verdict {
+	case "PASS":
 		return exitOK
+	case "INCONCLUSIVE":
+		return report.ExitCodeInconclusive
+	case "ERROR":
+		return exitTestbed
 	}
 	return exitFailed
 }
@@ -218,8 +226,8 @@ func TestRunConsole(t *testing.T) {
 	// The console stops with the run: nothing answers there any more.
 	// (The verdict is the machine's: under -race and a loaded machine the
 	// steady state may not hold; the exit code says the same as the page.)
-	if code, want := run.wait(t, 60*time.Second), verdictCode(ended.Run.Reports[0].Passed); code != want {
-		t.Errorf("run --console: exit %d, want %d as the page's verdict (passed %v)\nstdout:\n%s\nstderr:\n%s", code, want, ended.Run.Reports[0].Passed, run.stdout, run.stderr)
+	if code, want := run.wait(t, 60*time.Second), verdictCode(ended.Run.Reports[0].Verdict); code != want {
+		t.Errorf("run --console: exit %d, want %d as the page's verdict (%s)\nstdout:\n%s\nstderr:\n%s", code, want, ended.Run.Reports[0].Verdict, run.stdout, run.stderr)
 	}
 	if resp, err := apiClient.Get(url + "api/state"); err == nil {
 		resp.Body.Close()
@@ -261,7 +269,7 @@ func TestRunConsoleHold(t *testing.T) {
 	if err := run.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	if code, want := run.wait(t, 30*time.Second), verdictCode(st.Run.Reports[0].Passed); code != want {
+	if code, want := run.wait(t, 30*time.Second), verdictCode(st.Run.Reports[0].Verdict); code != want {
 		t.Errorf("Ctrl-C while the console holds: exit %d, want the run's own %d\nstderr:\n%s", code, want, run.stderr)
 	}
 }

@@ -90,12 +90,11 @@ func (s *suiteRun) run(ctx context.Context) []*report.Report {
 				s.started(i)
 				res, err := runner.Run(ctx, s.exps[i], s.opts)
 				if s.rc != nil {
-					var dir string
-					passed := false
+					var dir, verdict string
 					if res != nil {
-						dir, passed = res.Dir, res.Report.Passed
+						dir, verdict = res.Dir, res.Report.Verdict()
 					}
-					s.rc.c.RunReport(s.exps[i].Name, dir, passed, err)
+					s.rc.c.RunReport(s.exps[i].Name, dir, verdict, err)
 				}
 				s.finished(i, &outcome{res: res, err: err})
 			}

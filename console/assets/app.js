@@ -329,7 +329,9 @@ function drawRun(st) {
   ul.dataset.key = key;
   ul.textContent = "";
   for (const rep of r.reports) {
-    const li = el("li", { class: rep.passed ? "pass" : "fail" }, `${rep.experiment}: ${rep.passed ? "PASSED" : "FAILED"}${rep.error ? " (" + rep.error + ")" : ""} — `);
+    // The report's own verdict: an inconclusive run (exit 4) is not FAILED.
+    const word = { PASS: "PASSED", FAIL: "FAILED" }[rep.verdict] || rep.verdict;
+    const li = el("li", { class: rep.passed ? "pass" : rep.verdict === "INCONCLUSIVE" ? "inconclusive" : "fail" }, `${rep.experiment}: ${word}${rep.error ? " (" + rep.error + ")" : ""} — `);
     if (rep.url) li.appendChild(el("a", { href: rep.url, target: "_blank", class: "report" }, "its report"));
     if (rep.dir) li.appendChild(el("span", { class: "mono" }, " " + rep.dir + "/report.html"));
     ul.appendChild(li);
