@@ -148,6 +148,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	testbedFailure := sr.testbedFailure
 	suite.DurationSeconds = time.Since(started).Seconds()
 	suite.Passed = testbedFailure == nil && ctx.Err() == nil && len(suite.Reports) == len(exps)
+	if testbedFailure != nil {
+		suite.Error = testbedFailure.Error()
+	}
 	for _, r := range suite.Reports {
 		suite.Passed = suite.Passed && r.Passed
 	}

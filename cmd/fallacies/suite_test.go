@@ -138,6 +138,18 @@ func TestRunSuite(t *testing.T) {
 			if got := suiteOrder(r.stdout); !slices.Equal(got, order) {
 				t.Errorf("suite summary lists %v, want %v in that order\n%s", got, order, r.stdout)
 			}
+			// The summary's verdict agrees with the exit code: a testbed
+			// failure is ERROR, not FAIL, as exit 3 wins over exit 1.
+			lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+			var summary string
+			for i := len(lines) - 1; i >= 0 && summary == ""; i-- {
+				if !strings.HasPrefix(lines[i], "junit: ") {
+					summary = lines[i]
+				}
+			}
+			if want := map[int]string{exitOK: "PASS ", exitFailed: "FAIL ", exitTestbed: "ERROR "}[tt.code]; !strings.HasPrefix(summary, want) {
+				t.Errorf("suite summary line %q, want it to begin %q as exit %d", summary, want, tt.code)
+			}
 
 			// One JUnit file, one test suite per experiment.
 			b, err := os.ReadFile(junit)

@@ -136,6 +136,29 @@ func TestSuiteTextInconclusive(t *testing.T) {
 	}
 }
 
+// A suite where one experiment's testbed failed with no report at all
+// (Suite.Error) and another was inconclusive is ERROR in its summary
+// line, as its exit code 3: a testbed failure wins over inconclusive and
+// over a failed hypothesis.
+func TestSuiteTextTestbedFailureWins(t *testing.T) {
+	s := &Suite{Name: "s", Reports: []*Report{inconclusiveOnlyReport(false)}, Error: "topology: start embedded: listen tcp: address in use"}
+	var out bytes.Buffer
+	if err := SuiteText(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	if last := lastLine(out.String()); !strings.HasPrefix(last, "ERROR ") || !strings.Contains(last, "address in use") {
+		t.Errorf("suite line %q, want ERROR naming the testbed failure", last)
+	}
+	s.Reports = append(s.Reports, sampleReport()) // a hypothesis failed
+	out.Reset()
+	if err := SuiteText(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	if last := lastLine(out.String()); !strings.HasPrefix(last, "ERROR ") {
+		t.Errorf("suite line %q, want ERROR", last)
+	}
+}
+
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]

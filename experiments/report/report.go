@@ -491,6 +491,10 @@ type Suite struct {
 	Reports         []*Report `json:"reports"`
 	Passed          bool      `json:"passed"`
 	DurationSeconds float64   `json:"duration_seconds"`
+	// Error is the testbed failure of an experiment of the suite, which
+	// may have left no report in Reports: the suite's verdict is then
+	// ERROR, as its exit code 3, whatever the reports say.
+	Error string `json:"error,omitempty"`
 }
 
 // Counts tallies the hypotheses of a report. Total, Passed, Failed and

@@ -64,6 +64,12 @@ func SuiteTextWith(w io.Writer, s *Suite, opts TextOptions) error {
 	verdict := "PASS"
 	line := fmt.Sprintf("all %d experiments passed", len(s.Reports))
 	switch {
+	case s.Error != "":
+		// As fallacies run's exit code 3: a testbed failure wins over
+		// a failure or an inconclusive report, and its experiment may
+		// have no report to count.
+		verdict = "ERROR"
+		line = "the testbed failed: " + oneLine(s.Error)
 	case failed > 0 || (!s.Passed && inconclusive == 0):
 		// Inconclusive experiments do not make a failed suite
 		// inconclusive: one failure is the suite's verdict (exit 1).
