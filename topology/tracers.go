@@ -67,7 +67,9 @@ func (t *Tracers) Err() error {
 	return t.err
 }
 
-// Shutdown flushes every pending span and stops every provider. It may be
+// Shutdown flushes every pending span and stops every provider. The
+// providers stop at once, each with all of ctx: one flushing towards a
+// collector that is gone does not use up the others' time. It may be
 // called more than once; a nil Tracers does nothing.
 func (t *Tracers) Shutdown(ctx context.Context) error {
 	if t == nil {
@@ -75,10 +77,12 @@ func (t *Tracers) Shutdown(ctx context.Context) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var errs []error
-	for _, s := range t.shutdowns {
-		errs = append(errs, s(ctx))
+	errs := make([]error, len(t.shutdowns))
+	var wg sync.WaitGroup
+	for i, s := range t.shutdowns {
+		wg.Go(func() { errs[i] = s(ctx) })
 	}
+	wg.Wait()
 	t.shutdowns = nil
 	return errors.Join(errs...)
 }

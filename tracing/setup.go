@@ -45,6 +45,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
@@ -186,14 +187,24 @@ func Setup(ctx context.Context, cfg Config) (*Provider, func(context.Context) er
 	)
 	shutdown := func(ctx context.Context) error {
 		once.Do(func() {
-			if err := tp.Shutdown(ctx); err != nil {
+			stopCtx := ctx
+			if ctx.Err() != nil {
+				// The SDK's Shutdown returns before it stops a single
+				// processor when ctx is already done, and refuses every
+				// later call: the batch processor's goroutine would run on
+				// for good. A moment of its own lets it be stopped.
+				var cancel context.CancelFunc
+				stopCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), expiredStopGrace)
+				defer cancel()
+			}
+			if err := tp.Shutdown(stopCtx); err != nil {
 				result = fmt.Errorf("shut down tracing for %s: %w", cfg.Service, err)
 				if exporter != nil {
 					// The flush outlived ctx (a collector that is gone keeps
 					// an export retrying for up to 30 s): stopping the
 					// exporter with the expired ctx cuts the exports still
 					// in flight, so no goroutine outlives the shutdown.
-					_ = exporter.Shutdown(ctx)
+					_ = exporter.Shutdown(stopCtx)
 				}
 			}
 		})
@@ -201,6 +212,11 @@ func Setup(ctx context.Context, cfg Config) (*Provider, func(context.Context) er
 	}
 	return p, shutdown, nil
 }
+
+// expiredStopGrace is how long a shutdown handed an expired context still
+// waits for the last batch: enough to stop the processor, not to flush
+// through a collector that is gone.
+const expiredStopGrace = 100 * time.Millisecond
 
 // OTLPEndpointFromEnv returns the OTLP traces endpoint the standard
 // variables name: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else

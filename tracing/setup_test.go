@@ -407,6 +407,31 @@ func TestShutdownCutsAnExportToAGoneCollector(t *testing.T) {
 	}
 }
 
+// TestShutdownWithAnExpiredContextStillStops: a shutdown handed a
+// context already done (the budget of a caller that shut other providers
+// first) still stops the batch processor, which the SDK alone leaves
+// running, and its exporter.
+func TestShutdownWithAnExpiredContextStillStops(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	p, shutdown, err := tracing.Setup(t.Context(), tracing.Config{Service: "late", OTLPEndpoint: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := p.Tracer("test").Start(t.Context(), "op")
+	span.End()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := shutdown(ctx); err == nil {
+		t.Error("shutdown with an expired context: no error, want the context's")
+	}
+}
+
 // TestCaptureTake checks that Take hands over each span once, in order,
 // while spans keep arriving, and leaves room for more.
 func TestCaptureTake(t *testing.T) {
