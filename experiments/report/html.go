@@ -49,13 +49,16 @@ type htmlView struct {
 	ExitCode    int
 	Counts      Counts
 	Started     string
-	Faults      []Fault
-	Variants    []variantView
-	Charts      []chartRow
-	Hypotheses  []hypothesisRow
-	Consistency []consistencyRow
-	Metrics     []metricRow
-	NoMechanism string
+	Faults      []faultRow
+	// FaultsByVariant is set when more than one variant ran faults: the
+	// table then names each row's variant.
+	FaultsByVariant bool
+	Variants        []variantView
+	Charts          []chartRow
+	Hypotheses      []hypothesisRow
+	Consistency     []consistencyRow
+	Metrics         []metricRow
+	NoMechanism     string
 }
 
 type variantView struct {
@@ -143,6 +146,7 @@ func buildView(r *Report) htmlView {
 		Faults:      reportFaults(r),
 		NoMechanism: noMechanism,
 	}
+	view.FaultsByVariant = len(view.Faults) > 0 && view.Faults[0].Variant != ""
 	if !r.StartedAt.IsZero() {
 		view.Started = r.StartedAt.Format("2006-01-02 15:04:05 MST")
 	}

@@ -277,3 +277,66 @@ func TestHTMLSparse(t *testing.T) {
 		})
 	}
 }
+
+// TestFaultsOfEveryVariant: each variant applies and removes the
+// schedule's faults itself, so the faults table shows each variant's own
+// times, naming the variant, in text and HTML alike; a single variant's
+// table has no variant column.
+func TestFaultsOfEveryVariant(t *testing.T) {
+	r := sampleReport()
+	late := r.Variants[1].Faults[0]
+	late.EndOffset = 23.5 // the resilient variant's removal came off late
+	r.Variants[1].Faults = []Fault{late}
+
+	var buf bytes.Buffer
+	if err := Text(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
+	for _, want := range []string{
+		"naive      user-latency  latency  user  downstream  10s–20s",
+		"resilient  user-latency  latency  user  downstream  10s–23.5s",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text faults table lacks %q:\n%s", want, text)
+		}
+	}
+
+	rows := func(r *Report) [][]string {
+		var out [][]string
+		walk(parseHTML(t, renderHTML(t, r)), func(h *html.Node) {
+			if id, _ := attr(h, "id"); h.Data != "h2" || id != "faults" {
+				return
+			}
+			table := h.NextSibling
+			for table != nil && table.Type != html.ElementNode {
+				table = table.NextSibling
+			}
+			walk(table, func(tr *html.Node) {
+				if tr.Data != "tr" {
+					return
+				}
+				var cells []string
+				for c := tr.FirstChild; c != nil; c = c.NextSibling {
+					if c.Type == html.ElementNode {
+						cells = append(cells, textOf(c))
+					}
+				}
+				out = append(out, cells)
+			})
+		})
+		return out
+	}
+	got := rows(r)
+	if len(got) != 3 || got[0][0] != "variant" || got[1][0] != "naive" || got[2][0] != "resilient" {
+		t.Fatalf("HTML faults table = %q, want a header and one row per variant, each naming it", got)
+	}
+	if !strings.Contains(strings.Join(got[2], " "), "23.5s") {
+		t.Errorf("resilient row %q lacks its own end, 23.5s", got[2])
+	}
+
+	r.Variants[1].Faults = nil
+	if got := rows(r); len(got) != 2 || got[0][0] != "name" {
+		t.Errorf("one variant with faults: table = %q, want no variant column", got)
+	}
+}

@@ -167,7 +167,11 @@ func (t *textWriter) report(r *Report) {
 		fmt.Fprintln(w, "\nFaults")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, f := range faults {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s–%s\t%s\n", f.Name, f.Kind, f.Target,
+			variant := ""
+			if f.Variant != "" {
+				variant = f.Variant + "\t"
+			}
+			fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\t%s–%s\t%s\n", variant, f.Name, f.Kind, f.Target,
 				dash(f.Direction), fmtSec(f.StartOffset), fmtSec(f.EndOffset), fmtAttrs(f.Attrs))
 		}
 		tw.Flush()
@@ -366,15 +370,35 @@ func trialsHeld(ts []HypothesisTrial) string {
 	return fmt.Sprintf("held in %d of %d trials", held, len(ts))
 }
 
-// reportFaults returns the faults of the first variant that has any: every
-// variant runs the same schedule.
-func reportFaults(r *Report) []Fault {
+// faultRow is one fault as one variant ran it: its times, and whether
+// it came off, are that variant's own.
+type faultRow struct {
+	Variant string // "" when a single variant ran faults
+	Fault
+}
+
+// reportFaults returns every variant's faults, in variant order. Every
+// variant follows the same schedule, but each applies and removes its
+// faults itself: when they came on and off differs from one variant to
+// the next. Variant is set when more than one variant has faults.
+func reportFaults(r *Report) []faultRow {
+	with := 0
 	for _, v := range r.Variants {
 		if len(v.Faults) > 0 {
-			return v.Faults
+			with++
 		}
 	}
-	return nil
+	var rows []faultRow
+	for _, v := range r.Variants {
+		for _, f := range v.Faults {
+			row := faultRow{Fault: f}
+			if with > 1 {
+				row.Variant = v.Name
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows
 }
 
 func dash(s string) string {
