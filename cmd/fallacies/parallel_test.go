@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -147,18 +148,20 @@ func TestRunParallel(t *testing.T) {
 // first experiments have their fault on: both stop, each report is
 // marked interrupted with SIGTERM's exit code and its journal lists no
 // fault still on, the third experiment never starts, and the run exits
-// 143.
+// 143; the suite's summary says INTERRUPTED and names the experiment not
+// run, which the JUnit file lists as skipped.
 func TestRunParallelInterrupt(t *testing.T) {
 	skipShort(t)
 	dir := suiteDir(t, "long.yaml", "long.yaml", "suite-quiet.yaml")
 	reports := t.TempDir()
+	junit := filepath.Join(t.TempDir(), "junit.xml")
 	ctx, cancel := context.WithCancelCause(t.Context())
 	defer cancel(nil)
 	done := make(chan result, 1)
 	ended := make(chan struct{})
 	go func() {
 		defer close(ended)
-		done <- cli(t, ctx, "run", "--quiet", "--parallel", "2", "--reports", reports, dir)
+		done <- cli(t, ctx, "run", "--quiet", "--parallel", "2", "--reports", reports, "--junit", junit, dir)
 	}()
 	bothOn := func() bool {
 		entries, err := os.ReadDir(reports)
@@ -195,6 +198,28 @@ func TestRunParallelInterrupt(t *testing.T) {
 	}
 	if n := strings.Count(reportsPart(r.stdout), "Experiment cli-long"); n != 2 {
 		t.Errorf("stdout has %d reports of cli-long, want both:\n%s", n, r.stdout)
+	}
+	for _, want := range []string{
+		`Suite \S+: 3 experiments, 2 reported`,
+		`NOT RUN +cli-suite-quiet +not run`,
+		`\nINTERRUPTED interrupted by SIGTERM after 2 of 3 experiments; every fault applied was removed\n`,
+	} {
+		if !regexp.MustCompile(want).MatchString(r.stdout) {
+			t.Errorf("suite summary does not match %q:\n%s", want, r.stdout)
+		}
+	}
+	b, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`<testsuite name="cli-suite-quiet" tests="1" failures="0" errors="0" skipped="1"`,
+		`<testcase classname="cli-suite-quiet" name="not run" time="0">`,
+		`<skipped message="the suite was interrupted by SIGTERM before it started">`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("junit lacks %q:\n%s", want, b)
+		}
 	}
 }
 

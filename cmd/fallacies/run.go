@@ -144,12 +144,16 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	started := time.Now()
 	sr := newSuiteRun(e, exps, opts, *parallel, *quiet)
 	sr.rc = rc
-	suite.Reports = sr.run(ctx)
+	suite.Reports, suite.Unreported = sr.run(ctx)
 	testbedFailure := sr.testbedFailure
 	suite.DurationSeconds = time.Since(started).Seconds()
 	suite.Passed = testbedFailure == nil && ctx.Err() == nil && len(suite.Reports) == len(exps)
 	if testbedFailure != nil {
 		suite.Error = testbedFailure.Error()
+	}
+	if ctx.Err() != nil {
+		in := interrupted(ctx)
+		suite.Interrupted = &report.Interruption{Reason: in.err.Error(), At: time.Now(), ExitCode: in.code}
 	}
 	for _, r := range suite.Reports {
 		suite.Passed = suite.Passed && r.Passed

@@ -42,6 +42,9 @@ type suiteRun struct {
 	running  int
 	done     int
 	reports  []*report.Report // in the suite's order
+	// unreported are the experiments that left no report, in the
+	// suite's order.
+	unreported []report.Unreported
 	// testbedFailure is the last testbed failure printed, nil if none.
 	testbedFailure error
 }
@@ -72,8 +75,9 @@ func newSuiteRun(e *env, exps []*definition.Experiment, opts runner.Options, par
 
 // run runs the suite until every experiment has run or ctx ends (the
 // experiments under way then stop and remove their faults, and none
-// starts after), and returns the reports in the suite's order.
-func (s *suiteRun) run(ctx context.Context) []*report.Report {
+// starts after), and returns the reports in the suite's order, and the
+// experiments that left none.
+func (s *suiteRun) run(ctx context.Context) ([]*report.Report, []report.Unreported) {
 	if s.progress != nil {
 		fmt.Fprintf(s.progress, "fallacies run: %d experiments, %d at a time, each on its own topology; each report prints whole, in the suite's order\n",
 			len(s.exps), s.parallel)
@@ -101,7 +105,12 @@ func (s *suiteRun) run(ctx context.Context) []*report.Report {
 		})
 	}
 	wg.Wait()
-	return s.reports
+	for i, o := range s.outcomes {
+		if o == nil { // never started: the suite was interrupted first
+			s.unreported = append(s.unreported, report.Unreported{Experiment: s.exps[i].Name, File: s.exps[i].Path})
+		}
+	}
+	return s.reports, s.unreported
 }
 
 // started notes that experiment i starts.
@@ -150,6 +159,7 @@ func (s *suiteRun) print(exp *definition.Experiment, o *outcome) {
 	}
 	// The report above says it too.
 	if res == nil {
+		s.unreported = append(s.unreported, report.Unreported{Experiment: exp.Name, File: exp.Path, Error: err.Error()})
 		fmt.Fprintf(s.stderr, "fallacies run: %s: %v\n", exp.Path, err)
 	} else {
 		fmt.Fprintf(s.stderr, "fallacies run: %s: %v (partial report: %s)\n", exp.Path, err, res.Dir)

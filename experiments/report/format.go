@@ -136,14 +136,18 @@ func removalNotes(v Variant) []string {
 	return out
 }
 
-// variantVerdict is a variant's one word, the same in every renderer:
-// ERROR when the testbed failed it, INCONCLUSIVE when it did not pass but
-// no hypothesis failed and one was inconclusive (the exit code 4 of a
-// run), FAIL when it did not pass otherwise, else PASS.
-func variantVerdict(v Variant) string {
+// variantVerdict is the one word of variant v of report r, the same in
+// every renderer: ERROR when the testbed failed it, INTERRUPTED when a
+// signal stopped the run before the variant could pass (its hypotheses
+// were not judged), INCONCLUSIVE when it did not pass but no hypothesis
+// failed and one was inconclusive (the exit code 4 of a run), FAIL when
+// it did not pass otherwise, else PASS.
+func variantVerdict(r *Report, v Variant) string {
 	switch {
 	case v.Error != "":
 		return "ERROR"
+	case r.Interrupted != nil && !v.Passed:
+		return "INTERRUPTED"
 	case !v.Passed && inconclusiveOnly(v.Hypotheses):
 		return "INCONCLUSIVE"
 	case !v.Passed:

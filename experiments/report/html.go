@@ -130,12 +130,6 @@ type metricRow struct {
 	Values []string
 }
 
-// variantStatus is the badge of a variant: its verdict word as the text
-// report shows it (variantVerdict).
-func variantStatus(v Variant) string {
-	return variantVerdict(v)
-}
-
 func buildView(r *Report) htmlView {
 	view := htmlView{
 		R:           r,
@@ -152,7 +146,7 @@ func buildView(r *Report) htmlView {
 	}
 	for i, v := range r.Variants {
 		vv := variantView{
-			Name: v.Name, Status: variantStatus(v), Error: v.Error, Stopped: v.Stopped, LateRemoval: v.LateRemoval, Knobs: v.Knobs,
+			Name: v.Name, Status: variantVerdict(r, v), Error: v.Error, Stopped: v.Stopped, LateRemoval: v.LateRemoval, Knobs: v.Knobs,
 			Before: v.Phases[PhaseBefore], During: v.Phases[PhaseDuring], After: v.Phases[PhaseAfter],
 			Breakers: v.Breakers,
 		}
@@ -207,7 +201,7 @@ func buildCharts(r *Report) []chartRow {
 			Note: "orders.created events published per second against the events " + name + " applied; the shaded area is how many events it was behind at the end of each second, the dashed line how long the oldest of them had waited (right-hand scale). A consumer that keeps up during a fault shows the asynchronous path does not inherit it."})
 	}
 	for i, v := range r.Variants {
-		st := variantStatus(v)
+		st := variantVerdict(r, v)
 		for j, name := range consumers {
 			ev, lag := consumerScales(r, name)
 			rows[firstConsumer+j].Cells = append(rows[firstConsumer+j].Cells, chartCell{v.Name, st, consumerChart(fmt.Sprintf("v%d-c%d", i, j), v, name, d, ev, lag)})

@@ -25,13 +25,22 @@ func JUnit(w io.Writer, r *Report) error {
 // the hypothesis's name or its expression with its phase. A failed
 // hypothesis carries <failure message="observed X, expected EXPR">, a
 // skipped one <skipped>, and a testbed failure is an extra test case with
-// <error>.
+// <error>. An experiment that left no report still has its <testsuite>:
+// one "testbed" case with <error> when its testbed failed, one "not run"
+// case <skipped> when an interruption kept it from starting.
 func SuiteJUnit(w io.Writer, s *Suite) error {
 	doc := junitSuites{Name: s.Name, Time: fmtSeconds(s.DurationSeconds)}
 	for _, r := range s.Reports {
 		ts := junitSuite(Normalize(r))
 		doc.Tests += ts.Tests
 		doc.Failures += ts.Failures
+		doc.Errors += ts.Errors
+		doc.Skipped += ts.Skipped
+		doc.Suites = append(doc.Suites, ts)
+	}
+	for _, u := range s.Unreported {
+		ts := unreportedSuite(u, s.Interrupted)
+		doc.Tests += ts.Tests
 		doc.Errors += ts.Errors
 		doc.Skipped += ts.Skipped
 		doc.Suites = append(doc.Suites, ts)
@@ -180,6 +189,30 @@ func junitSuite(r *Report) junitTestSuite {
 	if err := Text(&sb, r); err == nil {
 		ts.SystemOut = sb.String()
 	}
+	return ts
+}
+
+// unreportedSuite is the <testsuite> of an experiment that left no
+// report (Suite.Unreported); in is the suite's interruption, if any.
+func unreportedSuite(u Unreported, in *Interruption) junitTestSuite {
+	ts := junitTestSuite{Name: u.Experiment, Time: fmtSeconds(0), Tests: 1}
+	if u.File != "" {
+		ts.Properties = []junitProperty{{"file", u.File}}
+	}
+	c := junitCase{Classname: u.Experiment, Name: "testbed", Time: "0"}
+	if u.Error != "" {
+		c.Error = &junitProblem{Message: oneLine(u.Error), Type: "testbed", Body: u.Error}
+		ts.Errors = 1
+	} else {
+		why := "the suite ended before it started"
+		if in != nil {
+			why = "the suite was " + in.Reason + " before it started"
+		}
+		c.Name = "not run"
+		c.Skipped = &junitSkipped{Message: why}
+		ts.Skipped = 1
+	}
+	ts.Cases = []junitCase{c}
 	return ts
 }
 

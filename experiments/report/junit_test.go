@@ -152,3 +152,41 @@ func TestSuiteJUnitWithTestbedErrors(t *testing.T) {
 		t.Errorf("error cases = %q, want %q", errs, want)
 	}
 }
+
+// TestSuiteJUnitUnreported: an experiment that left no report is still a
+// <testsuite> of the JUnit file: an error when its testbed failed, a
+// skipped case when an interruption kept it from starting; the suite's
+// summary line names them too.
+func TestSuiteJUnitUnreported(t *testing.T) {
+	s := &Suite{Name: "ci", Reports: []*Report{sampleReport()},
+		Error: "topology: start embedded: listen tcp: address in use",
+		Unreported: []Unreported{
+			{Experiment: "broken", File: "experiments/broken.yaml", Error: "topology: start embedded: listen tcp: address in use"},
+			{Experiment: "later", File: "experiments/later.yaml"},
+		}}
+	var buf bytes.Buffer
+	if err := SuiteJUnit(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		`<testsuite name="broken" tests="1" failures="0" errors="1" skipped="0"`,
+		`<property name="file" value="experiments/broken.yaml"></property>`,
+		`<error message="topology: start embedded: listen tcp: address in use" type="testbed">`,
+		`<testsuite name="later" tests="1" failures="0" errors="0" skipped="1"`,
+		`<skipped message="the suite ended before it started">`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("junit lacks %q:\n%s", want, out)
+		}
+	}
+	buf.Reset()
+	if err := SuiteText(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Suite ci: 3 experiments, 1 reported", "ERROR    broken", "no report: topology: start embedded", "NOT RUN  later"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("suite text lacks %q:\n%s", want, buf.String())
+		}
+	}
+}

@@ -495,6 +495,23 @@ type Suite struct {
 	// may have left no report in Reports: the suite's verdict is then
 	// ERROR, as its exit code 3, whatever the reports say.
 	Error string `json:"error,omitempty"`
+	// Interrupted is set when a signal stopped the suite before its end:
+	// its verdict is INTERRUPTED, as its exit code (130, 143).
+	Interrupted *Interruption `json:"interrupted,omitempty"`
+	// Unreported are the experiments of the suite that left no report:
+	// those an interruption kept from starting, and those whose testbed
+	// failed before it could write one. CI sees them as much as the
+	// others.
+	Unreported []Unreported `json:"unreported,omitempty"`
+}
+
+// Unreported is an experiment of a suite that left no report, and why.
+type Unreported struct {
+	Experiment string `json:"experiment"`
+	File       string `json:"file"`
+	// Error is the testbed failure that ended it; empty when it never
+	// started.
+	Error string `json:"error,omitempty"`
 }
 
 // Counts tallies the hypotheses of a report. Total, Passed, Failed and

@@ -19,6 +19,7 @@ func TestInterruptedAndStoppedReports(t *testing.T) {
 			h := &r.Variants[i].Hypotheses[j]
 			h.Passed, h.Skipped, h.SkipReason = false, true, "not judged: the run was interrupted"
 		}
+		r.Variants[i].Passed = false
 	}
 	if got := r.ExitCode(); got != 143 {
 		t.Errorf("exit code %d, want 143", got)
@@ -38,6 +39,13 @@ func TestInterruptedAndStoppedReports(t *testing.T) {
 	}
 	if !strings.Contains(html.String(), `class="banner interrupted"`) || !strings.Contains(html.String(), "<strong>Interrupted:</strong> interrupted by SIGTERM") {
 		t.Error("the HTML report does not show the interruption")
+	}
+	// A variant whose hypotheses were not judged did not fail.
+	if !strings.Contains(text.String(), "Variant naive  INTERRUPTED") || strings.Contains(text.String(), "Variant naive  FAIL") {
+		t.Errorf("text names the interrupted variant otherwise than INTERRUPTED:\n%s", text.String())
+	}
+	if !strings.Contains(html.String(), `<span class="badge interrupted">INTERRUPTED</span>`) || strings.Contains(html.String(), `<span class="badge fail">FAIL</span>`) {
+		t.Error("the HTML report badges the interrupted variant otherwise than INTERRUPTED")
 	}
 
 	s := sampleReport()

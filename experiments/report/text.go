@@ -45,7 +45,12 @@ func SuiteTextWith(w io.Writer, s *Suite, opts TextOptions) error {
 		t.report(Normalize(r))
 		fmt.Fprintln(ew)
 	}
-	fmt.Fprintf(ew, "Suite %s: %d experiments in %s\n", s.Name, len(s.Reports), fmtSec(s.DurationSeconds))
+	planned := len(s.Reports) + len(s.Unreported)
+	if len(s.Unreported) == 0 {
+		fmt.Fprintf(ew, "Suite %s: %d experiments in %s\n", s.Name, planned, fmtSec(s.DurationSeconds))
+	} else {
+		fmt.Fprintf(ew, "Suite %s: %d experiments, %d reported, in %s\n", s.Name, planned, len(s.Reports), fmtSec(s.DurationSeconds))
+	}
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	failed, inconclusive := 0, 0
 	for _, r := range s.Reports {
@@ -60,6 +65,13 @@ func SuiteTextWith(w io.Writer, s *Suite, opts TextOptions) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%d passed\t%d failed\t%d skipped\t%s\n",
 			t.paint(r.Verdict()), r.Experiment, c.Passed, c.Failed, c.Skipped, fmtSec(r.DurationSeconds))
 	}
+	for _, u := range s.Unreported {
+		if u.Error != "" {
+			fmt.Fprintf(tw, "  %s\t%s\tno report: %s\n", t.paint("ERROR"), u.Experiment, oneLine(u.Error))
+		} else {
+			fmt.Fprintf(tw, "  %s\t%s\tnot run\n", t.paint("NOT RUN"), u.Experiment)
+		}
+	}
 	tw.Flush()
 	verdict := "PASS"
 	line := fmt.Sprintf("all %d experiments passed", len(s.Reports))
@@ -70,6 +82,11 @@ func SuiteTextWith(w io.Writer, s *Suite, opts TextOptions) error {
 		// have no report to count.
 		verdict = "ERROR"
 		line = "the testbed failed: " + oneLine(s.Error)
+	case s.Interrupted != nil:
+		// As fallacies run's exit code 130 or 143: the suite did not
+		// reach its end, whatever the reports it has say.
+		verdict = "INTERRUPTED"
+		line = fmt.Sprintf("%s after %d of %d experiments; every fault applied was removed", s.Interrupted.Reason, len(s.Reports), planned)
 	case failed > 0 || (!s.Passed && inconclusive == 0):
 		// Inconclusive experiments do not make a failed suite
 		// inconclusive: one failure is the suite's verdict (exit 1).
@@ -177,7 +194,7 @@ func (t *textWriter) report(r *Report) {
 		tw.Flush()
 	}
 	for _, v := range r.Variants {
-		t.variant(v)
+		t.variant(r, v)
 	}
 	t.faultEffect(r.FaultEffect)
 	fmt.Fprintln(w)
@@ -187,9 +204,9 @@ func (t *textWriter) report(r *Report) {
 	fmt.Fprintf(w, "Verdict: %s — %s (exit %d)\n", t.paint(r.Verdict()), verdictLine(r), r.ExitCode())
 }
 
-func (t *textWriter) variant(v Variant) {
+func (t *textWriter) variant(r *Report, v Variant) {
 	w := t.w
-	verdict := variantVerdict(v)
+	verdict := variantVerdict(r, v)
 	fmt.Fprintf(w, "\nVariant %s  %s\n", v.Name, t.paint(verdict))
 	if len(v.Knobs) > 0 {
 		kn := make([]string, len(v.Knobs))
