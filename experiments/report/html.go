@@ -50,8 +50,8 @@ type htmlView struct {
 	Counts      Counts
 	Started     string
 	Faults      []faultRow
-	// FaultsByVariant is set when more than one variant ran faults: the
-	// table then names each row's variant.
+	// FaultsByVariant is set when the variants ran their faults
+	// differently: the table then names each row's variant.
 	FaultsByVariant bool
 	Variants        []variantView
 	Charts          []chartRow

@@ -279,9 +279,9 @@ func TestHTMLSparse(t *testing.T) {
 }
 
 // TestFaultsOfEveryVariant: each variant applies and removes the
-// schedule's faults itself, so the faults table shows each variant's own
-// times, naming the variant, in text and HTML alike; a single variant's
-// table has no variant column.
+// schedule's faults itself, so when their times differ the faults table
+// shows each variant's own, naming the variant, in text and HTML alike;
+// when they read the same, it lists them once, with no variant column.
 func TestFaultsOfEveryVariant(t *testing.T) {
 	r := sampleReport()
 	late := r.Variants[1].Faults[0]
@@ -335,8 +335,16 @@ func TestFaultsOfEveryVariant(t *testing.T) {
 		t.Errorf("resilient row %q lacks its own end, 23.5s", got[2])
 	}
 
-	r.Variants[1].Faults = nil
-	if got := rows(r); len(got) != 2 || got[0][0] != "name" {
-		t.Errorf("one variant with faults: table = %q, want no variant column", got)
+	for _, same := range []*Report{sampleReport(), func() *Report { r := sampleReport(); r.Variants[1].Faults = nil; return r }()} {
+		if got := rows(same); len(got) != 2 || got[0][0] != "name" {
+			t.Errorf("faults the same in every variant: table = %q, want them once, no variant column", got)
+		}
+		buf.Reset()
+		if err := Text(&buf, same); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(buf.String(), "user-latency  latency"); n != 1 {
+			t.Errorf("faults the same in every variant: the text lists them %d times, want once:\n%s", n, buf.String())
+		}
 	}
 }

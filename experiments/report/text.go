@@ -188,8 +188,7 @@ func (t *textWriter) report(r *Report) {
 			if f.Variant != "" {
 				variant = f.Variant + "\t"
 			}
-			fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\t%s–%s\t%s\n", variant, f.Name, f.Kind, f.Target,
-				dash(f.Direction), fmtSec(f.StartOffset), fmtSec(f.EndOffset), fmtAttrs(f.Attrs))
+			fmt.Fprintf(tw, "  %s%s\n", variant, faultLine(f.Fault))
 		}
 		tw.Flush()
 	}
@@ -390,32 +389,59 @@ func trialsHeld(ts []HypothesisTrial) string {
 // faultRow is one fault as one variant ran it: its times, and whether
 // it came off, are that variant's own.
 type faultRow struct {
-	Variant string // "" when a single variant ran faults
+	Variant string // "" when the faults read the same in every variant
 	Fault
 }
 
-// reportFaults returns every variant's faults, in variant order. Every
-// variant follows the same schedule, but each applies and removes its
-// faults itself: when they came on and off differs from one variant to
-// the next. Variant is set when more than one variant has faults.
+// reportFaults returns the faults as the variants ran them. Every variant
+// follows the same schedule, but each applies and removes its faults
+// itself, so when they came on and off can differ from one variant to the
+// next: then every variant's faults are listed, each row naming its
+// variant; when they read the same in every variant, they are listed once.
 func reportFaults(r *Report) []faultRow {
-	with := 0
+	var rows []faultRow
+	var first []Fault
+	same := true
 	for _, v := range r.Variants {
-		if len(v.Faults) > 0 {
-			with++
+		if len(v.Faults) == 0 {
+			continue
+		}
+		if first == nil {
+			first = v.Faults
+		} else {
+			same = same && sameFaults(first, v.Faults)
+		}
+		for _, f := range v.Faults {
+			rows = append(rows, faultRow{Variant: v.Name, Fault: f})
 		}
 	}
-	var rows []faultRow
-	for _, v := range r.Variants {
-		for _, f := range v.Faults {
-			row := faultRow{Fault: f}
-			if with > 1 {
-				row.Variant = v.Name
-			}
-			rows = append(rows, row)
+	if same {
+		rows = rows[:len(first)]
+		for i := range rows {
+			rows[i].Variant = ""
 		}
 	}
 	return rows
+}
+
+// sameFaults reports whether two variants' faults read the same in the
+// faults table: the same faults, on and off at the same shown times.
+func sameFaults(a, b []Fault) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if faultLine(a[i]) != faultLine(b[i]) || a[i].RemovalError != b[i].RemovalError {
+			return false
+		}
+	}
+	return true
+}
+
+// faultLine is a fault's row of the faults table, tab-separated.
+func faultLine(f Fault) string {
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s–%s\t%s", f.Name, f.Kind, f.Target,
+		dash(f.Direction), fmtSec(f.StartOffset), fmtSec(f.EndOffset), fmtAttrs(f.Attrs))
 }
 
 func dash(s string) string {
