@@ -40,6 +40,9 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usageErr("%v", err)
 	}
+	if err := checkOutFile("out", *out); err != nil {
+		return err
+	}
 	if cfg.Profiles != "" {
 		if err := os.MkdirAll(cfg.Profiles, 0o755); err != nil {
 			return usageErr("--profiles %s: %v", cfg.Profiles, err)
@@ -64,8 +67,9 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if *out == "-" {
 		_, err = e.stdout.Write(md)
 	} else {
-		err = os.WriteFile(*out, md, 0o644)
-		fmt.Fprintf(e.stdout, "wrote %s (%s)\n", *out, r.Elapsed.Round(1e9))
+		if err = os.WriteFile(*out, md, 0o644); err == nil {
+			fmt.Fprintf(e.stdout, "wrote %s (%s)\n", *out, r.Elapsed.Round(1e9))
+		}
 	}
 	if err != nil {
 		return testbedErr(err)

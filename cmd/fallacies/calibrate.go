@@ -48,6 +48,9 @@ func cmdCalibrate(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	if err := checkOutFile("out", *out); err != nil {
+		return err
+	}
 	exps, err := loadAll(e, pos)
 	if err != nil {
 		return err

@@ -27,6 +27,9 @@ func cmdComposeWait(ctx context.Context, e *env, args []string) error {
 	if *project == "" {
 		return usageErr("--project: want the compose project name, e.g. fallacies")
 	}
+	if err := checkOutFile("endpoints-file", *endpointsFile); err != nil {
+		return err
+	}
 	start := time.Now()
 	if err := topology.WaitComposeHealthy(ctx, *project, *timeout); err != nil {
 		if ctx.Err() != nil {

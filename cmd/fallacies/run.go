@@ -54,6 +54,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if *parallel < 1 || *parallel > maxParallel {
 		return usageErr("--parallel %d: want 1 to %d experiments at once", *parallel, maxParallel)
 	}
+	if err := checkOutFile("junit", *junit); err != nil {
+		return err
+	}
 	if *parallel > 1 {
 		switch {
 		case *target != "":
@@ -308,6 +311,40 @@ func warnNoTraces(e *env, exps []*definition.Experiment, ep topology.Endpoints) 
 
 // journalFor is where the fault journal of runs against a target lives.
 func journalFor(target string) string { return target + ".journal" }
+
+// checkOutFile is a usage error when the file path of flag --name cannot
+// be written, checked before any work starts: a run of minutes must not
+// end on a path that was wrong from the start. It makes the file's folder,
+// as the write at the end would, and leaves no file behind. "" and "-"
+// (standard output) are always fine.
+func checkOutFile(name, path string) error {
+	if path == "" || path == "-" {
+		return nil
+	}
+	cannot := func(err error) error {
+		return usageErr("--%s %s: cannot write there: %v", name, path, err)
+	}
+	if fi, err := os.Stat(path); err == nil {
+		if fi.IsDir() {
+			return usageErr("--%s %s: is a folder; name a file in it", name, path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return cannot(err)
+		}
+		return f.Close()
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return cannot(err)
+	}
+	f, err := os.CreateTemp(dir, ".fallacies-check-*")
+	if err != nil {
+		return cannot(err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
 
 func writeFile(path string, write func(*os.File) error) error {
 	if dir := filepath.Dir(path); dir != "." {

@@ -38,6 +38,9 @@ func cmdUp(ctx context.Context, e *env, args []string) error {
 	if err := noArgs("up", pos); err != nil {
 		return err
 	}
+	if err := checkOutFile("endpoints-file", *endpointsFile); err != nil {
+		return err
+	}
 	if err := oneOf("topology", *kind, topology.KindEmbedded, topology.KindProcesses); err != nil {
 		return err
 	}

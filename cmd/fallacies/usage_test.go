@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -66,6 +67,27 @@ func TestUsageErrorsOfEveryFlag(t *testing.T) {
 		probes = append(probes,
 			probe{append([]string{cmd[0], "--target", fifo}, cmd[1:]...), fifo + ": is a named pipe (FIFO)"},
 			probe{append([]string{cmd[0], "--target", t.TempDir()}, cmd[1:]...), "a folder, not a regular file"})
+	}
+	// Files written at the end of a long command, where nothing can be
+	// written: refused before anything starts, not after minutes of work.
+	notDir := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	under, folder := filepath.Join(notDir, "out"), t.TempDir()
+	for _, out := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"run", "testdata/pass.yaml"}, "junit"},
+		{[]string{"calibrate", "testdata/pass.yaml"}, "out"},
+		{[]string{"bench", "--only", "proxy"}, "out"},
+		{[]string{"up"}, "endpoints-file"},
+		{[]string{"compose-wait"}, "endpoints-file"},
+	} {
+		probes = append(probes,
+			probe{append([]string{out.args[0], "--" + out.flag, under}, out.args[1:]...), "--" + out.flag + " " + under + ": cannot write there"},
+			probe{append([]string{out.args[0], "--" + out.flag, folder}, out.args[1:]...), "--" + out.flag + " " + folder + ": is a folder"})
 	}
 	durations := 0
 	for _, p := range probes {
