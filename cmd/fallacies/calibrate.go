@@ -51,6 +51,9 @@ func cmdCalibrate(ctx context.Context, e *env, args []string) error {
 	if err := checkOutFile("out", *out); err != nil {
 		return err
 	}
+	if err := checkOutDir("reports", *reports); err != nil {
+		return err
+	}
 	exps, err := loadAll(e, pos)
 	if err != nil {
 		return err

@@ -57,6 +57,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err := checkOutFile("junit", *junit); err != nil {
 		return err
 	}
+	if err := checkOutDir("reports", *reports); err != nil {
+		return err
+	}
 	if *parallel > 1 {
 		switch {
 		case *target != "":
@@ -334,13 +337,33 @@ func checkOutFile(name, path string) error {
 		}
 		return f.Close()
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := canCreateIn(filepath.Dir(path)); err != nil {
 		return cannot(err)
+	}
+	return nil
+}
+
+// checkOutDir is checkOutFile for the folder of flag --name: it makes the
+// folder, as the command would, and checks a file can be made in it.
+func checkOutDir(name, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := canCreateIn(dir); err != nil {
+		return usageErr("--%s %s: cannot write there: %v", name, dir, err)
+	}
+	return nil
+}
+
+// canCreateIn makes folder dir if it is missing and creates and removes a
+// file in it.
+func canCreateIn(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(dir, ".fallacies-check-*")
 	if err != nil {
-		return cannot(err)
+		return err
 	}
 	f.Close()
 	return os.Remove(f.Name())

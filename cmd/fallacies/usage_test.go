@@ -68,8 +68,9 @@ func TestUsageErrorsOfEveryFlag(t *testing.T) {
 			probe{append([]string{cmd[0], "--target", fifo}, cmd[1:]...), fifo + ": is a named pipe (FIFO)"},
 			probe{append([]string{cmd[0], "--target", t.TempDir()}, cmd[1:]...), "a folder, not a regular file"})
 	}
-	// Files written at the end of a long command, where nothing can be
-	// written: refused before anything starts, not after minutes of work.
+	// Files and folders written at the end of a long command, where
+	// nothing can be written: refused before anything starts, not after
+	// minutes of work.
 	notDir := filepath.Join(t.TempDir(), "a-file")
 	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -88,6 +89,9 @@ func TestUsageErrorsOfEveryFlag(t *testing.T) {
 		probes = append(probes,
 			probe{append([]string{out.args[0], "--" + out.flag, under}, out.args[1:]...), "--" + out.flag + " " + under + ": cannot write there"},
 			probe{append([]string{out.args[0], "--" + out.flag, folder}, out.args[1:]...), "--" + out.flag + " " + folder + ": is a folder"})
+	}
+	for _, cmd := range []string{"run", "calibrate", "soak"} {
+		probes = append(probes, probe{[]string{cmd, "--reports", under, "testdata/pass.yaml"}, "--reports " + under + ": cannot write there"})
 	}
 	durations := 0
 	for _, p := range probes {
