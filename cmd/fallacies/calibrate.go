@@ -48,18 +48,18 @@ func cmdCalibrate(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	if err := checkOutFile("out", *out); err != nil {
-		return err
-	}
-	if err := checkOutDir("reports", *reports); err != nil {
-		return err
-	}
 	exps, err := loadAll(e, pos)
 	if err != nil {
 		return err
 	}
 	if len(exps) != 1 {
 		return usageErr("%s: %d experiments; calibrate takes one file", pos[0], len(exps))
+	}
+	if err := checkOutFile("out", *out); err != nil {
+		return err
+	}
+	if err := checkOutDir("reports", *reports); err != nil {
+		return err
 	}
 	exp := exps[0]
 	opts := runner.Options{Topology: *kind, ReportsDir: *reports, TTY: e.stderrTTY, Trials: *runs, Control: *control}

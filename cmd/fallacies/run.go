@@ -54,12 +54,6 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if *parallel < 1 || *parallel > maxParallel {
 		return usageErr("--parallel %d: want 1 to %d experiments at once", *parallel, maxParallel)
 	}
-	if err := checkOutFile("junit", *junit); err != nil {
-		return err
-	}
-	if err := checkOutDir("reports", *reports); err != nil {
-		return err
-	}
 	if *parallel > 1 {
 		switch {
 		case *target != "":
@@ -89,6 +83,12 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if err := refuseParallel(*parallel, *kind, exps); err != nil {
+		return err
+	}
+	if err := checkOutFile("junit", *junit); err != nil {
+		return err
+	}
+	if err := checkOutDir("reports", *reports); err != nil {
 		return err
 	}
 	if flagSet(fs, "seed") {

@@ -76,11 +76,11 @@ func cmdSoak(ctx context.Context, e *env, args []string) error {
 	if !(*factor > 0 && *factor <= soakMaxFactor) {
 		return usageErr("--factor %v: want more than 0 and at most %d", *factor, soakMaxFactor)
 	}
-	if err := checkOutDir("reports", *reports); err != nil {
-		return err
-	}
 	all, err := loadAll(e, pos)
 	if err != nil {
+		return err
+	}
+	if err := checkOutDir("reports", *reports); err != nil {
 		return err
 	}
 	var exps []*definition.Experiment
