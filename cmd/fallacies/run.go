@@ -331,6 +331,9 @@ func checkOutFile(name, path string) error {
 		if fi.IsDir() {
 			return usageErr("--%s %s: is a folder; name a file in it", name, path)
 		}
+		if !fi.Mode().IsRegular() {
+			return nil // /dev/stdout, a pipe: opening it now could block, and it is the user's choice
+		}
 		f, err := os.OpenFile(path, os.O_WRONLY, 0)
 		if err != nil {
 			return cannot(err)
