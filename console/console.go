@@ -107,6 +107,11 @@ type Console struct {
 
 	run runState // the run shown, with Options.Run
 
+	// sendMu makes sending a "state" event and the run's "ended" one
+	// exclusive: a state read before the run ended is not sent after
+	// "ended", which must be each page's last event.
+	sendMu sync.Mutex
+
 	mu      sync.Mutex
 	watched bool      // a page has been connected at least once
 	alone   time.Time // when the last page closed (zero: one is open)
@@ -258,7 +263,13 @@ func (c *Console) publish(ctx context.Context, now time.Time) {
 	if err != nil {
 		c.log.Warn("console: read proxies", "err", err)
 	}
-	c.events.publish("state", c.state(now, proxies, err))
+	st := c.state(now, proxies, err)
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.isEnded() {
+		return // the run ended while the proxies were read: "ended" was the last event
+	}
+	c.events.publish("state", st)
 }
 
 // closeIfAbandoned removes the console's faults and stops its load once

@@ -130,6 +130,8 @@ func (c *Console) RunReport(experiment, dir, verdict string, err error) {
 // RunEnded tells the console that the run is over: every page gets the
 // final state as an "ended" event, the last event it gets.
 func (c *Console) RunEnded() {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
 	c.run.mu.Lock()
 	c.run.view.Ended = true
 	c.run.mu.Unlock()
